@@ -1,0 +1,136 @@
+#include "common/base/file_util.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+
+namespace glvq {
+namespace {
+
+absl::Status ErrnoStatus(const char* what, const std::filesystem::path& p) {
+  const int err = errno;
+  std::string msg = absl::StrCat(p.string(), ": ", what, ": ", std::strerror(err));
+  if (err == ENOENT) return absl::NotFoundError(msg);
+  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(msg);
+  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(msg);
+  return absl::InternalError(msg);
+}
+
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  ~FdCloser() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+std::string TempSuffix() {
+  std::random_device rd;  // only names a temp file; never affects output bytes
+  return absl::StrCat(".tmp.", ::getpid(), ".", rd());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(
+    const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open", path);
+  FdCloser closer(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return ErrnoStatus("cannot stat", path);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path.string(), ": not a regular file"));
+  }
+  const auto size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    return std::unique_ptr<MappedFile>(new MappedFile(path, nullptr, 0));
+  }
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (addr == MAP_FAILED) return ErrnoStatus("cannot mmap", path);
+  return std::unique_ptr<MappedFile>(
+      new MappedFile(path, static_cast<const std::byte*>(addr), size));
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+absl::Status FileSink::Write(std::span<const std::byte> bytes) {
+  const std::byte* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("write failed", "<temp file>");
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  written_ += bytes.size();
+  return absl::OkStatus();
+}
+
+absl::Status FileSink::Write(std::string_view text) {
+  return Write(std::as_bytes(std::span(text.data(), text.size())));
+}
+
+absl::Status AtomicWriteFile(
+    const std::filesystem::path& path,
+    const std::function<absl::Status(FileSink&)>& fill) {
+  std::filesystem::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  const std::filesystem::path tmp = path.string() + TempSuffix();
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("cannot create temporary file", tmp);
+  FdCloser closer(fd);
+  auto fail = [&](absl::Status s) {
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  FileSink sink(fd);
+  if (absl::Status s = fill(sink); !s.ok()) return fail(s);
+  if (::fsync(fd) != 0) return fail(ErrnoStatus("fsync failed", tmp));
+  if (::close(closer.release()) != 0) return fail(ErrnoStatus("close failed", tmp));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    return fail(ErrnoStatus("cannot rename temporary file into place", path));
+  }
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {  // best effort: some filesystems refuse directory fsync
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AtomicWriteString(const std::filesystem::path& path,
+                               std::string_view contents) {
+  return AtomicWriteFile(path, [&](FileSink& sink) { return sink.Write(contents); });
+}
+
+absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path,
+                                             uint64_t max_bytes) {
+  ASSIGN_OR_RETURN(auto file, MappedFile::Open(path));
+  if (file->bytes().size() > max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path.string(), ": file is ", file->bytes().size(),
+        " bytes, more than the limit of ", max_bytes));
+  }
+  return std::string(reinterpret_cast<const char*>(file->bytes().data()),
+                     file->bytes().size());
+}
+
+}  // namespace glvq

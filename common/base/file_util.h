@@ -1,0 +1,71 @@
+// Files: read-only memory maps and atomic writes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace glvq {
+
+// A read-only memory map of a whole file. The mapping lives as long as the
+// object; views into bytes() must not outlive it. An empty file maps to an
+// empty span (mmap of length 0 is not allowed, so nothing is mapped).
+class MappedFile {
+ public:
+  // NOT_FOUND if the file does not exist, FAILED_PRECONDITION if it is not a
+  // regular file, INTERNAL on other OS errors.
+  static absl::StatusOr<std::unique_ptr<MappedFile>> Open(
+      const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::span<const std::byte> bytes() const { return {data_, size_}; }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  MappedFile(std::filesystem::path path, const std::byte* data, size_t size)
+      : path_(std::move(path)), data_(data), size_(size) {}
+  std::filesystem::path path_;
+  const std::byte* data_;
+  size_t size_;
+};
+
+// Sequential writer handed to AtomicWriteFile's callback.
+class FileSink {
+ public:
+  explicit FileSink(int fd) : fd_(fd) {}
+  absl::Status Write(std::span<const std::byte> bytes);
+  absl::Status Write(std::string_view text);
+  uint64_t bytes_written() const { return written_; }
+
+ private:
+  int fd_;
+  uint64_t written_ = 0;
+};
+
+// Writes `path` atomically: `fill` writes into a temporary file in the same
+// directory, which is fsync'd and renamed over `path` only if `fill` returned
+// OK (the directory is fsync'd too). On any error the temporary is removed
+// and `path` is left as it was. Readers never see a partial file.
+absl::Status AtomicWriteFile(
+    const std::filesystem::path& path,
+    const std::function<absl::Status(FileSink&)>& fill);
+
+// Convenience: atomically writes `contents` to `path`.
+absl::Status AtomicWriteString(const std::filesystem::path& path,
+                               std::string_view contents);
+
+// Reads a whole (small) file into a string. NOT_FOUND if missing; refuses
+// files larger than `max_bytes` with RESOURCE_EXHAUSTED.
+absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path,
+                                             uint64_t max_bytes = 64u << 20);
+
+}  // namespace glvq

@@ -1,0 +1,66 @@
+#include "tests/support/test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace glvq::testing {
+namespace fs = std::filesystem;
+
+ScratchDir::ScratchDir() {
+  std::string tmpl = (fs::temp_directory_path() / "glvq-test-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+fs::path FixturesDir() {
+  if (const char* env = std::getenv("GLVQ_FIXTURES_DIR")) return env;
+  return fs::path(GLVQ_SOURCE_DIR) / ".." / "shared" / "fixtures";
+}
+
+fs::path Stories260KDir() { return FixturesDir() / "stories260K"; }
+
+fs::path BinDir() {
+  if (const char* env = std::getenv("GLVQ_BIN_DIR")) return env;
+  return fs::current_path() / "bin";
+}
+
+namespace {
+std::string Slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+CommandResult RunCommand(const std::string& command) {
+  ScratchDir dir;
+  const fs::path out = dir / "stdout";
+  const fs::path err = dir / "stderr";
+  const std::string full =
+      command + " >'" + out.string() + "' 2>'" + err.string() + "'";
+  const int status = std::system(full.c_str());
+  CommandResult r;
+  r.exit_code = (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
+  r.out = Slurp(out);
+  r.err = Slurp(err);
+  return r;
+}
+
+void WriteFile(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+}  // namespace glvq::testing

@@ -1,0 +1,44 @@
+// Helpers shared by the test suites: scratch directories, fixture paths,
+// running the built binaries.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace glvq::testing {
+
+// A fresh directory under the system temp dir, removed (recursively) when the
+// object is destroyed.
+class ScratchDir {
+ public:
+  ScratchDir();
+  ~ScratchDir();
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// $GLVQ_FIXTURES_DIR (set by CTest) or ../shared/fixtures relative to the
+// source tree. Tests that need a fixture GTEST_SKIP() if it is absent.
+std::filesystem::path FixturesDir();
+// The stories260K model directory.
+std::filesystem::path Stories260KDir();
+// build/bin, from $GLVQ_BIN_DIR (set by CTest).
+std::filesystem::path BinDir();
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs `command` through /bin/sh, capturing stdout and stderr.
+CommandResult RunCommand(const std::string& command);
+
+// Writes `bytes` to `path` (plain, non-atomic; for building test inputs).
+void WriteFile(const std::filesystem::path& path, const std::string& bytes);
+
+}  // namespace glvq::testing

@@ -1,0 +1,70 @@
+#include "common/base/file_util.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/support/test_support.h"
+
+namespace glvq {
+namespace {
+namespace fs = std::filesystem;
+using testing::ScratchDir;
+
+size_t EntriesIn(const fs::path& dir) {
+  return static_cast<size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
+
+TEST(AtomicWrite, WritesAndReplaces) {
+  ScratchDir dir;
+  ASSERT_TRUE(AtomicWriteString(dir / "a.txt", "first").ok());
+  ASSERT_TRUE(AtomicWriteString(dir / "a.txt", "second").ok());
+  auto text = ReadFileToString(dir / "a.txt");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "second");
+  EXPECT_EQ(EntriesIn(dir.path()), 1u);
+}
+
+TEST(AtomicWrite, FailureLeavesOldContentAndNoTemporary) {
+  ScratchDir dir;
+  ASSERT_TRUE(AtomicWriteString(dir / "a.txt", "keep").ok());
+  absl::Status s = AtomicWriteFile(dir / "a.txt", [](FileSink& sink) {
+    EXPECT_TRUE(sink.Write("partial").ok());
+    return absl::DataLossError("producer failed");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(*ReadFileToString(dir / "a.txt"), "keep");
+  EXPECT_EQ(EntriesIn(dir.path()), 1u);
+}
+
+TEST(AtomicWrite, MissingDirectoryIsAnError) {
+  ScratchDir dir;
+  absl::Status s = AtomicWriteString(dir / "no" / "such" / "file", "x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+}
+
+TEST(MappedFile, MapsContentsAndRejectsNonFiles) {
+  ScratchDir dir;
+  testing::WriteFile(dir / "f", "hello");
+  auto f = MappedFile::Open(dir / "f");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ((*f)->bytes().size(), 5u);
+  EXPECT_EQ(static_cast<char>((*f)->bytes()[4]), 'o');
+  testing::WriteFile(dir / "empty", "");
+  auto e = MappedFile::Open(dir / "empty");
+  ASSERT_TRUE(e.ok());
+  EXPECT_TRUE((*e)->bytes().empty());
+  EXPECT_EQ(MappedFile::Open(dir / "missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(MappedFile::Open(dir.path()).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(ReadFileToString, EnforcesLimit) {
+  ScratchDir dir;
+  testing::WriteFile(dir / "f", std::string(100, 'x'));
+  EXPECT_EQ(ReadFileToString(dir / "f", 99).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(ReadFileToString(dir / "f", 100).ok());
+}
+
+}  // namespace
+}  // namespace glvq
