@@ -1,0 +1,19 @@
+// The `glvq` command-line tool: each subcommand registers itself on the
+// CLI11 app and reports its outcome through the exit code.
+#pragma once
+
+#include "CLI/CLI.hpp"
+
+namespace glvq::cli {
+
+// Exit codes shared by every subcommand.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitBadInput = 1;  // unreadable/invalid input, failed job
+inline constexpr int kExitUsage = 2;     // wrong flags or arguments
+
+// Each Register* adds a subcommand whose callback stores its exit code in
+// `*exit_code`.
+void RegisterInspectCommand(CLI::App& app, int* exit_code);
+void RegisterExampleModelCommand(CLI::App& app, int* exit_code);
+
+}  // namespace glvq::cli
