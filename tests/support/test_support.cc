@@ -24,14 +24,14 @@ ScratchDir::~ScratchDir() {
 
 fs::path FixturesDir() {
   if (const char* env = std::getenv("GLVQ_FIXTURES_DIR")) return env;
-  return fs::path(GLVQ_SOURCE_DIR) / ".." / "shared" / "fixtures";
+  return GLVQ_DEFAULT_FIXTURES_DIR;
 }
 
 fs::path Stories260KDir() { return FixturesDir() / "stories260K"; }
 
 fs::path BinDir() {
   if (const char* env = std::getenv("GLVQ_BIN_DIR")) return env;
-  return fs::current_path() / "bin";
+  return GLVQ_DEFAULT_BIN_DIR;
 }
 
 namespace {

@@ -22,12 +22,12 @@ class ScratchDir {
   std::filesystem::path path_;
 };
 
-// $GLVQ_FIXTURES_DIR (set by CTest) or ../shared/fixtures relative to the
-// source tree. Tests that need a fixture GTEST_SKIP() if it is absent.
+// $GLVQ_FIXTURES_DIR, else the build's GLVQ_FIXTURES_DIR (../shared/fixtures
+// beside the source tree). Tests that need a fixture GTEST_SKIP() if absent.
 std::filesystem::path FixturesDir();
 // The stories260K model directory.
 std::filesystem::path Stories260KDir();
-// build/bin, from $GLVQ_BIN_DIR (set by CTest).
+// $GLVQ_BIN_DIR, else the build's bin directory.
 std::filesystem::path BinDir();
 
 struct CommandResult {
