@@ -1,0 +1,12 @@
+// glvq-bench: benchmarks that print tables (DESIGN.md §3.6: measured, not
+// assumed). One subcommand per benchmark; add one with a Register* line.
+#include "CLI/CLI.hpp"
+#include "bench/benchmarks.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"glvq benchmarks: each subcommand prints a table (or JSON rows)"};
+  app.require_subcommand(1);
+  glvq::bench::RegisterPackBench(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,166 @@
+// Packed models (format v1, docs/format.md): writing one from a source model
+// and its quantized tensors, opening and verifying one, reading tensors back,
+// and writing a plain dequantized safetensors model from one.
+//
+// A packed model is a directory holding
+//   model.safetensors (or shards + model.safetensors.index.json)
+//       every pass-through tensor of the source, byte for byte, and for each
+//       quantized weight P the component tensors P.glvq.<component>;
+//   config.json        the source's config.json (or {}) plus a
+//                      "quantization_config" block;
+//   glvq_manifest.json per-tensor checksums and exact bit accounting.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/packed/quantized_tensor.h"
+#include "common/safetensors/reader.h"
+#include "common/tensor/dtype.h"
+
+namespace glvq {
+
+inline constexpr std::string_view kManifestFileName = "glvq_manifest.json";
+inline constexpr std::string_view kManifestFormat = "glvq-packed";
+
+// The model-wide description written to config.json's quantization_config
+// and to the manifest.
+struct QuantizationConfig {
+  std::string method;      // free-form method name, e.g. "glvq", "rtn"
+  double bits = 0;         // target bits per weight (may be fractional), > 0
+  int64_t lattice_dim = 0; // d, >= 1 (1 for scalar methods)
+  int64_t group_size = 0;  // columns per group, >= 1
+  bool operator==(const QuantizationConfig&) const = default;
+};
+
+// One component tensor as recorded in the manifest.
+struct ManifestComponent {
+  std::string tensor;  // safetensors name, "<name>.glvq.<component>"
+  DType dtype = DType::kU8;
+  std::vector<int64_t> shape;
+  uint64_t bytes = 0;
+  uint32_t crc32c = 0;
+  bool operator==(const ManifestComponent&) const = default;
+};
+
+// One entry of the manifest's "tensors" list.
+struct ManifestTensor {
+  std::string name;
+  bool quantized = false;
+  DType dtype = DType::kF32;  // the tensor's dtype; for quantized: the source dtype
+  std::vector<int64_t> shape;
+  // Pass-through tensors only.
+  uint64_t bytes = 0;
+  uint32_t crc32c = 0;
+  // Quantized tensors only.
+  std::string method;
+  int64_t group_size = 0;
+  int64_t dim = 0;
+  int64_t num_groups = 0;
+  std::map<std::string, ManifestComponent, std::less<>> components;  // by component
+  BitsAccounting accounting;
+  std::optional<TensorQuality> quality;
+  bool operator==(const ManifestTensor&) const = default;
+};
+
+struct Manifest {
+  int64_t format_version = packed::kFormatVersion;
+  QuantizationConfig config;
+  std::vector<ManifestTensor> tensors;  // sorted by name
+  BitsAccounting totals;                // over quantized tensors
+  uint64_t passthrough_bytes = 0;
+  bool operator==(const Manifest&) const = default;
+};
+
+// The manifest as written to glvq_manifest.json: deterministic JSON (sorted
+// keys, two-space indent, shortest round-trip doubles), newline-terminated.
+std::string SerializeManifest(const Manifest& manifest);
+// Parses and checks the structure of a manifest. INVALID_ARGUMENT for
+// malformed JSON or missing/mistyped fields, UNIMPLEMENTED for another
+// format or format_version. Unknown keys are ignored. Does not check
+// consistency with the data (PackedModel::Open does).
+absl::StatusOr<Manifest> ParseManifest(std::string_view json_text);
+
+// Writes the packed model of `source` with the tensors `quantized` into
+// `out_dir`, which must not exist (FAILED_PRECONDITION otherwise); missing
+// parent directories are created. Every quantized tensor must be valid
+// (ValidateQuantizedTensor), named once, and replace a 2-D float tensor of
+// the source with the same shape and dtype; `config` must be sane; a
+// source config.json must be a JSON object without a quantization_config.
+// Violations are INVALID_ARGUMENT and leave the filesystem untouched.
+//
+// Everything is written into a sibling temporary directory
+// "<out_dir>.tmp-XXXXXX", verified with PackedModel::Open, and only then
+// renamed to `out_dir`; on any failure the temporary directory is removed,
+// so `out_dir` either does not exist or holds a complete, verified model.
+// Output bytes depend only on the inputs. Shards are cut at
+// `max_shard_bytes` (see WriteSafetensorsModel).
+absl::Status WritePackedModel(const std::filesystem::path& out_dir,
+                              const SafetensorsModel& source,
+                              std::span<const QuantizedTensor> quantized,
+                              const QuantizationConfig& config,
+                              uint64_t max_shard_bytes = uint64_t{5} << 30);
+
+// A verified, read-only packed model. Tensor data stays memory-mapped for
+// the object's lifetime; results of the accessors are owned copies.
+class PackedModel {
+ public:
+  // Reads and verifies the packed model in `dir`: manifest format and
+  // version; config.json's quantization_config equal to the manifest's;
+  // the safetensors tensors exactly those the manifest lists, each with the
+  // recorded dtype, shape, size and CRC32C; every quantized tensor valid
+  // and its accounting (and the totals) equal to the manifest's. Integrity
+  // failures are DATA_LOSS naming the tensor (for checksums: expected and
+  // actual values); errors of ParseManifest and SafetensorsModel::Open are
+  // passed on.
+  static absl::StatusOr<PackedModel> Open(const std::filesystem::path& dir);
+
+  const std::filesystem::path& directory() const { return directory_; }
+  const Manifest& manifest() const { return manifest_; }
+  const SafetensorsModel& safetensors() const { return safetensors_; }
+  const BitsAccounting& totals() const { return manifest_.totals; }
+
+  // The manifest entry of `name` (a source tensor name, not a component
+  // name), or nullptr.
+  const ManifestTensor* Find(std::string_view name) const;
+  bool IsQuantized(std::string_view name) const;
+
+  // A copy of quantized tensor `name`. NOT_FOUND if there is no such tensor,
+  // FAILED_PRECONDITION if it is a pass-through tensor.
+  absl::StatusOr<QuantizedTensor> LoadQuantized(std::string_view name) const;
+  // Dense F32 values (row-major) of tensor `name`: decoded with DequantizeRef
+  // if quantized, converted if a float pass-through tensor. NOT_FOUND if
+  // absent, FAILED_PRECONDITION for an integer pass-through tensor.
+  absl::StatusOr<std::vector<float>> Dequantize(std::string_view name) const;
+
+ private:
+  PackedModel(std::filesystem::path dir, Manifest manifest, SafetensorsModel st)
+      : directory_(std::move(dir)),
+        manifest_(std::move(manifest)),
+        safetensors_(std::move(st)) {}
+
+  std::filesystem::path directory_;
+  Manifest manifest_;
+  SafetensorsModel safetensors_;
+};
+
+// Writes a plain safetensors model into `out_dir` (which must not exist;
+// same atomic temp-directory scheme as WritePackedModel): every quantized
+// weight decoded with DequantizeRef and stored as `dtype` (a float dtype;
+// nullopt = the weight's source dtype), every pass-through tensor copied
+// byte for byte, and config.json without quantization_config. Holds all
+// dequantized weights in memory at once.
+absl::Status WriteDequantizedModel(const PackedModel& model,
+                                   const std::filesystem::path& out_dir,
+                                   std::optional<DType> dtype = std::nullopt,
+                                   uint64_t max_shard_bytes = uint64_t{5} << 30);
+
+}  // namespace glvq

@@ -1,0 +1,144 @@
+// One quantized weight matrix in the packed format v1 (docs/format.md):
+// the owning in-memory form, its validation, its bit accounting, the
+// reference CPU decoder, and the mapping to and from the component tensors
+// `<name>.glvq.<component>` stored in safetensors.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/packed/layout.h"
+#include "common/safetensors/writer.h"
+#include "common/tensor/dtype.h"
+#include "common/tensor/tensor_view.h"
+
+namespace glvq {
+
+inline constexpr std::string_view kMethodGlvq = "glvq";
+inline constexpr std::string_view kMethodRtn = "rtn";
+
+// Per-tensor quality figures recorded in the manifest (all finite).
+struct TensorQuality {
+  double nmse = 0;        // ||W - W_hat||^2 / ||W||^2
+  double sqnr_db = 0;     // -10 log10(nmse), capped by the producer
+  double proxy_loss = 0;  // tr(dW H dW^T) / tr(W H W^T)
+  bool operator==(const TensorQuality&) const = default;
+};
+
+// A quantized [rows, cols] weight. Columns are cut into G = NumGroups()
+// groups of `group_size` consecutive columns (the last may be narrower);
+// every per-group array is indexed by group. All float arrays are F32 as
+// stored on disk.
+struct QuantizedTensor {
+  std::string name;            // the source tensor, e.g. "layers.0.mlp.up.weight"
+  std::string method;          // kMethodGlvq or kMethodRtn
+  DType source_dtype = DType::kF32;  // dtype of the source weight (float)
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t group_size = 0;      // columns per group
+  int64_t dim = 0;             // vector dimension d; 1 for rtn
+  std::vector<uint8_t> bits;   // [G], bits per code of each group, 1..8
+  std::vector<int64_t> offsets;  // [G+1], byte offset of each group in `codes`
+  std::vector<uint8_t> codes;  // all group streams, concatenated
+  std::vector<float> generators;  // glvq: [G, d, d] row-major
+  std::vector<float> mu;       // glvq: [G], companding (0 = none)
+  std::vector<float> scale;    // glvq: [G]; rtn: [G, rows]
+  std::vector<float> zero;     // rtn: [G, rows]
+  std::optional<TensorQuality> quality;
+
+  int64_t NumGroups() const;
+  // Columns of group g (g < NumGroups()).
+  int64_t GroupWidth(int64_t g) const;
+  int64_t NumWeights() const { return rows * cols; }
+
+  bool operator==(const QuantizedTensor&) const = default;
+};
+
+// Checks that `qt` is a well-formed v1 tensor: known method, float source
+// dtype, positive sizes, every array of the size its shape implies, bits in
+// 1..8, offsets exactly the prefix sums of the group stream sizes, padding
+// bits zero, scale > 0 and finite, mu >= 0 and finite, generators and zero
+// points finite, quality finite. INVALID_ARGUMENT naming the tensor and the
+// first problem found.
+absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt);
+// The same, but with the codes taken from `codes` instead of qt.codes (so a
+// reader can validate codes in place, e.g. in a memory map).
+absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt,
+                                     std::span<const uint8_t> codes);
+
+// Byte offsets of the group streams for per-group `bits` ([G+1] entries),
+// as the format requires them. Assumes valid sizes and bits.
+std::vector<int64_t> ComputeGroupOffsets(int64_t rows, int64_t cols,
+                                         int64_t group_size,
+                                         std::span<const uint8_t> bits);
+
+// Fills qt->offsets and qt->codes from unpacked codes (one byte per code):
+// `unpacked` holds the groups one after the other, group g as its
+// rows * GroupWidth(g) codes row-major, so rows * cols bytes in all. Uses
+// qt's rows, cols, group_size and bits. INVALID_ARGUMENT on a size mismatch,
+// bits out of range, or a code that does not fit its group's bits.
+absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* qt);
+
+// The inverse of PackGroupCodes for a valid tensor: writes group g's
+// rows * GroupWidth(g) codes into `out`, which must have exactly that size.
+absl::Status UnpackGroupCodes(const QuantizedTensor& qt, int64_t g,
+                              std::span<uint8_t> out);
+
+// Device-friendly per-group descriptors ([G] entries) of a valid tensor.
+std::vector<packed::GroupDesc> MakeGroupDescs(const QuantizedTensor& qt);
+
+// Exact size accounting of a quantized tensor (or a sum of them).
+struct BitsAccounting {
+  uint64_t weights = 0;       // quantized weights (rows * cols)
+  uint64_t payload_bits = 0;  // code bits: sum over groups of rows*width*bits
+  uint64_t total_bits = 0;    // 8 * bytes of every component tensor
+
+  double PayloadPerWeight() const;  // 0 when weights == 0
+  double TotalPerWeight() const;    // 0 when weights == 0
+  BitsAccounting& operator+=(const BitsAccounting& other);
+  bool operator==(const BitsAccounting&) const = default;
+};
+
+// Accounting of a valid tensor. total_bits counts exactly the bytes the
+// component tensors occupy in safetensors (codes incl. padding, bits,
+// offsets, and the method's float arrays).
+BitsAccounting ComputeAccounting(const QuantizedTensor& qt);
+
+// Reference decoder (the oracle for faster decoders): writes the dense
+// weights, rows * cols F32 row-major, into `out`, which must have exactly
+// that size. Computes in double and rounds once to float, as
+// docs/format.md specifies. INVALID_ARGUMENT if `qt` is invalid or `out`
+// has the wrong size.
+absl::Status DequantizeRef(const QuantizedTensor& qt, std::span<float> out);
+
+// "<tensor>.glvq.<component>"
+std::string ComponentTensorName(std::string_view tensor, std::string_view component);
+
+// The component names of a method, sorted; empty for an unknown method.
+std::vector<std::string> ComponentNames(std::string_view method);
+
+// Views of qt's component tensors, ready for WriteSafetensors. The views
+// borrow qt's arrays: qt must outlive them and stay unmodified.
+std::vector<TensorToWrite> ComponentTensors(const QuantizedTensor& qt);
+
+// Rebuilds a tensor from its component tensors. `meta` supplies every
+// scalar field (name, method, source_dtype, rows, cols, group_size, dim,
+// quality); its arrays are replaced. `components` maps component names
+// ("codes", "bits", ...) to views and must hold exactly the method's
+// components. With `load_codes` false, qt.codes stays empty but the codes
+// view is still checked (ValidateQuantizedTensor(qt, codes)). Checks every
+// dtype and shape and validates the result: INVALID_ARGUMENT naming the
+// tensor and component on any mismatch.
+absl::StatusOr<QuantizedTensor> QuantizedTensorFromComponents(
+    const QuantizedTensor& meta,
+    const std::map<std::string, TensorView, std::less<>>& components,
+    bool load_codes = true);
+
+}  // namespace glvq
