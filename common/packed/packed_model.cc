@@ -300,7 +300,9 @@ absl::Status ComponentsFromJson(const JsonFields& f, ManifestTensor& t) {
   // Keys of a std::map-backed object iterate in sorted order, as do the names.
   std::vector<std::string> actual;
   for (const auto& [key, value] : comps.raw().items()) actual.push_back(key);
-  const std::vector<std::string> expected = ComponentNames(t.method);
+  // rht_seed is the one optional component; anything else unknown is an error.
+  const bool with_rht_seed = comps.Has(std::string(kRhtSeedComponent));
+  const std::vector<std::string> expected = ComponentNames(t.method, with_rht_seed);
   if (actual != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         comps.where(), ": expected components {", absl::StrJoin(expected, ", "), "}"));

@@ -10,6 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "common/base/status_macros.h"
 #include "common/packed/bitpack.h"
+#include "common/packed/e8p.h"
+#include "common/packed/hadamard.h"
 
 namespace glvq {
 namespace {
@@ -29,8 +31,14 @@ absl::Status Invalid(const QuantizedTensor& qt, absl::string_view problem) {
 }
 
 bool IsKnownMethod(std::string_view method) {
-  return method == kMethodGlvq || method == kMethodRtn;
+  return method == kMethodGlvq || method == kMethodRtn || method == kMethodE8p;
 }
+
+// glvq and rtn pack b-bit codes LSB-first; e8p stores whole 16-bit indices.
+bool IsBitPacked(std::string_view method) { return method != kMethodE8p; }
+
+// The only bit width an e8p group may declare: 16 bits per 8 weights.
+constexpr uint8_t kE8pBits = 2;
 
 absl::Status CheckExtent(const QuantizedTensor& qt, absl::string_view what,
                          int64_t value) {
@@ -46,7 +54,7 @@ absl::Status ValidateScalars(const QuantizedTensor& qt) {
   if (qt.name.empty()) return Invalid(qt, "empty name");
   if (!IsKnownMethod(qt.method)) {
     return Invalid(qt, absl::StrCat("unknown method '", qt.method,
-                                    "' (expected 'glvq' or 'rtn')"));
+                                    "' (expected 'glvq', 'rtn' or 'e8p')"));
   }
   if (!IsFloatDType(qt.source_dtype)) {
     return Invalid(qt, absl::StrCat("source dtype ", Sv(DTypeName(qt.source_dtype)),
@@ -59,6 +67,9 @@ absl::Status ValidateScalars(const QuantizedTensor& qt) {
     return Invalid(qt, absl::StrCat("rows * cols exceeds ", kMaxWeights));
   }
   const int64_t max_dim = qt.method == kMethodRtn ? 1 : packed::kMaxLatticeDim;
+  if (qt.method == kMethodE8p && qt.dim != e8p::kDim) {
+    return Invalid(qt, absl::StrCat("dim must be 8 for method 'e8p', got ", qt.dim));
+  }
   if (qt.dim < 1 || qt.dim > max_dim) {
     return Invalid(qt, absl::StrCat("dim must be in 1..", max_dim, " for method '",
                                     qt.method, "', got ", qt.dim));
@@ -89,10 +100,14 @@ absl::Status ValidateBitsAndOffsets(const QuantizedTensor& qt) {
       return Invalid(qt, absl::StrCat("group ", g, " has ", static_cast<int>(qt.bits[g]),
                                       " bits per code, expected 1..8"));
     }
+    if (qt.method == kMethodE8p && qt.bits[g] != kE8pBits) {
+      return Invalid(qt, absl::StrCat("group ", g, " has ", static_cast<int>(qt.bits[g]),
+                                      " bits per weight, e8p has exactly 2"));
+    }
   }
   RETURN_IF_ERROR(CheckArraySize(qt, "offsets", qt.offsets.size(), groups + 1));
   const std::vector<int64_t> expected =
-      ComputeGroupOffsets(qt.rows, qt.cols, qt.group_size, qt.bits);
+      ComputeGroupOffsets(qt.method, qt.rows, qt.cols, qt.group_size, qt.bits);
   for (int64_t g = 0; g <= groups; ++g) {
     if (qt.offsets[g] != expected[g]) {
       return Invalid(qt, absl::StrCat("offsets[", g, "] is ", qt.offsets[g],
@@ -109,6 +124,7 @@ absl::Status ValidateCodes(const QuantizedTensor& qt, std::span<const uint8_t> c
     return Invalid(qt, absl::StrCat("codes has ", codes.size(), " bytes, offsets say ",
                                     qt.offsets[groups]));
   }
+  if (!IsBitPacked(qt.method)) return absl::OkStatus();  // every uint16 is an index
   for (int64_t g = 0; g < groups; ++g) {
     const uint64_t code_bits =
         static_cast<uint64_t>(qt.rows * qt.GroupWidth(g)) * qt.bits[g];
@@ -150,6 +166,14 @@ absl::Status ValidateGlvqSideInfo(const QuantizedTensor& qt) {
   return CheckAll(qt, qt.scale, "scale", IsPositiveFinite, "finite and > 0");
 }
 
+absl::Status ValidateE8pSideInfo(const QuantizedTensor& qt) {
+  RETURN_IF_ERROR(CheckArraySize(qt, "generators", qt.generators.size(), 0));
+  RETURN_IF_ERROR(CheckArraySize(qt, "mu", qt.mu.size(), 0));
+  RETURN_IF_ERROR(CheckArraySize(qt, "scale", qt.scale.size(), qt.NumGroups()));
+  RETURN_IF_ERROR(CheckArraySize(qt, "zero", qt.zero.size(), 0));
+  return CheckAll(qt, qt.scale, "scale", IsPositiveFinite, "finite and > 0");
+}
+
 absl::Status ValidateRtnSideInfo(const QuantizedTensor& qt) {
   const int64_t per_row = qt.NumGroups() * qt.rows;
   RETURN_IF_ERROR(CheckArraySize(qt, "generators", qt.generators.size(), 0));
@@ -160,14 +184,28 @@ absl::Status ValidateRtnSideInfo(const QuantizedTensor& qt) {
   return CheckAll(qt, qt.zero, "zero", IsFinite, "finite");
 }
 
+absl::Status ValidateSideInfo(const QuantizedTensor& qt) {
+  if (qt.rht_seed.size() != 0 && qt.rht_seed.size() != 2) {
+    return Invalid(qt, absl::StrCat("rht_seed has ", qt.rht_seed.size(),
+                                    " entries, expected 0 or 2"));
+  }
+  if (qt.method == kMethodGlvq) return ValidateGlvqSideInfo(qt);
+  if (qt.method == kMethodE8p) return ValidateE8pSideInfo(qt);
+  return ValidateRtnSideInfo(qt);
+}
+
 // F_mu^-1 of docs/format.md; expm1/log1p keep precision for small mu * |y|.
 double InverseCompand(double y, double mu) {
   if (mu == 0) return y;
   return std::copysign(std::expm1(std::fabs(y) * std::log1p(mu)) / mu, y);
 }
 
+// The decoders write each weight once, converted to T: float rounds the
+// double result (the format's single rounding); double keeps it for the
+// inverse RHT, which rounds after the transform instead.
+template <typename T>
 void DecodeGlvqGroup(const QuantizedTensor& qt, int64_t g,
-                     std::span<const uint8_t> codes, std::span<float> out) {
+                     std::span<const uint8_t> codes, std::span<T> out) {
   const int64_t width = qt.GroupWidth(g);
   const int64_t d = qt.dim;
   const int64_t first_col = g * qt.group_size;
@@ -184,25 +222,78 @@ void DecodeGlvqGroup(const QuantizedTensor& qt, int64_t g,
       for (int64_t i = 0; i < k; ++i) {
         double y = 0;
         for (int64_t j = 0; j < k; ++j) y += static_cast<double>(gen[i * d + j]) * z[j];
-        out[r * qt.cols + first_col + c0 + i] =
-            static_cast<float>(scale * InverseCompand(y, mu));
+        out[r * qt.cols + first_col + c0 + i] = static_cast<T>(scale * InverseCompand(y, mu));
       }
     }
   }
 }
 
+template <typename T>
 void DecodeRtnGroup(const QuantizedTensor& qt, int64_t g,
-                    std::span<const uint8_t> codes, std::span<float> out) {
+                    std::span<const uint8_t> codes, std::span<T> out) {
   const int64_t width = qt.GroupWidth(g);
   const int64_t first_col = g * qt.group_size;
   for (int64_t r = 0; r < qt.rows; ++r) {
     const double scale = qt.scale[g * qt.rows + r];
     const double zero = qt.zero[g * qt.rows + r];
     for (int64_t c = 0; c < width; ++c) {
-      out[r * qt.cols + first_col + c] =
-          static_cast<float>(scale * (codes[r * width + c] - zero));
+      out[r * qt.cols + first_col + c] = static_cast<T>(scale * (codes[r * width + c] - zero));
     }
   }
+}
+
+// A ragged row's last codeword decodes 8 values; those beyond the group's
+// width are padding and dropped.
+template <typename T>
+void DecodeE8pGroup(const QuantizedTensor& qt, int64_t g, std::span<const uint16_t> codes,
+                    std::span<T> out) {
+  const int64_t width = qt.GroupWidth(g);
+  const int64_t per_row = E8pVectorsPerRow(width);
+  const int64_t first_col = g * qt.group_size;
+  const double scale = qt.scale[g];
+  for (int64_t r = 0; r < qt.rows; ++r) {
+    for (int64_t v = 0; v < per_row; ++v) {
+      const std::array<double, e8p::kDim> c = e8p::Codeword(codes[r * per_row + v]);
+      const int64_t c0 = v * e8p::kDim;
+      const int64_t k = std::min<int64_t>(e8p::kDim, width - c0);
+      for (int64_t i = 0; i < k; ++i) {
+        out[r * qt.cols + first_col + c0 + i] = static_cast<T>(scale * c[i]);
+      }
+    }
+  }
+}
+
+template <typename T>
+absl::Status DecodeGroups(const QuantizedTensor& qt, std::span<T> out) {
+  std::vector<uint8_t> codes;
+  std::vector<uint16_t> indices;
+  for (int64_t g = 0; g < qt.NumGroups(); ++g) {
+    if (qt.method == kMethodE8p) {
+      indices.resize(static_cast<size_t>(qt.rows * E8pVectorsPerRow(qt.GroupWidth(g))));
+      RETURN_IF_ERROR(UnpackE8pGroupCodes(qt, g, indices));
+      DecodeE8pGroup<T>(qt, g, indices, out);
+      continue;
+    }
+    codes.resize(static_cast<size_t>(qt.rows * qt.GroupWidth(g)));
+    RETURN_IF_ERROR(UnpackGroupCodes(qt, g, codes));
+    if (qt.method == kMethodGlvq) {
+      DecodeGlvqGroup<T>(qt, g, codes, out);
+    } else {
+      DecodeRtnGroup<T>(qt, g, codes, out);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Decodes W̃ in double, undoes the RHT, and rounds once.
+absl::Status DecodeWithRht(const QuantizedTensor& qt, std::span<float> out) {
+  std::vector<double> dense(out.size());
+  RETURN_IF_ERROR(DecodeGroups<double>(qt, dense));
+  const RhtSeeds seeds{static_cast<uint64_t>(qt.rht_seed[0]),
+                       static_cast<uint64_t>(qt.rht_seed[1])};
+  RhtInverse(dense, qt.rows, qt.cols, seeds);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(dense[i]);
+  return absl::OkStatus();
 }
 
 template <typename T>
@@ -223,7 +314,8 @@ struct ComponentSpec {
   std::vector<int64_t> shape;  // codes: its length comes from offsets
 };
 
-std::vector<ComponentSpec> ComponentSpecs(const QuantizedTensor& qt, int64_t code_bytes) {
+std::vector<ComponentSpec> ComponentSpecs(const QuantizedTensor& qt, int64_t code_bytes,
+                                          bool with_rht_seed) {
   const int64_t groups = qt.NumGroups();
   std::vector<ComponentSpec> specs = {
       {"bits", DType::kU8, {groups}},
@@ -234,17 +326,21 @@ std::vector<ComponentSpec> ComponentSpecs(const QuantizedTensor& qt, int64_t cod
     specs.push_back({"generators", DType::kF32, {groups, qt.dim, qt.dim}});
     specs.push_back({"mu", DType::kF32, {groups}});
     specs.push_back({"scale", DType::kF32, {groups}});
+  } else if (qt.method == kMethodE8p) {
+    specs.push_back({"scale", DType::kF32, {groups}});
   } else {
     specs.push_back({"scale", DType::kF32, {groups, qt.rows}});
     specs.push_back({"zero", DType::kF32, {groups, qt.rows}});
   }
+  if (with_rht_seed) specs.push_back({kRhtSeedComponent, DType::kI64, {2}});
   return specs;
 }
 
 absl::Status CheckComponentSet(
     const QuantizedTensor& meta,
     const std::map<std::string, TensorView, std::less<>>& components) {
-  const std::vector<std::string> expected = ComponentNames(meta.method);
+  const std::vector<std::string> expected =
+      ComponentNames(meta.method, components.contains(kRhtSeedComponent));
   std::vector<std::string> actual;
   for (const auto& [name, view] : components) actual.push_back(name);
   if (actual != expected) {
@@ -278,6 +374,7 @@ void CopyComponent(std::string_view name, const TensorView& view, bool load_code
   if (name == "mu") qt->mu = CopyElements<float>(view);
   if (name == "scale") qt->scale = CopyElements<float>(view);
   if (name == "zero") qt->zero = CopyElements<float>(view);
+  if (name == kRhtSeedComponent) qt->rht_seed = CopyElements<int64_t>(view);
 }
 
 }  // namespace
@@ -300,21 +397,33 @@ absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt,
   RETURN_IF_ERROR(ValidateScalars(qt));
   RETURN_IF_ERROR(ValidateBitsAndOffsets(qt));
   RETURN_IF_ERROR(ValidateCodes(qt, codes));
-  return qt.method == kMethodGlvq ? ValidateGlvqSideInfo(qt) : ValidateRtnSideInfo(qt);
+  return ValidateSideInfo(qt);
 }
 
 std::vector<int64_t> ComputeGroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
                                          std::span<const uint8_t> bits) {
+  return ComputeGroupOffsets(kMethodGlvq, rows, cols, group_size, bits);
+}
+
+std::vector<int64_t> ComputeGroupOffsets(std::string_view method, int64_t rows, int64_t cols,
+                                         int64_t group_size, std::span<const uint8_t> bits) {
   std::vector<int64_t> offsets(bits.size() + 1, 0);
   for (size_t g = 0; g < bits.size(); ++g) {
     const uint64_t width = packed::ColumnGroupWidth(cols, group_size, g);
-    offsets[g + 1] = offsets[g] + static_cast<int64_t>(
-                                      packed::GroupCodeBytes(rows, width, bits[g]));
+    const uint64_t bytes =
+        IsBitPacked(method)
+            ? packed::GroupCodeBytes(rows, width, bits[g])
+            : static_cast<uint64_t>(rows * E8pVectorsPerRow(static_cast<int64_t>(width)) *
+                                    e8p::kCodeBytes);
+    offsets[g + 1] = offsets[g] + static_cast<int64_t>(bytes);
   }
   return offsets;
 }
 
+int64_t E8pVectorsPerRow(int64_t width) { return (width + e8p::kDim - 1) / e8p::kDim; }
+
 absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* qt) {
+  if (!IsBitPacked(qt->method)) return Invalid(*qt, "e8p codes are packed by PackE8pCodes");
   const int64_t groups = qt->NumGroups();
   RETURN_IF_ERROR(CheckArraySize(*qt, "bits", qt->bits.size(), groups));
   RETURN_IF_ERROR(CheckArraySize(*qt, "unpacked codes", unpacked.size(), qt->rows * qt->cols));
@@ -342,6 +451,7 @@ absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* 
 
 absl::Status UnpackGroupCodes(const QuantizedTensor& qt, int64_t g,
                               std::span<uint8_t> out) {
+  if (!IsBitPacked(qt.method)) return Invalid(qt, "e8p codes are read by UnpackE8pGroupCodes");
   if (g < 0 || g >= qt.NumGroups()) {
     return Invalid(qt, absl::StrCat("group ", g, " out of range"));
   }
@@ -350,6 +460,37 @@ absl::Status UnpackGroupCodes(const QuantizedTensor& qt, int64_t g,
   RETURN_IF_ERROR(CheckArraySize(qt, "output codes", out.size(), qt.rows * qt.GroupWidth(g)));
   return UnpackCodes(std::as_bytes(std::span<const uint8_t>(qt.codes)).subspan(begin, bytes),
                      qt.bits[g], out);
+}
+
+absl::Status PackE8pCodes(std::span<const uint16_t> codes, QuantizedTensor* qt) {
+  if (qt->method != kMethodE8p) return Invalid(*qt, "PackE8pCodes needs method 'e8p'");
+  RETURN_IF_ERROR(ValidateScalars(*qt));
+  const int64_t groups = qt->NumGroups();
+  RETURN_IF_ERROR(CheckArraySize(*qt, "bits", qt->bits.size(), groups));
+  qt->offsets = ComputeGroupOffsets(qt->method, qt->rows, qt->cols, qt->group_size, qt->bits);
+  RETURN_IF_ERROR(CheckArraySize(*qt, "e8p codes", codes.size(),
+                                 qt->offsets.back() / e8p::kCodeBytes));
+  qt->codes.resize(static_cast<size_t>(qt->offsets.back()));
+  for (size_t i = 0; i < codes.size(); ++i) {
+    qt->codes[2 * i] = static_cast<uint8_t>(codes[i] & 0xFF);
+    qt->codes[2 * i + 1] = static_cast<uint8_t>(codes[i] >> 8);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status UnpackE8pGroupCodes(const QuantizedTensor& qt, int64_t g,
+                                 std::span<uint16_t> out) {
+  if (qt.method != kMethodE8p) return Invalid(qt, "UnpackE8pGroupCodes needs method 'e8p'");
+  if (g < 0 || g >= qt.NumGroups()) {
+    return Invalid(qt, absl::StrCat("group ", g, " out of range"));
+  }
+  const int64_t count = (qt.offsets[g + 1] - qt.offsets[g]) / e8p::kCodeBytes;
+  RETURN_IF_ERROR(CheckArraySize(qt, "output codes", out.size(), count));
+  const uint8_t* p = qt.codes.data() + qt.offsets[g];
+  for (int64_t i = 0; i < count; ++i) {
+    out[i] = static_cast<uint16_t>(p[2 * i] | (p[2 * i + 1] << 8));
+  }
+  return absl::OkStatus();
 }
 
 std::vector<packed::GroupDesc> MakeGroupDescs(const QuantizedTensor& qt) {
@@ -384,12 +525,16 @@ BitsAccounting ComputeAccounting(const QuantizedTensor& qt) {
   BitsAccounting acc;
   acc.weights = static_cast<uint64_t>(qt.rows * qt.cols);
   for (int64_t g = 0; g < qt.NumGroups(); ++g) {
-    acc.payload_bits += static_cast<uint64_t>(qt.rows * qt.GroupWidth(g)) * qt.bits[g];
+    acc.payload_bits += qt.method == kMethodE8p
+        ? static_cast<uint64_t>(qt.rows * E8pVectorsPerRow(qt.GroupWidth(g))) * 8 *
+              e8p::kCodeBytes
+        : static_cast<uint64_t>(qt.rows * qt.GroupWidth(g)) * qt.bits[g];
   }
   // offsets.back() rather than codes.size(): a reader may hold the codes
   // elsewhere (see QuantizedTensorFromComponents' load_codes).
   const uint64_t code_bytes = qt.offsets.empty() ? 0 : static_cast<uint64_t>(qt.offsets.back());
-  const uint64_t bytes = code_bytes + qt.bits.size() + 8 * qt.offsets.size() +
+  const uint64_t bytes = code_bytes + qt.bits.size() + 8 * (qt.offsets.size() +
+                                                           qt.rht_seed.size()) +
                          4 * (qt.generators.size() + qt.mu.size() + qt.scale.size() +
                               qt.zero.size());
   acc.total_bits = 8 * bytes;
@@ -399,15 +544,10 @@ BitsAccounting ComputeAccounting(const QuantizedTensor& qt) {
 absl::Status DequantizeRef(const QuantizedTensor& qt, std::span<float> out) {
   RETURN_IF_ERROR(ValidateQuantizedTensor(qt));
   RETURN_IF_ERROR(CheckArraySize(qt, "output", out.size(), qt.rows * qt.cols));
-  std::vector<uint8_t> codes;
-  for (int64_t g = 0; g < qt.NumGroups(); ++g) {
-    codes.resize(static_cast<size_t>(qt.rows * qt.GroupWidth(g)));
-    RETURN_IF_ERROR(UnpackGroupCodes(qt, g, codes));
-    if (qt.method == kMethodGlvq) {
-      DecodeGlvqGroup(qt, g, codes, out);
-    } else {
-      DecodeRtnGroup(qt, g, codes, out);
-    }
+  if (qt.rht_seed.empty()) {
+    RETURN_IF_ERROR(DecodeGroups<float>(qt, out));
+  } else {
+    RETURN_IF_ERROR(DecodeWithRht(qt, out));
   }
   // Valid side information can still overflow float (huge G or mu).
   for (size_t i = 0; i < out.size(); ++i) {
@@ -423,16 +563,22 @@ std::string ComponentTensorName(std::string_view tensor, std::string_view compon
   return absl::StrCat(Sv(tensor), ".glvq.", Sv(component));
 }
 
-std::vector<std::string> ComponentNames(std::string_view method) {
-  if (method == kMethodGlvq) return {"bits", "codes", "generators", "mu", "offsets", "scale"};
-  if (method == kMethodRtn) return {"bits", "codes", "offsets", "scale", "zero"};
-  return {};
+std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_seed) {
+  std::vector<std::string> names;
+  if (method == kMethodGlvq) names = {"bits", "codes", "generators", "mu", "offsets", "scale"};
+  if (method == kMethodRtn) names = {"bits", "codes", "offsets", "scale", "zero"};
+  if (method == kMethodE8p) names = {"bits", "codes", "offsets", "scale"};
+  if (with_rht_seed && !names.empty()) {
+    names.emplace_back(kRhtSeedComponent);
+    std::sort(names.begin(), names.end());
+  }
+  return names;
 }
 
 std::vector<TensorToWrite> ComponentTensors(const QuantizedTensor& qt) {
   std::vector<TensorToWrite> out;
-  for (const ComponentSpec& spec :
-       ComponentSpecs(qt, static_cast<int64_t>(qt.codes.size()))) {
+  for (const ComponentSpec& spec : ComponentSpecs(qt, static_cast<int64_t>(qt.codes.size()),
+                                                  !qt.rht_seed.empty())) {
     std::span<const std::byte> data;
     if (spec.name == "bits") data = Bytes(qt.bits);
     if (spec.name == "codes") data = Bytes(qt.codes);
@@ -441,6 +587,7 @@ std::vector<TensorToWrite> ComponentTensors(const QuantizedTensor& qt) {
     if (spec.name == "mu") data = Bytes(qt.mu);
     if (spec.name == "scale") data = Bytes(qt.scale);
     if (spec.name == "zero") data = Bytes(qt.zero);
+    if (spec.name == kRhtSeedComponent) data = Bytes(qt.rht_seed);
     out.push_back({ComponentTensorName(qt.name, spec.name), spec.dtype, spec.shape, data});
   }
   return out;
@@ -461,7 +608,8 @@ absl::StatusOr<QuantizedTensor> QuantizedTensorFromComponents(
   qt.group_size = meta.group_size;
   qt.dim = meta.dim;
   qt.quality = meta.quality;
-  for (const ComponentSpec& spec : ComponentSpecs(meta, 0)) {
+  for (const ComponentSpec& spec :
+       ComponentSpecs(meta, 0, components.contains(kRhtSeedComponent))) {
     const TensorView& view = components.find(spec.name)->second;
     RETURN_IF_ERROR(CheckComponentView(meta, spec, view));
     CopyComponent(spec.name, view, load_codes, &qt);

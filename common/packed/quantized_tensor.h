@@ -23,6 +23,11 @@ namespace glvq {
 
 inline constexpr std::string_view kMethodGlvq = "glvq";
 inline constexpr std::string_view kMethodRtn = "rtn";
+inline constexpr std::string_view kMethodE8p = "e8p";
+
+// The optional component that records a randomized Hadamard transform
+// (docs/format.md §4.4); any method may carry it.
+inline constexpr std::string_view kRhtSeedComponent = "rht_seed";
 
 // Per-tensor quality figures recorded in the manifest (all finite).
 struct TensorQuality {
@@ -35,22 +40,26 @@ struct TensorQuality {
 // A quantized [rows, cols] weight. Columns are cut into G = NumGroups()
 // groups of `group_size` consecutive columns (the last may be narrower);
 // every per-group array is indexed by group. All float arrays are F32 as
-// stored on disk.
+// stored on disk. With `rht_seed` set, the codes describe W̃ = T_m W T_nᵀ
+// and DequantizeRef undoes the transform.
 struct QuantizedTensor {
   std::string name;            // the source tensor, e.g. "layers.0.mlp.up.weight"
-  std::string method;          // kMethodGlvq or kMethodRtn
+  std::string method;          // kMethodGlvq, kMethodRtn or kMethodE8p
   DType source_dtype = DType::kF32;  // dtype of the source weight (float)
   int64_t rows = 0;
   int64_t cols = 0;
   int64_t group_size = 0;      // columns per group
-  int64_t dim = 0;             // vector dimension d; 1 for rtn
-  std::vector<uint8_t> bits;   // [G], bits per code of each group, 1..8
+  int64_t dim = 0;             // vector dimension d; 1 for rtn, 8 for e8p
+  std::vector<uint8_t> bits;   // [G], bits per code (e8p: per weight, 2), 1..8
   std::vector<int64_t> offsets;  // [G+1], byte offset of each group in `codes`
   std::vector<uint8_t> codes;  // all group streams, concatenated
   std::vector<float> generators;  // glvq: [G, d, d] row-major
   std::vector<float> mu;       // glvq: [G], companding (0 = none)
-  std::vector<float> scale;    // glvq: [G]; rtn: [G, rows]
+  std::vector<float> scale;    // glvq, e8p: [G]; rtn: [G, rows]
   std::vector<float> zero;     // rtn: [G, rows]
+  // Empty, or [2]: the seeds of T_m (rows) and T_n (columns), each a
+  // uint64 stored bit for bit as I64.
+  std::vector<int64_t> rht_seed;
   std::optional<TensorQuality> quality;
 
   int64_t NumGroups() const;
@@ -63,10 +72,10 @@ struct QuantizedTensor {
 
 // Checks that `qt` is a well-formed v1 tensor: known method, float source
 // dtype, positive sizes, every array of the size its shape implies, bits in
-// 1..8, offsets exactly the prefix sums of the group stream sizes, padding
-// bits zero, scale > 0 and finite, mu >= 0 and finite, generators and zero
-// points finite, quality finite. INVALID_ARGUMENT naming the tensor and the
-// first problem found.
+// 1..8 (e8p: 2), offsets exactly the prefix sums of the group stream sizes,
+// padding bits zero, scale > 0 and finite, mu >= 0 and finite, generators
+// and zero points finite, rht_seed empty or [2], quality finite.
+// INVALID_ARGUMENT naming the tensor and the first problem found.
 absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt);
 // The same, but with the codes taken from `codes` instead of qt.codes (so a
 // reader can validate codes in place, e.g. in a memory map).
@@ -74,22 +83,42 @@ absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt,
                                      std::span<const uint8_t> codes);
 
 // Byte offsets of the group streams for per-group `bits` ([G+1] entries),
-// as the format requires them. Assumes valid sizes and bits.
+// as the format requires them for the bit-packed methods (glvq, rtn).
+// Assumes valid sizes and bits.
 std::vector<int64_t> ComputeGroupOffsets(int64_t rows, int64_t cols,
                                          int64_t group_size,
                                          std::span<const uint8_t> bits);
+// The same for any method: e8p streams hold rows · ceil(width / 8) 16-bit
+// codes per group whatever `bits` says.
+std::vector<int64_t> ComputeGroupOffsets(std::string_view method, int64_t rows,
+                                         int64_t cols, int64_t group_size,
+                                         std::span<const uint8_t> bits);
+
+// E8P codewords per row of a group of `width` columns: ceil(width / 8); a
+// ragged row's last codeword covers fewer than 8 columns.
+int64_t E8pVectorsPerRow(int64_t width);
 
 // Fills qt->offsets and qt->codes from unpacked codes (one byte per code):
 // `unpacked` holds the groups one after the other, group g as its
 // rows * GroupWidth(g) codes row-major, so rows * cols bytes in all. Uses
 // qt's rows, cols, group_size and bits. INVALID_ARGUMENT on a size mismatch,
-// bits out of range, or a code that does not fit its group's bits.
+// bits out of range, a code that does not fit its group's bits, or an e8p
+// tensor (see PackE8pCodes).
 absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* qt);
 
-// The inverse of PackGroupCodes for a valid tensor: writes group g's
-// rows * GroupWidth(g) codes into `out`, which must have exactly that size.
+// The inverse of PackGroupCodes for a valid bit-packed tensor: writes group
+// g's rows * GroupWidth(g) codes into `out`, which must have exactly that
+// size.
 absl::Status UnpackGroupCodes(const QuantizedTensor& qt, int64_t g,
                               std::span<uint8_t> out);
+
+// E8P counterparts: `codes` holds the groups one after the other, group g as
+// rows * E8pVectorsPerRow(GroupWidth(g)) indices row-major. Pack fills
+// qt->offsets and qt->codes (little-endian uint16) and needs qt->method ==
+// "e8p" and valid sizes; Unpack writes group g's indices into `out`.
+absl::Status PackE8pCodes(std::span<const uint16_t> codes, QuantizedTensor* qt);
+absl::Status UnpackE8pGroupCodes(const QuantizedTensor& qt, int64_t g,
+                                 std::span<uint16_t> out);
 
 // Device-friendly per-group descriptors ([G] entries) of a valid tensor.
 std::vector<packed::GroupDesc> MakeGroupDescs(const QuantizedTensor& qt);
@@ -98,6 +127,7 @@ std::vector<packed::GroupDesc> MakeGroupDescs(const QuantizedTensor& qt);
 struct BitsAccounting {
   uint64_t weights = 0;       // quantized weights (rows * cols)
   uint64_t payload_bits = 0;  // code bits: sum over groups of rows*width*bits
+                              // (e8p: 16 per codeword, ragged ones included)
   uint64_t total_bits = 0;    // 8 * bytes of every component tensor
 
   double PayloadPerWeight() const;  // 0 when weights == 0
@@ -108,21 +138,23 @@ struct BitsAccounting {
 
 // Accounting of a valid tensor. total_bits counts exactly the bytes the
 // component tensors occupy in safetensors (codes incl. padding, bits,
-// offsets, and the method's float arrays).
+// offsets, the method's float arrays, and rht_seed when present).
 BitsAccounting ComputeAccounting(const QuantizedTensor& qt);
 
 // Reference decoder (the oracle for faster decoders): writes the dense
 // weights, rows * cols F32 row-major, into `out`, which must have exactly
-// that size. Computes in double and rounds once to float, as
-// docs/format.md specifies. INVALID_ARGUMENT if `qt` is invalid or `out`
-// has the wrong size.
+// that size. Computes in double (including the inverse RHT when rht_seed is
+// set) and rounds once to float, as docs/format.md specifies.
+// INVALID_ARGUMENT if `qt` is invalid or `out` has the wrong size.
 absl::Status DequantizeRef(const QuantizedTensor& qt, std::span<float> out);
 
 // "<tensor>.glvq.<component>"
 std::string ComponentTensorName(std::string_view tensor, std::string_view component);
 
-// The component names of a method, sorted; empty for an unknown method.
-std::vector<std::string> ComponentNames(std::string_view method);
+// The component names of a method, sorted, with the optional "rht_seed"
+// if `with_rht_seed`; empty for an unknown method. Readers reject any
+// component outside this set.
+std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_seed = false);
 
 // Views of qt's component tensors, ready for WriteSafetensors. The views
 // borrow qt's arrays: qt must outlive them and stay unmodified.
@@ -132,10 +164,11 @@ std::vector<TensorToWrite> ComponentTensors(const QuantizedTensor& qt);
 // scalar field (name, method, source_dtype, rows, cols, group_size, dim,
 // quality); its arrays are replaced. `components` maps component names
 // ("codes", "bits", ...) to views and must hold exactly the method's
-// components. With `load_codes` false, qt.codes stays empty but the codes
-// view is still checked (ValidateQuantizedTensor(qt, codes)). Checks every
-// dtype and shape and validates the result: INVALID_ARGUMENT naming the
-// tensor and component on any mismatch.
+// components, plus optionally "rht_seed" (any other component is an
+// error). With `load_codes` false, qt.codes stays empty but the codes view
+// is still checked (ValidateQuantizedTensor(qt, codes)). Checks every dtype
+// and shape and validates the result: INVALID_ARGUMENT naming the tensor
+// and component on any mismatch.
 absl::StatusOr<QuantizedTensor> QuantizedTensorFromComponents(
     const QuantizedTensor& meta,
     const std::map<std::string, TensorView, std::less<>>& components,

@@ -1,0 +1,29 @@
+// E8P (ALGORITHMS.md §3.3): QuIP#'s 2-bit E8 codebook behind the engine's
+// Quantizer interface, as a reference point for a fixed good lattice.
+//  - RHT on both sides is always on (the codebook is tuned for the near-
+//    Gaussian, unit-RMS weights it produces);
+//  - per column group, scale_g = RMS(W̃_g) / 1.03, so the codebook sees
+//    weights at its best Gaussian scale;
+//  - BlockLDLQ over blocks of 8 columns: U = chol(H̃⁻¹) upper, and after
+//    block B is rounded, W_R −= (W_B − Ŵ_B) U_BB⁻¹ U_BR for the columns R
+//    after it (lazily, in batches of 128 columns, at GEMM speed).
+#pragma once
+
+#include <memory>
+
+#include "worker/engine/quantizer.h"
+
+namespace glvq::cpu {
+
+struct E8pOptions {
+  // BlockLDLQ error feedback; off = plain nearest-codeword rounding (for
+  // measuring what the feedback buys).
+  bool block_ldlq = true;
+};
+
+// `config.method` must be kE8p and valid (see engine::ValidateConfig);
+// config.rht is forced on.
+std::unique_ptr<engine::Quantizer> MakeE8pQuantizer(const engine::QuantizerConfig& config,
+                                                    E8pOptions options = {});
+
+}  // namespace glvq::cpu

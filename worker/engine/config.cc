@@ -1,0 +1,98 @@
+#include "worker/engine/config.h"
+
+#include <array>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace glvq::engine {
+namespace {
+
+struct MethodEntry {
+  Method method;
+  const char* name;
+};
+constexpr std::array<MethodEntry, 4> kMethods = {{
+    {Method::kGlvq, "glvq"}, {Method::kRtn, "rtn"}, {Method::kGptq, "gptq"}, {Method::kE8p, "e8p"}}};
+
+absl::Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
+
+absl::Status ValidateGlvq(const QuantizerConfig& c) {
+  const GlvqOptions& g = c.glvq;
+  if (c.dim != 2 && c.dim != 4 && c.dim != 8 && c.dim != 16 && c.dim != 32) {
+    return Invalid(absl::StrCat("dim must be one of 2, 4, 8, 16, 32, got ", c.dim));
+  }
+  if (c.dim > c.group_size) {
+    return Invalid(absl::StrCat("dim ", c.dim, " is larger than the group size ", c.group_size));
+  }
+  if (!(g.mu_min >= 0) || !(g.mu_max >= 0) || !std::isfinite(g.mu_max)) {
+    return Invalid(absl::StrFormat("mu range [%g, %g] must be finite and non-negative",
+                                   g.mu_min, g.mu_max));
+  }
+  if (g.mu_min > g.mu_max) {
+    return Invalid(absl::StrFormat("mu range is inverted: min %g > max %g", g.mu_min, g.mu_max));
+  }
+  if (g.max_iters < 1 || g.refine_steps < 0) {
+    return Invalid("glvq needs max_iters >= 1 and refine_steps >= 0");
+  }
+  if (!(g.tolerance >= 0) || !(g.refine_lr > 0) || !(g.lambda >= 0)) {
+    return Invalid("glvq tolerance and lambda must be >= 0, refine_lr > 0");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const char* MethodName(Method method) {
+  for (const MethodEntry& e : kMethods) {
+    if (e.method == method) return e.name;
+  }
+  return "?";
+}
+
+std::optional<Method> ParseMethod(std::string_view name) {
+  for (const MethodEntry& e : kMethods) {
+    if (name == e.name) return e.method;
+  }
+  return std::nullopt;
+}
+
+BitSplit SplitBits(double bits) {
+  const double low = std::floor(bits);
+  return {static_cast<int>(low), bits - low};
+}
+
+absl::Status ValidateConfig(const QuantizerConfig& c) {
+  if (!(c.bits >= 1.0 && c.bits <= 8.0)) {
+    return Invalid(absl::StrFormat("bits must be within 1..8, got %g", c.bits));
+  }
+  const bool fractional = c.bits != std::floor(c.bits);
+  if (fractional && !(c.method == Method::kGlvq && c.sdba)) {
+    return Invalid(absl::StrFormat(
+        "fractional bits (%g) need salience-driven bit allocation (glvq with sdba)", c.bits));
+  }
+  if (c.group_size < 1 || c.group_size > 4096) {
+    return Invalid(absl::StrCat("group_size must be within 1..4096, got ", c.group_size));
+  }
+  if (c.threads < 0) return Invalid("threads must be >= 0 (0 = all cores)");
+  if (!(c.damp >= 0 && c.damp < 1)) return Invalid("damp must be within [0, 1)");
+  if (c.sdba && c.method != Method::kGlvq) return Invalid("sdba applies to glvq only");
+  if (c.ldlq && c.method != Method::kGlvq) {
+    return Invalid("ldlq is a glvq switch (gptq always feeds errors back; e8p uses BlockLDLQ)");
+  }
+  switch (c.method) {
+    case Method::kGlvq:
+      return ValidateGlvq(c);
+    case Method::kE8p:
+      if (c.bits != 2.0) return Invalid("e8p is a 2-bit codebook: bits must be 2");
+      if (c.group_size % 8 != 0) return Invalid("e8p needs a group size that is a multiple of 8");
+      return absl::OkStatus();
+    case Method::kRtn:
+    case Method::kGptq:
+      return absl::OkStatus();
+  }
+  return Invalid("unknown method");
+}
+
+}  // namespace glvq::engine

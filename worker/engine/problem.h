@@ -1,0 +1,25 @@
+// The validated inputs a method's QuantizeImpl works on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "worker/engine/hessian.h"
+#include "worker/engine/quantizer.h"
+
+namespace glvq::engine {
+
+struct Quantizer::Problem {
+  std::string name;          // tensor name
+  MatrixView w;              // finite, rows, cols >= 1
+  PreparedHessian hessian;   // damped, or the identity
+  uint64_t seed = 0;         // config seed mixed with the tensor name
+  int64_t num_groups = 0;    // column groups of config.group_size
+};
+
+// Fills the scalar fields of a QuantizedTensor (name, method, shape, group
+// size, dim) from the problem; arrays are left to the method.
+QuantizedTensor MakeTensorShell(const Quantizer::Problem& p, const QuantizerConfig& c,
+                                const char* format_method, int64_t dim);
+
+}  // namespace glvq::engine
