@@ -8,5 +8,9 @@ namespace glvq::bench {
 
 // `pack`: bit packing / unpacking throughput per code width (pack_bench.cc).
 void RegisterPackBench(CLI::App& app);
+// `quality`: quality vs bits, every method and source (quality_bench.cc).
+void RegisterQualityBench(CLI::App& app);
+// `speed`: quantization throughput per method, one core and all cores.
+void RegisterSpeedBench(CLI::App& app);
 
 }  // namespace glvq::bench

@@ -7,6 +7,8 @@ int main(int argc, char** argv) {
   CLI::App app{"glvq benchmarks: each subcommand prints a table (or JSON rows)"};
   app.require_subcommand(1);
   glvq::bench::RegisterPackBench(app);
+  glvq::bench::RegisterQualityBench(app);
+  glvq::bench::RegisterSpeedBench(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

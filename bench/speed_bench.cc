@@ -1,0 +1,108 @@
+// `glvq-bench speed`: quantization throughput (million weights per second)
+// for every method at 2 and 4 bits, on one core and on all cores, on an
+// LLM-like matrix with the plain weight-MSE objective (no Hessian).
+#include <chrono>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_format.h"
+#include "bench/benchmarks.h"
+#include "common/synthetic/example_model.h"
+#include "nlohmann/json.hpp"
+#include "worker/engine/quantizer.h"
+
+namespace glvq::bench {
+namespace {
+
+using engine::Method;
+
+struct SpeedOptions {
+  int64_t rows = 512;
+  int64_t cols = 1024;
+  bool json = false;
+};
+
+struct SpeedCase {
+  Method method;
+  int bits;
+  int dim;
+};
+
+std::vector<SpeedCase> Cases() {
+  std::vector<SpeedCase> cases;
+  for (int b : {2, 4}) {
+    cases.push_back({Method::kRtn, b, 1});
+    cases.push_back({Method::kGptq, b, 1});
+    for (int d : {8, 32}) cases.push_back({Method::kGlvq, b, d});
+  }
+  cases.push_back({Method::kE8p, 2, 8});
+  return cases;
+}
+
+int RunSpeed(const SpeedOptions& o) {
+  LlmLikeWeightOptions wo;
+  wo.rows = o.rows;
+  wo.cols = o.cols;
+  const std::vector<float> w = MakeLlmLikeWeight(wo);
+  const int all = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (!o.json) {
+    std::cout << absl::StrFormat("%-6s %4s %4s %8s %9s %10s   (%dx%d LLM-like, no Hessian)\n",
+                                 "method", "bits", "dim", "threads", "seconds", "Mweights/s",
+                                 o.rows, o.cols);
+  }
+  for (const SpeedCase& sc : Cases()) {
+    for (int threads : {1, all}) {
+      engine::QuantizerConfig c;
+      c.method = sc.method;
+      c.bits = sc.bits;
+      c.dim = sc.dim;
+      c.threads = threads;
+      auto q = engine::MakeQuantizer(c);
+      if (!q.ok()) {
+        std::cerr << "skipped " << engine::MethodName(sc.method) << ": " << q.status().message()
+                  << "\n";
+        break;
+      }
+      const auto start = std::chrono::steady_clock::now();
+      auto r = (*q)->Quantize("speed.weight", {w.data(), o.rows, o.cols}, nullptr);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (!r.ok()) {
+        std::cerr << r.status().message() << "\n";
+        return 1;
+      }
+      const double mws = static_cast<double>(o.rows * o.cols) / s / 1e6;
+      if (o.json) {
+        std::cout << nlohmann::ordered_json{{"method", engine::MethodName(sc.method)},
+                                            {"bits", sc.bits}, {"dim", sc.dim},
+                                            {"threads", threads}, {"seconds", s},
+                                            {"mweights_per_s", mws}}
+                         .dump()
+                  << std::endl;
+      } else {
+        std::cout << absl::StrFormat("%-6s %4d %4d %8d %9.3f %10.3f\n",
+                                     engine::MethodName(sc.method), sc.bits, sc.dim, threads, s,
+                                     mws)
+                  << std::flush;
+      }
+      if (all == 1) break;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterSpeedBench(CLI::App& app) {
+  auto* cmd = app.add_subcommand("speed", "Quantization throughput per method, 1 core and all");
+  auto o = std::make_shared<SpeedOptions>();
+  cmd->add_option("--rows", o->rows, "Matrix rows")->capture_default_str();
+  cmd->add_option("--cols", o->cols, "Matrix columns")->capture_default_str();
+  cmd->add_flag("--json", o->json, "One JSON object per row");
+  cmd->callback([o] {
+    if (const int rc = RunSpeed(*o); rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace glvq::bench
