@@ -12,6 +12,7 @@
 #include "client/commands.h"
 #include "common/base/file_util.h"
 #include "common/base/status_macros.h"
+#include "common/packed/packed_model.h"
 #include "common/safetensors/reader.h"
 #include "nlohmann/json.hpp"
 
@@ -68,11 +69,33 @@ absl::StatusOr<Report> InspectSafetensors(const fs::path& path) {
   return report;
 }
 
+// A packed model lists its logical tensors: each quantized weight once, with
+// the bytes of all its components and its exact bits per weight.
+absl::StatusOr<Report> InspectPacked(const fs::path& dir) {
+  ASSIGN_OR_RETURN(PackedModel model, PackedModel::Open(dir));
+  Report report{dir.string(), "glvq-packed", {}, std::nullopt, {}};
+  for (const auto& file : model.safetensors().files()) {
+    report.files.push_back(file->path().filename().string());
+  }
+  for (const ManifestTensor& t : model.manifest().tensors) {
+    Row row{t.name, DTypeName(t.dtype), t.shape, t.bytes, t.quantized,
+            8.0 * static_cast<double>(DTypeSize(t.dtype))};
+    if (t.quantized) {
+      row.bytes = t.accounting.total_bits / 8;
+      row.bits_per_weight = t.accounting.TotalPerWeight();
+    }
+    report.rows.push_back(std::move(row));
+  }
+  ASSIGN_OR_RETURN(report.config, LoadConfig(dir));
+  return report;
+}
+
 absl::StatusOr<Report> InspectModel(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) {
     return absl::NotFoundError(path.string() + ": no such file or directory");
   }
+  if (fs::is_directory(path) && fs::exists(path / kManifestFileName)) return InspectPacked(path);
   return InspectSafetensors(path);
 }
 

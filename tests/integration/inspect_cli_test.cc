@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_split.h"
 #include "common/base/file_util.h"
+#include "common/packed/packed_model.h"
+#include "common/safetensors/reader.h"
+#include "worker/engine/quantizer.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/test_support.h"
 
@@ -93,6 +96,58 @@ TEST(ExampleModel, IsDeterministicLlamaShapedAndInspectable) {
   auto again = RunCommand(Glvq() + " example-model --out " + a);
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+}
+
+// Quantizes every 2-D projection of the fixture with GLVQ (2 bits, d = 8)
+// and writes the packed model to `out`.
+void WritePackedFixture(const fs::path& out) {
+  auto source = SafetensorsModel::Open(testing::Stories260KDir());
+  ASSERT_TRUE(source.ok()) << source.status();
+  engine::QuantizerConfig config;
+  config.glvq.max_iters = 3;
+  config.glvq.refine_steps = 2;
+  auto quantizer = engine::MakeQuantizer(config);
+  ASSERT_TRUE(quantizer.ok());
+  std::vector<QuantizedTensor> quantized;
+  for (const std::string& name : source->tensor_names()) {
+    if (name.find("_proj.weight") == std::string::npos) continue;
+    const TensorView view = *source->Get(name);
+    std::vector<float> w(static_cast<size_t>(view.NumElements()));
+    ASSERT_TRUE(ConvertToF32(view.dtype, view.data, w).ok());
+    auto r = (*quantizer)->Quantize(name, {w.data(), view.shape[0], view.shape[1]}, nullptr);
+    ASSERT_TRUE(r.ok()) << r.status();
+    quantized.push_back(std::move(r->tensor));
+  }
+  ASSERT_EQ(quantized.size(), 35u);
+  ASSERT_TRUE(WritePackedModel(out, *source, quantized, {"glvq", 2.0, 8, 128}).ok());
+}
+
+TEST(InspectCli, PackedModelShowsQuantizedTensorsAndRejectsCorruption) {
+  SkipWithoutFixture();
+  ScratchDir dir;
+  const fs::path packed = dir / "packed";
+  WritePackedFixture(packed);
+  auto r = RunCommand(Glvq() + " inspect --json " + packed.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["format"], "glvq-packed");
+  EXPECT_EQ(j["tensors"].size(), 47u) << "logical tensors, not components";
+  EXPECT_EQ(j["totals"]["quantized_tensors"], 35);
+  EXPECT_EQ(j["config"]["quantization_config"]["quant_method"], "glvq");
+  for (const auto& t : j["tensors"]) {
+    if (t["name"] != "model.layers.0.mlp.down_proj.weight") continue;
+    EXPECT_TRUE(t["quantized"].get<bool>());
+    EXPECT_GT(t["bits_per_weight"].get<double>(), 2.0);
+    EXPECT_LT(t["bits_per_weight"].get<double>(), 3.0);
+  }
+  // Flip one byte inside the data section: the checksum must catch it.
+  const fs::path st = packed / "model.safetensors";
+  std::string bytes = *ReadFileToString(st, 1u << 30);
+  bytes[bytes.size() - 100] ^= 0x5A;
+  testing::WriteFile(st, bytes);
+  auto bad = RunCommand(Glvq() + " inspect " + packed.string());
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("CRC32C mismatch"), std::string::npos) << bad.err;
 }
 
 }  // namespace
