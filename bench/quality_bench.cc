@@ -63,6 +63,9 @@ std::vector<Variant> Variants(bool has_hessian) {
     v.push_back({"clip-search", Base(Method::kRtn, b, 1)});
     v.push_back({"clip grid" + h, Base(Method::kGptq, b, 1)});
   }
+  QuantizerConfig gr = Base(Method::kGptq, 2, 1);
+  gr.rht = true;
+  v.push_back({"clip grid" + h + " +rht", gr});
   if (has_hessian) {
     QuantizerConfig ao = Base(Method::kGptq, 2, 1);
     ao.act_order = true;

@@ -6,6 +6,7 @@
 #include "worker/cpu/companding.h"
 #include "worker/cpu/glvq_group.h"
 #include "worker/cpu/sdba.h"
+#include "worker/cpu/sphere_decoder.h"
 #include "worker/engine/parallel.h"
 #include "worker/engine/problem.h"
 
@@ -21,20 +22,46 @@ MatrixXd ToMatrix(const engine::MatrixView& w) {
       .cast<double>();
 }
 
-// Ŵ_g as the decoder will compute it, for error feedback.
-MatrixXd DecodeGroup(const GroupSolution& s, int64_t rows, int64_t width, int64_t d, int bits) {
-  const double offset = std::ldexp(1.0, bits - 1) - 0.5;
-  MatrixXd out(rows, width);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c0 = 0; c0 < width; c0 += d) {
-      const int64_t k = std::min(d, width - c0);
-      Eigen::VectorXd z(k);
-      for (int64_t i = 0; i < k; ++i) z[i] = s.codes[r * width + c0 + i] - offset;
-      const Eigen::VectorXd y = s.g.topLeftCorner(k, k) * z;
-      for (int64_t i = 0; i < k; ++i) out(r, c0 + i) = s.scale * Expand(y[i], s.mu);
+// Re-codes group columns [c0, c0 + width) d columns at a time with BlockLDLQ
+// feedback: each block is rounded against weights that already absorbed the
+// earlier blocks' errors, then its own error moves onto every later column,
+// W_R −= (W_B − Ŵ_B) U_BB⁻¹ U_BR. The group's learned G, µ and s stay.
+void RecodeWithBlockFeedback(int64_t c0, int64_t width, int64_t d, int bits, bool exact,
+                             const MatrixXd& u, MatrixXd* w, GroupSolution* s) {
+  const double half = std::ldexp(1.0, bits - 1);
+  const int64_t cols = w->cols();
+  for (int64_t b0 = 0; b0 < width; b0 += d) {
+    const int64_t k = std::min(d, width - b0), col = c0 + b0, rest = cols - col - k;
+    const MatrixXd gk = s->g.topLeftCorner(k, k);
+    const MatrixXd y = (w->middleCols(col, k) / double(s->scale)).unaryExpr([&](double v) {
+      return Compand(v, s->mu);
+    });
+    MatrixXd z = (y * gk.inverse().transpose()).unaryExpr([&](double v) {
+      if (!std::isfinite(v)) v = 0;
+      return std::clamp(std::floor(v), -half, half - 1) + 0.5;
+    });
+    if (exact) {
+      const BoxedSphereDecoder decoder(gk, bits);
+      for (int64_t r = 0; r < z.rows(); ++r) {
+        Eigen::VectorXd zr = z.row(r).transpose();
+        decoder.Solve(y.row(r).transpose(), &zr);
+        z.row(r) = zr.transpose();
+      }
     }
+    for (int64_t r = 0; r < z.rows(); ++r) {
+      for (int64_t i = 0; i < k; ++i) {
+        s->codes[r * width + b0 + i] = static_cast<uint8_t>(z(r, i) - 0.5 + half);
+      }
+    }
+    if (rest == 0) continue;
+    const MatrixXd what = (z * gk.transpose()).unaryExpr([&](double v) {
+      return double(s->scale) * Expand(v, s->mu);
+    });
+    const MatrixXd err = w->middleCols(col, k) - what;
+    const MatrixXd scaled =
+        u.block(col, col, k, k).triangularView<Eigen::Upper>().transpose().solve(err.transpose()).transpose();
+    w->rightCols(rest).noalias() -= scaled * u.block(col, col + k, k, rest);
   }
-  return out;
 }
 
 class GlvqQuantizer final : public Quantizer {
@@ -71,26 +98,33 @@ class GlvqQuantizer final : public Quantizer {
   }
 
  private:
-  // BlockLDLQ across groups: each group is learned on weights that already
-  // absorbed the earlier groups' errors, W_R −= (W_B − Ŵ_B) U_BB⁻¹ U_BR.
-  // Since later columns will absorb part of this group's error, the group's
-  // objective is (U_BBᵀ U_BB)⁻¹ (the Schur complement of H over the columns
-  // not yet quantized), not the plain diagonal block H_BB.
+  // BlockLDLQ (QuIP#-style, d-column blocks) inside and across groups.
+  // Each group's G, µ and s are learned on weights that already absorbed
+  // the earlier groups' errors, under (U_BBᵀ U_BB)⁻¹ — the Schur complement
+  // of H over the columns not yet quantized, i.e. what the group's error
+  // costs once later columns compensate; then its codes are re-rounded
+  // block by block with feedback.
   template <typename Solve>
   void SolveWithFeedback(const Problem& p, const std::vector<int>& bits, MatrixXd* w,
                          Solve& solve, std::vector<GroupSolution>* solutions) const {
     const int64_t gs = config().group_size;
     const MatrixXd u = p.hessian.InverseCholeskyUpper();
     for (int64_t g = 0; g < p.num_groups; ++g) {
-      const int64_t c0 = g * gs, width = std::min(gs, p.w.cols - c0), rest = p.w.cols - c0 - width;
+      const int64_t c0 = g * gs, width = std::min(gs, p.w.cols - c0);
       const auto u_bb = u.block(c0, c0, width, width).triangularView<Eigen::Upper>();
       const MatrixXd u_inv = u_bb.solve(MatrixXd::Identity(width, width));
       const MatrixXd h_eff = u_inv * u_inv.transpose();
-      solve(g, *w, 0.5 * (h_eff + h_eff.transpose()));
-      if (rest == 0) break;
-      const MatrixXd err = w->middleCols(c0, width) -
-                           DecodeGroup((*solutions)[g], p.w.rows, width, config().dim, bits[g]);
-      w->rightCols(rest).noalias() -= err * u_inv * u.block(c0, c0 + width, width, rest);
+      const MatrixXd h_sym = 0.5 * (h_eff + h_eff.transpose());
+      solve(g, *w, h_sym);
+      // Feedback moves the group's own later columns too, possibly past the
+      // range s and G were fitted to: a trial pass records the weights each
+      // block is actually rounded against, and the group is re-learned on them.
+      MatrixXd trial = *w;
+      GroupSolution scratch = (*solutions)[g];
+      RecodeWithBlockFeedback(c0, width, config().dim, bits[g], false, u, &trial, &scratch);
+      solve(g, trial, h_sym);
+      RecodeWithBlockFeedback(c0, width, config().dim, bits[g], config().glvq.exact_search, u, w,
+                              &(*solutions)[g]);
     }
   }
 
