@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "common/base/random.h"
@@ -47,6 +48,32 @@ TEST(Glvq, GaussianTwoBitsWithoutCompandingMatchesUniformScalar) {
   const QuantizeResult r = QuantizeWith(c, w, rows, cols);
   EXPECT_NEAR(r.tensor.quality->nmse, 0.118, 0.118 * 0.05);
   EXPECT_DOUBLE_EQ(r.accounting.PayloadPerWeight(), 2.0);
+}
+
+TEST(Glvq, GaussianStepTableGivesTheOptimalUniformScalarMse) {
+  // ALGORITHMS.md §4: optimal uniform scalar MSE on N(0,1); Lloyd–Max at
+  // 1 bit coincides with it.
+  const double expected[4] = {0.3634, 0.1188, 0.0374, 0.01154};
+  const auto x = Gaussian(1'000'000, 17);
+  for (int b = 1; b <= 4; ++b) {
+    const double step = cpu::UniformStepForGaussian(b), half = std::ldexp(1.0, b - 1);
+    double mse = 0;
+    for (float v : x) {
+      const double q = (std::clamp(std::floor(v / step), -half, half - 1) + 0.5) * step;
+      mse += (v - q) * (v - q);
+    }
+    EXPECT_NEAR(mse / static_cast<double>(x.size()), expected[b - 1], 0.01 * expected[b - 1]) << b;
+  }
+}
+
+TEST(Glvq, NoGranularGainWithBabaiInAnyDimension) {
+  const int64_t rows = 256, cols = 512;
+  const auto w = Gaussian(rows * cols, 18);
+  for (int d : {2, 4}) {
+    QuantizerConfig c = Glvq(2, d);
+    c.glvq.mu_min = c.glvq.mu_max = 0;
+    EXPECT_NEAR(QuantizeWith(c, w, rows, cols).tensor.quality->nmse, 0.1188, 0.1188 * 0.05) << d;
+  }
 }
 
 TEST(Glvq, MoreBitsNeverWorse) {
@@ -188,6 +215,9 @@ TEST(Glvq, BadInputsGetClearErrors) {
   auto r = q->Quantize("bad", {w.data(), 8, 16}, nullptr);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("non-finite value"), std::string::npos) << r.status();
+  w[37] = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(q->Quantize("bad", {w.data(), 8, 16}, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
   w[37] = 0.25f;
   std::vector<double> h(15 * 15, 0.0);
   HessianView hv{h.data(), 15};
