@@ -57,35 +57,49 @@ class E8pQuantizer final : public Quantizer {
 
  protected:
   absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
-    const std::vector<float> scales = GroupScales(p);
     const bool feedback = options_.block_ldlq && !p.hessian.is_identity();
     const MatrixXd u = feedback ? p.hessian.InverseCholeskyUpper() : MatrixXd();
     E8pCodes codes(p.w.rows, p.w.cols, config().group_size);
-    const int64_t tasks = (p.w.rows + kRowsPerTask - 1) / kRowsPerTask;
-    engine::ParallelFor(tasks, config().threads, [&](int64_t t) {
-      const int64_t r0 = t * kRowsPerTask;
-      SweepRows(p, scales, feedback ? &u : nullptr, r0, std::min(p.w.rows, r0 + kRowsPerTask),
-                &codes);
-    });
+    MatrixXd w = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic,
+                                                Eigen::RowMajor>>(p.w.data, p.w.rows, p.w.cols)
+                     .cast<double>();
+    std::vector<float> scales = GroupScales(w);
+    if (feedback) {
+      // BlockLDLQ moves later columns by the earlier blocks' errors, on
+      // outlier-heavy Hessians far beyond their original RMS: a trial sweep
+      // records the weights each block is really rounded against, and the
+      // scales are taken from those.
+      MatrixXd drifted(p.w.rows, p.w.cols);
+      Sweep(p, w, scales, &u, &codes, &drifted);
+      scales = GroupScales(drifted);
+    }
+    Sweep(p, w, scales, feedback ? &u : nullptr, &codes, nullptr);
     return Assemble(p, scales, codes, result);
   }
 
  private:
-  // RMS(W̃_g) / 1.03 as the F32 the format stores; a group of zeros gets the
+  // Runs SweepRows over fixed row blocks in parallel (rows are independent
+  // under BlockLDLQ); `drifted`, if given, receives the swept weights.
+  void Sweep(const Problem& p, const MatrixXd& w, const std::vector<float>& scales,
+             const MatrixXd* u, E8pCodes* codes, MatrixXd* drifted) const {
+    const int64_t tasks = (p.w.rows + kRowsPerTask - 1) / kRowsPerTask;
+    engine::ParallelFor(tasks, config().threads, [&](int64_t t) {
+      const int64_t r0 = t * kRowsPerTask, r1 = std::min(p.w.rows, r0 + kRowsPerTask);
+      MatrixXd rows = w.middleRows(r0, r1 - r0);
+      SweepRows(scales, u, r0, &rows, codes);
+      if (drifted != nullptr) drifted->middleRows(r0, r1 - r0) = rows;
+    });
+  }
+
+  // RMS(W_g) / 1.03 as the F32 the format stores; a group of zeros gets the
   // smallest normal float, so that its error stays negligible.
-  std::vector<float> GroupScales(const Problem& p) const {
-    const int64_t gs = config().group_size;
-    std::vector<float> scales(static_cast<size_t>(p.num_groups));
-    for (int64_t g = 0; g < p.num_groups; ++g) {
-      const int64_t c0 = g * gs, width = std::min(gs, p.w.cols - c0);
-      double sum2 = 0;
-      for (int64_t r = 0; r < p.w.rows; ++r) {
-        for (int64_t c = c0; c < c0 + width; ++c) {
-          const double v = p.w.data[r * p.w.cols + c];
-          sum2 += v * v;
-        }
-      }
-      const double rms = std::sqrt(sum2 / static_cast<double>(p.w.rows * width));
+  std::vector<float> GroupScales(const MatrixXd& w) const {
+    const int64_t gs = config().group_size, groups = (w.cols() + gs - 1) / gs;
+    std::vector<float> scales(static_cast<size_t>(groups));
+    for (int64_t g = 0; g < groups; ++g) {
+      const int64_t c0 = g * gs, width = std::min(gs, w.cols() - c0);
+      const double rms = std::sqrt(w.middleCols(c0, width).squaredNorm() /
+                                   static_cast<double>(w.rows() * width));
       const float s = static_cast<float>(rms / kE8pGaussianScale);
       scales[g] = s >= std::numeric_limits<float>::min() ? s : std::numeric_limits<float>::min();
     }
@@ -110,14 +124,12 @@ class E8pQuantizer final : public Quantizer {
     return err;
   }
 
-  // BlockLDLQ (or plain rounding when u is null) over rows [r0, r1).
-  void SweepRows(const Problem& p, const std::vector<float>& scales, const MatrixXd* u,
-                 int64_t r0, int64_t r1, E8pCodes* codes) const {
-    const int64_t m = r1 - r0, n = p.w.cols, gs = config().group_size;
-    MatrixXd w(m, n);
-    for (int64_t r = 0; r < m; ++r) {
-      for (int64_t c = 0; c < n; ++c) w(r, c) = p.w.data[(r0 + r) * n + c];
-    }
+  // BlockLDLQ (or plain rounding when u is null) over the rows in `w`
+  // (rows r0 … of the tensor), which are left as rounded against.
+  void SweepRows(const std::vector<float>& scales, const MatrixXd* u, int64_t r0, MatrixXd* wp,
+                 E8pCodes* codes) const {
+    MatrixXd& w = *wp;
+    const int64_t m = w.rows(), n = w.cols(), gs = config().group_size;
     MatrixXd feedback(m, kLazyBatch);  // (W_B − Ŵ_B) U_BB⁻¹ of the batch's blocks
     for (int64_t b0 = 0; b0 < n; b0 += kLazyBatch) {
       const int64_t b1 = std::min(b0 + kLazyBatch, n);
