@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -35,6 +37,68 @@ class FdCloser {
  private:
   int fd_;
 };
+
+// The status for OS error `err` while doing `what`.
+absl::Status ErrnoCodeStatus(int err, absl::string_view what) {
+  const std::string msg = absl::StrCat(what, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT: return absl::NotFoundError(msg);
+    case EACCES:
+    case EPERM: return absl::PermissionDeniedError(msg);
+    case ENOSPC:
+    case EDQUOT: return absl::ResourceExhaustedError(msg);
+    case EEXIST:
+    case ENOTEMPTY: return absl::FailedPreconditionError(msg);
+    default: return absl::InternalError(msg);
+  }
+}
+
+void SyncDirectory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;  // best effort, as in AtomicWriteFile
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// Renames a directory into place unless the target exists (even empty).
+absl::Status RenameNoReplace(const std::filesystem::path& from,
+                             const std::filesystem::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+    return absl::OkStatus();
+  }
+  if (errno != EINVAL && errno != ENOSYS) {
+    return ErrnoCodeStatus(errno, absl::StrCat("cannot rename ", from.string(), " to ",
+                                               to.string()));
+  }
+  // Filesystem without RENAME_NOREPLACE: check, then rename (racy, best effort).
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(to, ec))) {
+    return absl::FailedPreconditionError(absl::StrCat(to.string(), " already exists"));
+  }
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return ErrnoCodeStatus(errno, absl::StrCat("cannot rename ", from.string(), " to ",
+                                               to.string()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::filesystem::path> PrepareTarget(const std::filesystem::path& out_dir) {
+  std::filesystem::path target = out_dir.lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();
+  if (target.empty()) return absl::InvalidArgumentError("empty output directory path");
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::symlink_status(target, ec))) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        target.string(), " already exists; refusing to overwrite it"));
+  }
+  const std::filesystem::path parent =
+      target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  std::filesystem::create_directories(parent, ec);
+  if (ec) {
+    return ErrnoCodeStatus(ec.value(), absl::StrCat("cannot create ", parent.string()));
+  }
+  return target;
+}
 
 std::string TempSuffix() {
   std::random_device rd;  // only names a temp file; never affects output bytes
@@ -119,6 +183,35 @@ absl::Status AtomicWriteFile(
 absl::Status AtomicWriteString(const std::filesystem::path& path,
                                std::string_view contents) {
   return AtomicWriteFile(path, [&](FileSink& sink) { return sink.Write(contents); });
+}
+
+absl::Status WriteDirectoryAtomically(
+    const std::filesystem::path& out_dir,
+    const std::function<absl::Status(const std::filesystem::path&)>& fill) {
+  ASSIGN_OR_RETURN(std::filesystem::path target, PrepareTarget(out_dir));
+  // Not mkdtemp: it makes the directory 0700, and the finished output
+  // should carry the usual permissions (0777 less the umask).
+  std::filesystem::path tmp;
+  for (int attempt = 0;; ++attempt) {
+    tmp = target.string() + TempSuffix();
+    if (::mkdir(tmp.c_str(), 0777) == 0) break;
+    if (errno != EEXIST || attempt >= 100) {
+      return ErrnoCodeStatus(errno, absl::StrCat("cannot create a temporary directory beside ",
+                                                 target.string()));
+    }
+  }
+  absl::Status status = fill(tmp);
+  if (status.ok()) {
+    SyncDirectory(tmp);
+    status = RenameNoReplace(tmp, target);
+  }
+  if (!status.ok()) {
+    std::error_code ec;
+    std::filesystem::remove_all(tmp, ec);
+    return status;
+  }
+  SyncDirectory(target.has_parent_path() ? target.parent_path() : std::filesystem::path("."));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path,

@@ -63,6 +63,16 @@ absl::Status AtomicWriteFile(
 absl::Status AtomicWriteString(const std::filesystem::path& path,
                                std::string_view contents);
 
+// Creates directory `out_dir` all at once: `fill` writes the contents into a
+// sibling temporary directory "<out_dir>.tmp.PID.N" (its argument), which
+// is fsync'd and renamed into place without replacing anything only if
+// `fill` returned OK, and removed otherwise. So `out_dir` either does not
+// exist or is complete. FAILED_PRECONDITION if `out_dir` exists (even
+// empty); missing parent directories are created.
+absl::Status WriteDirectoryAtomically(
+    const std::filesystem::path& out_dir,
+    const std::function<absl::Status(const std::filesystem::path&)>& fill);
+
 // Reads a whole (small) file into a string. NOT_FOUND if missing; refuses
 // files larger than `max_bytes` with RESOURCE_EXHAUSTED.
 absl::StatusOr<std::string> ReadFileToString(const std::filesystem::path& path,

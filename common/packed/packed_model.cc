@@ -1,16 +1,8 @@
 #include "common/base/string_view.h"
 #include "common/packed/packed_model.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
 #include <limits>
 #include <set>
 #include <utility>
@@ -51,20 +43,6 @@ absl::Status DataLoss(absl::string_view where, absl::string_view problem) {
 absl::Status Annotate(const absl::Status& s, absl::string_view where) {
   if (s.ok()) return s;
   return absl::Status(s.code(), absl::StrCat(where, ": ", s.message()));
-}
-
-absl::Status ErrnoStatus(int err, absl::string_view what) {
-  const std::string msg = absl::StrCat(what, ": ", std::strerror(err));
-  switch (err) {
-    case ENOENT: return absl::NotFoundError(msg);
-    case EACCES:
-    case EPERM: return absl::PermissionDeniedError(msg);
-    case ENOSPC:
-    case EDQUOT: return absl::ResourceExhaustedError(msg);
-    case EEXIST:
-    case ENOTEMPTY: return absl::FailedPreconditionError(msg);
-    default: return absl::InternalError(msg);
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -541,80 +519,6 @@ absl::StatusOr<std::vector<TensorToWrite>> PackedTensors(
     out.push_back({name, view.dtype, view.shape, view.data});
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------
-// Atomic directory output
-
-void SyncDirectory(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;  // best effort, as in AtomicWriteFile
-  ::fsync(fd);
-  ::close(fd);
-}
-
-// Renames a directory into place unless the target exists (even empty).
-absl::Status RenameNoReplace(const fs::path& from, const fs::path& to) {
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
-    return absl::OkStatus();
-  }
-  if (errno != EINVAL && errno != ENOSYS) {
-    return ErrnoStatus(errno, absl::StrCat("cannot rename ", from.string(), " to ",
-                                           to.string()));
-  }
-  // Filesystem without RENAME_NOREPLACE: check, then rename (racy, best effort).
-  std::error_code ec;
-  if (fs::exists(fs::symlink_status(to, ec))) {
-    return absl::FailedPreconditionError(absl::StrCat(to.string(), " already exists"));
-  }
-  if (::rename(from.c_str(), to.c_str()) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("cannot rename ", from.string(), " to ",
-                                           to.string()));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<fs::path> PrepareTarget(const fs::path& out_dir) {
-  fs::path target = out_dir.lexically_normal();
-  if (!target.has_filename()) target = target.parent_path();
-  if (target.empty()) return absl::InvalidArgumentError("empty output directory path");
-  std::error_code ec;
-  if (fs::exists(fs::symlink_status(target, ec))) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        target.string(), " already exists; refusing to overwrite it"));
-  }
-  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  fs::create_directories(parent, ec);
-  if (ec) {
-    return ErrnoStatus(ec.value(), absl::StrCat("cannot create ", parent.string()));
-  }
-  return target;
-}
-
-// Creates `out_dir` with the contents `fill` writes into a sibling temporary
-// directory; the temporary is renamed into place only if `fill` succeeds and
-// removed otherwise.
-absl::Status WriteDirectoryAtomically(const fs::path& out_dir,
-                                      const std::function<absl::Status(const fs::path&)>& fill) {
-  ASSIGN_OR_RETURN(fs::path target, PrepareTarget(out_dir));
-  std::string tmpl = target.string() + ".tmp-XXXXXX";
-  if (::mkdtemp(tmpl.data()) == nullptr) {
-    return ErrnoStatus(errno, absl::StrCat("cannot create a temporary directory beside ",
-                                           target.string()));
-  }
-  const fs::path tmp = tmpl;
-  absl::Status status = fill(tmp);
-  if (status.ok()) {
-    SyncDirectory(tmp);
-    status = RenameNoReplace(tmp, target);
-  }
-  if (!status.ok()) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    return status;
-  }
-  SyncDirectory(target.has_parent_path() ? target.parent_path() : fs::path("."));
-  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------

@@ -98,7 +98,7 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view json_text);
 // Violations are INVALID_ARGUMENT and leave the filesystem untouched.
 //
 // Everything is written into a sibling temporary directory
-// "<out_dir>.tmp-XXXXXX", verified with PackedModel::Open, and only then
+// "<out_dir>.tmp.PID.N", verified with PackedModel::Open, and only then
 // renamed to `out_dir`; on any failure the temporary directory is removed,
 // so `out_dir` either does not exist or holds a complete, verified model.
 // Output bytes depend only on the inputs. Shards are cut at

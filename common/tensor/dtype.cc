@@ -1,10 +1,13 @@
 #include "common/tensor/dtype.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 
 namespace glvq {
 namespace {
@@ -15,7 +18,7 @@ struct DTypeEntry {
   size_t size;
 };
 
-constexpr std::array<DTypeEntry, 7> kDTypes = {{
+constexpr std::array<DTypeEntry, 8> kDTypes = {{
     {DType::kF32, "F32", 4},
     {DType::kF16, "F16", 2},
     {DType::kBF16, "BF16", 2},
@@ -23,6 +26,7 @@ constexpr std::array<DTypeEntry, 7> kDTypes = {{
     {DType::kU8, "U8", 1},
     {DType::kI32, "I32", 4},
     {DType::kI64, "I64", 8},
+    {DType::kF64, "F64", 8},
 }};
 
 const DTypeEntry& Entry(DType dtype) { return kDTypes[static_cast<size_t>(dtype)]; }
@@ -138,6 +142,23 @@ absl::Status ConvertToF32(DType src_dtype, std::span<const std::byte> src,
     default:
       break;
   }
+  return absl::OkStatus();
+}
+
+absl::Status ConvertToF64(DType src_dtype, std::span<const std::byte> src,
+                          std::span<double> dst) {
+  if (src_dtype != DType::kF64) {
+    // Widening F32/F16/BF16 to double is exact; go through F32.
+    std::vector<float> f32(dst.size());
+    RETURN_IF_ERROR(ConvertToF32(src_dtype, src, f32));
+    std::copy(f32.begin(), f32.end(), dst.begin());
+    return absl::OkStatus();
+  }
+  if (src.size() != dst.size() * sizeof(double)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ConvertToF64: ", src.size(), " bytes of F64 do not hold ", dst.size(), " elements"));
+  }
+  if (!dst.empty()) std::memcpy(dst.data(), src.data(), src.size());
   return absl::OkStatus();
 }
 

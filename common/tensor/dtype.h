@@ -16,16 +16,20 @@
 
 namespace glvq {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kI8, kU8, kI32, kI64 };
+// F64 holds calibration statistics (Hessians accumulated in double); model
+// weights are F32/F16/BF16. New values go at the end: tables index by value.
+enum class DType : uint8_t { kF32, kF16, kBF16, kI8, kU8, kI32, kI64, kF64 };
 
 // Size of one element in bytes.
 size_t DTypeSize(DType dtype);
-// The safetensors spelling: "F32", "F16", "BF16", "I8", "U8", "I32", "I64".
+// The safetensors spelling: "F32", "F16", "BF16", "I8", "U8", "I32", "I64",
+// "F64".
 const char* DTypeName(DType dtype);
 // Inverse of DTypeName; nullopt for anything else (including other
-// safetensors dtypes such as F64 or BOOL, which glvq does not handle).
+// safetensors dtypes such as BOOL or F8_E4M3, which glvq does not handle).
 std::optional<DType> ParseDType(std::string_view name);
-// True for F32/F16/BF16, the dtypes a quantizer can take as input.
+// True for F32/F16/BF16, the dtypes a quantizer can take as input and a
+// packed model can hold as weights. F64 is deliberately not one of them.
 bool IsFloatDType(DType dtype);
 
 float HalfToFloat(uint16_t bits);
@@ -38,6 +42,10 @@ uint16_t FloatToBFloat16(float value);
 // is a float dtype and the spans hold exactly `dst.size()` elements.
 absl::Status ConvertToF32(DType src_dtype, std::span<const std::byte> src,
                           std::span<float> dst);
+// Converts `dst.size()` elements of a float dtype or F64 to F64 (exact for
+// every input). INVALID_ARGUMENT for integer dtypes or mismatched sizes.
+absl::Status ConvertToF64(DType src_dtype, std::span<const std::byte> src,
+                          std::span<double> dst);
 // Converts F32 values to `dst_dtype` (a float dtype) in `dst`, which must be
 // exactly src.size() * DTypeSize(dst_dtype) bytes.
 absl::Status ConvertFromF32(std::span<const float> src, DType dst_dtype,

@@ -23,9 +23,10 @@ import safetensors
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
-NUMPY_DTYPES = {"F32": "<f4", "F16": "<f2", "I8": "i1", "U8": "u1", "I32": "<i4", "I64": "<i8"}
+NUMPY_DTYPES = {"F32": "<f4", "F16": "<f2", "I8": "i1", "U8": "u1", "I32": "<i4", "I64": "<i8",
+                "F64": "<f8"}
 SPEC_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "I8": "int8",
-               "U8": "uint8", "I32": "int32", "I64": "int64"}
+               "U8": "uint8", "I32": "int32", "I64": "int64", "F64": "float64"}
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
 I32_MIN, I32_MAX = -(2**31), 2**31 - 1
 
@@ -65,6 +66,9 @@ def reference_tensors():
         "u8": tensor("U8", [2, 3], [0, 1, 127, 128, 254, 255], "u1"),
         "i32": tensor("I32", [5], [I32_MIN, -1, 0, 1, I32_MAX], "<i4"),
         "i64": tensor("I64", [5], [I64_MIN, -1, 0, 1, I64_MAX], "<i8"),
+        "f64": tensor("F64", [2, 3], [0x0000000000000000, 0x8000000000000000, 0x3FD5555555555555,
+                                      0x7FEFFFFFFFFFFFFF, 0x0000000000000001, 0x7FF8000000000000],
+                      "<u8"),
         "scalar_f32": tensor("F32", [], [0x40490FDB], "<u4"),
         "empty_f16": tensor("F16", [0], [], "<u2"),
         "empty_2d_i32": tensor("I32", [3, 0], [], "<i4"),

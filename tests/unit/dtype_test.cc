@@ -37,15 +37,20 @@ uint16_t Bf16Oracle(float f) {
 
 TEST(DType, NamesAndSizes) {
   for (DType d : {DType::kF32, DType::kF16, DType::kBF16, DType::kI8, DType::kU8,
-                  DType::kI32, DType::kI64}) {
+                  DType::kI32, DType::kI64, DType::kF64}) {
     ASSERT_EQ(ParseDType(DTypeName(d)), d);
   }
   EXPECT_EQ(DTypeSize(DType::kBF16), 2u);
   EXPECT_EQ(DTypeSize(DType::kI64), 8u);
-  EXPECT_FALSE(ParseDType("F64").has_value());
+  EXPECT_EQ(DTypeSize(DType::kF64), 8u);
+  EXPECT_STREQ(DTypeName(DType::kF64), "F64");
+  EXPECT_FALSE(ParseDType("BOOL").has_value());
   EXPECT_FALSE(ParseDType("f32").has_value());
+  EXPECT_FALSE(ParseDType("f64").has_value());
   EXPECT_TRUE(IsFloatDType(DType::kBF16));
   EXPECT_FALSE(IsFloatDType(DType::kI32));
+  // F64 is for statistics, not weights: quantizers and packed weights refuse it.
+  EXPECT_FALSE(IsFloatDType(DType::kF64));
 }
 
 TEST(Half, EveryBitPatternWidensExactlyAndRoundTrips) {
@@ -159,6 +164,36 @@ TEST(Convert, BulkMatchesScalarAndChecksSizes) {
             absl::StatusCode::kInvalidArgument);
   std::vector<std::byte> two(2);
   EXPECT_EQ(ConvertFromF32(out, DType::kU8, two).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ConvertToF32(DType::kF64, std::vector<std::byte>(16), out).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Convert, ToF64IsExactFromEveryFloatDType) {
+  const std::vector<double> f64 = {0.0, -0.0, 1.0 / 3.0, -1e300, 4.9e-324,
+                                   std::numeric_limits<double>::infinity()};
+  std::vector<std::byte> bytes(f64.size() * 8);
+  std::memcpy(bytes.data(), f64.data(), bytes.size());
+  std::vector<double> back(f64.size());
+  ASSERT_TRUE(ConvertToF64(DType::kF64, bytes, back).ok());
+  for (size_t i = 0; i < f64.size(); ++i) {
+    EXPECT_EQ(std::bit_cast<uint64_t>(back[i]), std::bit_cast<uint64_t>(f64[i])) << i;
+  }
+  // Narrow dtypes widen exactly: the same values as through F32.
+  const std::vector<float> values = {0.1f, -2.5f, 65504.0f, 1e-7f};
+  for (DType d : {DType::kF32, DType::kF16, DType::kBF16}) {
+    std::vector<std::byte> narrow(values.size() * DTypeSize(d));
+    ASSERT_TRUE(ConvertFromF32(values, d, narrow).ok());
+    std::vector<float> f32(values.size());
+    ASSERT_TRUE(ConvertToF32(d, narrow, f32).ok());
+    std::vector<double> wide(values.size());
+    ASSERT_TRUE(ConvertToF64(d, narrow, wide).ok());
+    for (size_t i = 0; i < values.size(); ++i) EXPECT_EQ(wide[i], static_cast<double>(f32[i]));
+  }
+  std::vector<double> two(2);
+  EXPECT_EQ(ConvertToF64(DType::kF64, std::vector<std::byte>(15), two).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ConvertToF64(DType::kI64, std::vector<std::byte>(16), two).code(),
             absl::StatusCode::kInvalidArgument);
 }
 

@@ -1,6 +1,7 @@
 #include "common/base/file_util.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 
@@ -64,6 +65,36 @@ TEST(ReadFileToString, EnforcesLimit) {
   EXPECT_EQ(ReadFileToString(dir / "f", 99).status().code(),
             absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(ReadFileToString(dir / "f", 100).ok());
+}
+
+TEST(WriteDirectoryAtomically, AppearsCompleteOrNotAtAll) {
+  ScratchDir dir;
+  const fs::path out = dir / "a" / "b";  // parents are created
+  ASSERT_TRUE(WriteDirectoryAtomically(out, [](const fs::path& tmp) {
+                EXPECT_NE(tmp.filename().string().find("b.tmp."), std::string::npos);
+                return AtomicWriteString(tmp / "f", "x");
+              }).ok());
+  EXPECT_EQ(*ReadFileToString(out / "f"), "x");
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  EXPECT_EQ(static_cast<unsigned>(fs::status(out).permissions() & fs::perms::all),
+            0777u & ~static_cast<unsigned>(mask))
+      << "usual directory permissions, not mkdtemp's 0700";
+  const absl::Status exists = WriteDirectoryAtomically(out, [](const fs::path&) {
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(exists.code(), absl::StatusCode::kFailedPrecondition);
+  const fs::path failed = dir / "failed";
+  const absl::Status s = WriteDirectoryAtomically(failed, [](const fs::path& tmp) {
+    EXPECT_TRUE(AtomicWriteString(tmp / "half", "written").ok());
+    return absl::DataLossError("fill failed");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(fs::exists(failed));
+  for (const auto& entry : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos)
+        << "temporary removed: " << entry.path();
+  }
 }
 
 }  // namespace

@@ -1,0 +1,175 @@
+#include "model/calibration.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/file_util.h"
+#include "common/base/status_macros.h"
+#include "common/base/string_view.h"
+#include "common/safetensors/writer.h"
+#include "common/tensor/dtype.h"
+#include "model/eval.h"
+
+namespace glvq::model {
+namespace {
+
+using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// What a consumer needs to interpret the file, beside the weight → tensor map.
+constexpr char kFormatKey[] = "glvq.format";
+constexpr char kFormat[] = "glvq-hessians";
+constexpr char kFormatVersionKey[] = "glvq.format_version";
+constexpr Eigen::Index kRowsPerUpdate = 512;
+
+std::string LayerPrefix(int64_t layer) { return absl::StrCat("model.layers.", layer, "."); }
+
+std::span<const std::byte> Bytes(const RowMatrixD& m) {
+  return std::as_bytes(std::span<const double>(m.data(), static_cast<size_t>(m.size())));
+}
+
+}  // namespace
+
+std::string HessianTensorName(int64_t layer, LinearInput input) {
+  const char* suffix = "";
+  switch (input) {
+    case LinearInput::kAttention:
+      suffix = "self_attn.input.hessian";
+      break;
+    case LinearInput::kAttentionOutput:
+      suffix = "self_attn.o_proj.hessian";
+      break;
+    case LinearInput::kMlp:
+      suffix = "mlp.input.hessian";
+      break;
+    case LinearInput::kMlpHidden:
+      suffix = "mlp.down_proj.hessian";
+      break;
+  }
+  return absl::StrCat(LayerPrefix(layer), suffix);
+}
+
+std::vector<std::string> WeightsReading(int64_t layer, LinearInput input) {
+  std::vector<const char*> names;
+  switch (input) {
+    case LinearInput::kAttention:
+      names = {"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight"};
+      break;
+    case LinearInput::kAttentionOutput:
+      names = {"self_attn.o_proj.weight"};
+      break;
+    case LinearInput::kMlp:
+      names = {"mlp.gate_proj.weight", "mlp.up_proj.weight"};
+      break;
+    case LinearInput::kMlpHidden:
+      names = {"mlp.down_proj.weight"};
+      break;
+  }
+  std::vector<std::string> weights;
+  for (const char* name : names) weights.push_back(absl::StrCat(LayerPrefix(layer), name));
+  return weights;
+}
+
+int64_t InputWidth(const LlamaConfig& config, LinearInput input) {
+  switch (input) {
+    case LinearInput::kAttention:
+    case LinearInput::kMlp:
+      return config.hidden_size;
+    case LinearInput::kAttentionOutput:
+      return config.q_dim();
+    case LinearInput::kMlpHidden:
+      return config.intermediate_size;
+  }
+  return 0;
+}
+
+HessianAccumulator::HessianAccumulator(const LlamaConfig& config)
+    : config_(config), rows_(static_cast<size_t>(config.num_layers) * 4, 0) {
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    for (LinearInput input : kLinearInputs) {
+      const int64_t n = InputWidth(config, input);
+      sums_.push_back(Eigen::MatrixXd::Zero(n, n));
+    }
+  }
+}
+
+void HessianAccumulator::Observe(int64_t layer, LinearInput input, const RowMatrix& x) {
+  const size_t i = Index(layer, input);
+  // Symmetric rank-k updates (SYRK) fill only the lower triangle; chunks of
+  // rows bound the double copy (a 28672-wide input is 229 KB per row).
+  for (Eigen::Index first = 0; first < x.rows(); first += kRowsPerUpdate) {
+    const Eigen::Index n = std::min<Eigen::Index>(kRowsPerUpdate, x.rows() - first);
+    const Eigen::MatrixXd xd = x.middleRows(first, n).cast<double>();
+    sums_[i].selfadjointView<Eigen::Lower>().rankUpdate(xd.transpose());
+  }
+  rows_[i] += x.rows();
+}
+
+Eigen::MatrixXd HessianAccumulator::Hessian(int64_t layer, LinearInput input) const {
+  const size_t i = Index(layer, input);
+  Eigen::MatrixXd h = sums_[i].selfadjointView<Eigen::Lower>();
+  if (rows_[i] > 0) h /= static_cast<double>(rows_[i]);
+  return h;
+}
+
+absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,
+                                             std::span<const TokenSequence> sequences,
+                                             const CalibrationOptions& options) {
+  HessianAccumulator acc(model.config());
+  for (std::span<const TokenSequence> batch : MakeBatches(sequences, options.batch_tokens)) {
+    RETURN_IF_ERROR(model.Hidden(batch, &acc).status());
+  }
+  return acc;
+}
+
+absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAccumulator& h,
+                           const std::map<std::string, std::string>& extra_metadata) {
+  const LlamaConfig& c = h.config();
+  std::map<std::string, std::string> metadata = extra_metadata;
+  metadata[kFormatKey] = std::string(kFormat);
+  metadata[kFormatVersionKey] = std::string("1");
+  std::vector<RowMatrixD> matrices;  // owns the bytes the tensors point to
+  matrices.reserve(static_cast<size_t>(c.num_layers) * 4);
+  std::vector<TensorToWrite> tensors;
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    for (LinearInput input : kLinearInputs) {
+      const std::string name = HessianTensorName(l, input);
+      matrices.emplace_back(h.Hessian(l, input));
+      const int64_t n = matrices.back().rows();
+      tensors.push_back({name, DType::kF64, {n, n}, Bytes(matrices.back())});
+      for (const std::string& weight : WeightsReading(l, input)) metadata[weight] = name;
+    }
+  }
+  metadata["glvq.tokens"] = absl::StrCat(c.num_layers > 0 ? h.rows(0, LinearInput::kAttention) : 0);
+  return WriteDirectoryAtomically(out_dir, [&](const std::filesystem::path& tmp) {
+    RETURN_IF_ERROR(WriteSafetensorsModel(tmp, tensors, metadata));
+    return SafetensorsModel::Open(tmp).status();
+  });
+}
+
+absl::StatusOr<std::optional<WeightHessian>> LoadHessianFor(const SafetensorsModel& hessians,
+                                                            std::string_view weight_name) {
+  const auto it = hessians.metadata().find(std::string(weight_name));
+  if (it == hessians.metadata().end()) return std::optional<WeightHessian>();
+  const std::string& tensor = it->second;
+  const std::string where =
+      absl::StrCat(hessians.directory().string(), ": Hessian ", tensor, " of ", Sv(weight_name));
+  const TensorEntry* e = hessians.Find(tensor);
+  if (e == nullptr) return absl::InvalidArgumentError(absl::StrCat(where, " is missing"));
+  if (e->shape.size() != 2 || e->shape[0] != e->shape[1]) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " has shape ", ShapeToString(e->shape), ", not [n, n]"));
+  }
+  if (e->dtype != DType::kF64 && !IsFloatDType(e->dtype)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " is ", DTypeName(e->dtype), ", not a float tensor"));
+  }
+  ASSIGN_OR_RETURN(const TensorView view, hessians.Get(tensor));
+  WeightHessian out{tensor, e->shape[0],
+                    std::vector<double>(static_cast<size_t>(view.NumElements()))};
+  RETURN_IF_ERROR(ConvertToF64(view.dtype, view.data, out.data));
+  return std::optional<WeightHessian>(std::move(out));
+}
+
+}  // namespace glvq::model

@@ -1,0 +1,90 @@
+// Calibration: the input Hessians H = XᵀX / N of every linear layer of a
+// Llama model, accumulated in double over the tokens of a token file, and
+// their on-disk form (docs/calibration.md).
+//
+// The layers that read the same input share one Hessian: q/k/v_proj read
+// the attention block's normalised input, gate/up_proj the MLP's; o_proj
+// and down_proj have their own.
+#pragma once
+
+#include <Eigen/Dense>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/safetensors/reader.h"
+#include "model/llama.h"
+#include "model/tokens.h"
+
+namespace glvq::model {
+
+// Tensor name of the Hessian of a layer's input, e.g.
+// "model.layers.3.self_attn.input.hessian" (q/k/v), "...self_attn.o_proj.hessian",
+// "...mlp.input.hessian" (gate/up), "...mlp.down_proj.hessian".
+std::string HessianTensorName(int64_t layer, LinearInput input);
+// The weights (tensor names) that read that input.
+std::vector<std::string> WeightsReading(int64_t layer, LinearInput input);
+// Its width: hidden size, heads · head_dim, or the MLP's intermediate size.
+int64_t InputWidth(const LlamaConfig& config, LinearInput input);
+
+// Sums xᵀx over the rows of every linear-layer input it observes, in double
+// (each F32 product is exact in double; only the sums round).
+class HessianAccumulator : public ActivationObserver {
+ public:
+  explicit HessianAccumulator(const LlamaConfig& config);
+  void Observe(int64_t layer, LinearInput input, const RowMatrix& x) override;
+
+  const LlamaConfig& config() const { return config_; }
+  // Rows (tokens) seen by that input so far.
+  int64_t rows(int64_t layer, LinearInput input) const { return rows_[Index(layer, input)]; }
+  // XᵀX / N, exactly symmetric; zero if nothing was observed.
+  Eigen::MatrixXd Hessian(int64_t layer, LinearInput input) const;
+
+ private:
+  size_t Index(int64_t layer, LinearInput input) const {
+    return static_cast<size_t>(layer) * 4 + static_cast<size_t>(input);
+  }
+  LlamaConfig config_;
+  std::vector<Eigen::MatrixXd> sums_;  // lower triangles of Σ xᵀx
+  std::vector<int64_t> rows_;
+};
+
+struct CalibrationOptions {
+  int64_t batch_tokens = 4096;  // tokens per forward batch (see EvalOptions)
+};
+
+// Runs `model` over `sequences` (every token counts, the last one too) and
+// returns the accumulated sums.
+absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,
+                                             std::span<const TokenSequence> sequences,
+                                             const CalibrationOptions& options = {});
+
+// Writes every Hessian as an F64 [n, n] tensor into `out_dir`, which must
+// not exist (the directory appears complete or not at all): an ordinary
+// safetensors model directory (model.safetensors, or shards and an index)
+// whose __metadata__ maps every weight name to its Hessian's tensor name
+// and records the token counts. `extra_metadata` is added (e.g. the inputs).
+absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAccumulator& h,
+                           const std::map<std::string, std::string>& extra_metadata = {});
+
+// A Hessian read back for one weight.
+struct WeightHessian {
+  std::string tensor;        // the Hessian's tensor name
+  int64_t n = 0;             // width of the weight's input
+  std::vector<double> data;  // n × n, row-major
+};
+
+// The Hessian of weight `weight_name` (e.g. "model.layers.0.self_attn.k_proj.weight")
+// in a directory WriteHessians wrote, found through the metadata; nullopt if
+// the metadata does not list the weight. F32 tensors are accepted as well.
+// INVALID_ARGUMENT if the listed tensor is missing, not square or not float.
+absl::StatusOr<std::optional<WeightHessian>> LoadHessianFor(const SafetensorsModel& hessians,
+                                                            std::string_view weight_name);
+
+}  // namespace glvq::model

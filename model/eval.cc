@@ -1,0 +1,128 @@
+#include "model/eval.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+
+namespace glvq::model {
+namespace {
+
+// log softmax of one row of logits, in double.
+void LogSoftmax(const float* logits, int64_t n, std::vector<double>& out) {
+  out.resize(static_cast<size_t>(n));
+  double max = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) max = std::max(max, static_cast<double>(logits[i]));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(logits[i] - max);
+  const double log_z = max + std::log(sum);
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = logits[i] - log_z;
+}
+
+int64_t ArgMax(const float* v, int64_t n) {
+  return static_cast<int64_t>(std::max_element(v, v + n) - v);
+}
+
+// KL(p ‖ q) from log-probabilities; never negative (rounding can make the
+// exact-zero case come out at −1e-17).
+double KlDivergence(const std::vector<double>& log_p, const std::vector<double>& log_q) {
+  double kl = 0;
+  for (size_t i = 0; i < log_p.size(); ++i) kl += std::exp(log_p[i]) * (log_p[i] - log_q[i]);
+  return std::max(kl, 0.0);
+}
+
+struct Sums {
+  double nll = 0, nll_reference = 0, kl = 0;
+  int64_t agree = 0, predictions = 0;
+};
+
+// Adds the predictions of one batch: row r of the logits predicts the token
+// that follows it within its sequence.
+void Accumulate(std::span<const TokenSequence> batch, const RowMatrix& logits,
+                const RowMatrix* reference_logits, Sums& sums) {
+  const int64_t vocab = logits.cols();
+  std::vector<double> log_q, log_p;
+  Eigen::Index row = 0;
+  for (const TokenSequence& seq : batch) {
+    for (size_t pos = 0; pos + 1 < seq.size(); ++pos, ++row) {
+      const auto next = static_cast<size_t>(seq[pos + 1]);
+      LogSoftmax(logits.row(row).data(), vocab, log_q);
+      sums.nll -= log_q[next];
+      ++sums.predictions;
+      if (reference_logits == nullptr) continue;
+      const float* ref = reference_logits->row(row).data();
+      LogSoftmax(ref, vocab, log_p);
+      sums.nll_reference -= log_p[next];
+      sums.kl += KlDivergence(log_p, log_q);
+      if (ArgMax(ref, vocab) == ArgMax(logits.row(row).data(), vocab)) ++sums.agree;
+    }
+    ++row;  // the last token predicts nothing
+  }
+}
+
+absl::Status CheckInputs(const LlamaModel& model, std::span<const TokenSequence> sequences,
+                         const LlamaModel* reference) {
+  if (reference != nullptr && reference->config().vocab_size != model.config().vocab_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the models' vocabularies differ: ", model.config().vocab_size, " vs ",
+                     reference->config().vocab_size));
+  }
+  for (const TokenSequence& seq : sequences) {
+    if (seq.size() >= 2) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      "no sequence has two or more tokens: there is no next token to predict");
+}
+
+}  // namespace
+
+std::vector<std::span<const TokenSequence>> MakeBatches(std::span<const TokenSequence> sequences,
+                                                        int64_t batch_tokens) {
+  std::vector<std::span<const TokenSequence>> batches;
+  size_t first = 0;
+  int64_t tokens = 0;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const auto n = static_cast<int64_t>(sequences[i].size());
+    if (i > first && tokens + n > batch_tokens) {
+      batches.push_back(sequences.subspan(first, i - first));
+      first = i;
+      tokens = 0;
+    }
+    tokens += n;
+  }
+  if (first < sequences.size()) batches.push_back(sequences.subspan(first));
+  return batches;
+}
+
+absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
+                                    std::span<const TokenSequence> sequences,
+                                    const LlamaModel* reference, const EvalOptions& options) {
+  RETURN_IF_ERROR(CheckInputs(model, sequences, reference));
+  Sums sums;
+  for (std::span<const TokenSequence> batch : MakeBatches(sequences, options.batch_tokens)) {
+    ASSIGN_OR_RETURN(const RowMatrix logits, model.Forward(batch));
+    if (reference == nullptr) {
+      Accumulate(batch, logits, nullptr, sums);
+      continue;
+    }
+    ASSIGN_OR_RETURN(const RowMatrix reference_logits, reference->Forward(batch));
+    Accumulate(batch, logits, &reference_logits, sums);
+  }
+  EvalResult r;
+  r.sequences = static_cast<int64_t>(sequences.size());
+  r.predictions = sums.predictions;
+  const auto n = static_cast<double>(sums.predictions);
+  r.nll = sums.nll / n;
+  r.ppl = std::exp(r.nll);
+  if (reference != nullptr) {
+    r.nll_original = sums.nll_reference / n;
+    r.kl = sums.kl / n;
+    r.top1 = static_cast<double>(sums.agree) / n;
+  }
+  return r;
+}
+
+}  // namespace glvq::model

@@ -1,0 +1,49 @@
+// Model-level quality: next-token negative log-likelihood and perplexity of
+// a model on token sequences, and how far a quantized model's predictions
+// are from the original's.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+
+#include "absl/status/statusor.h"
+#include "model/llama.h"
+#include "model/tokens.h"
+
+namespace glvq::model {
+
+struct EvalOptions {
+  // Sequences are run in batches of about this many tokens (a sequence is
+  // never split): bounds the logits held at once to tokens × vocab floats.
+  int64_t batch_tokens = 4096;
+};
+
+struct EvalResult {
+  int64_t sequences = 0;
+  // Positions that predict a next token: Σ (length − 1). Every mean below
+  // is over these positions, pooled over all sequences.
+  int64_t predictions = 0;
+  double nll = 0;  // mean −log p(next token), nats (of `model`)
+  double ppl = 0;  // exp(nll)
+  // With a reference model (the original):
+  std::optional<double> nll_original;  // the reference's nll
+  std::optional<double> kl;            // mean KL(reference ‖ model), nats
+  std::optional<double> top1;          // fraction of positions with equal argmax
+};
+
+// Evaluates `model` on `sequences`; with `reference`, also compares their
+// next-token distributions. INVALID_ARGUMENT if no sequence has two tokens
+// (nothing to predict), if the models' vocabularies differ, or for ids
+// outside the vocabulary. Log-probabilities and sums are taken in double.
+absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
+                                    std::span<const TokenSequence> sequences,
+                                    const LlamaModel* reference = nullptr,
+                                    const EvalOptions& options = {});
+
+// Splits `sequences` into consecutive batches of at most `batch_tokens`
+// tokens each (a longer sequence is a batch of its own).
+std::vector<std::span<const TokenSequence>> MakeBatches(std::span<const TokenSequence> sequences,
+                                                        int64_t batch_tokens);
+
+}  // namespace glvq::model

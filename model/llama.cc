@@ -1,0 +1,202 @@
+// The forward pass. Every step is computed in F32 in the order Hugging Face
+// computes it, so results agree with the reference to F32 rounding.
+#include "model/llama.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+
+namespace glvq::model {
+namespace {
+
+// x · W ᵀ for row-major activations x [tokens, in] and weights W [out, in].
+RowMatrix Linear(const RowMatrix& x, const RowMatrix& w) {
+  RowMatrix y(x.rows(), w.rows());
+  y.noalias() = x * w.transpose();
+  return y;
+}
+
+// HF LlamaRMSNorm: x · rsqrt(mean(x²) + eps), then times the weight.
+RowMatrix RmsNorm(const RowMatrix& x, const Eigen::VectorXf& weight, double eps) {
+  RowMatrix y(x.rows(), x.cols());
+  const float n = static_cast<float>(x.cols());
+  const auto eps_f = static_cast<float>(eps);
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    const float inv_rms = 1.0f / std::sqrt(x.row(r).squaredNorm() / n + eps_f);
+    y.row(r) = (x.row(r) * inv_rms).cwiseProduct(weight.transpose());
+  }
+  return y;
+}
+
+// cos and sin of the rotary angles, [position, head_dim / 2]. The angles
+// are formed in F32 exactly as HF does (inv_freq = 1 / θ^(2i/d) in F32,
+// times the position in F32) so that long sequences match the reference.
+struct RopeTable {
+  RowMatrix cos, sin;
+};
+
+RopeTable MakeRopeTable(int64_t positions, int64_t head_dim, double theta) {
+  const int64_t half = head_dim / 2;
+  RopeTable t{RowMatrix(positions, half), RowMatrix(positions, half)};
+  for (int64_t i = 0; i < half; ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+    const float inv_freq = 1.0f / std::pow(static_cast<float>(theta), exponent);
+    for (int64_t p = 0; p < positions; ++p) {
+      const float angle = static_cast<float>(p) * inv_freq;
+      t.cos(p, i) = static_cast<float>(std::cos(static_cast<double>(angle)));
+      t.sin(p, i) = static_cast<float>(std::sin(static_cast<double>(angle)));
+    }
+  }
+  return t;
+}
+
+// Rotate-half RoPE on every head of x [tokens, heads · head_dim]; token r
+// is at position positions[r].
+void ApplyRope(const RopeTable& rope, const std::vector<int64_t>& positions, int64_t head_dim,
+               RowMatrix& x) {
+  const int64_t half = head_dim / 2;
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    const auto c = rope.cos.row(positions[r]);
+    const auto s = rope.sin.row(positions[r]);
+    for (Eigen::Index h = 0; h < x.cols(); h += head_dim) {
+      float* v = x.row(r).data() + h;
+      for (int64_t i = 0; i < half; ++i) {
+        const float a = v[i], b = v[i + half];
+        v[i] = a * c(i) - b * s(i);
+        v[i + half] = b * c(i) + a * s(i);
+      }
+    }
+  }
+}
+
+// Row-wise softmax of the lower triangle (causal mask); the strict upper
+// triangle is left unspecified since only the lower triangle is used.
+void CausalSoftmax(RowMatrix& s) {
+  for (Eigen::Index i = 0; i < s.rows(); ++i) {
+    auto row = s.row(i).head(i + 1);
+    const float max = row.maxCoeff();
+    row = (row.array() - max).exp();
+    row /= row.sum();
+  }
+}
+
+// The concatenated head outputs [tokens, heads · head_dim] of one sequence
+// occupying rows [first, first + length) of q, k, v.
+void Attention(const LlamaConfig& c, const RowMatrix& q, const RowMatrix& k, const RowMatrix& v,
+               Eigen::Index first, Eigen::Index length, RowMatrix& out) {
+  const Eigen::Index d = c.head_dim;
+  const int64_t group = c.num_heads / c.num_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  RowMatrix scores(length, length);
+  for (int64_t h = 0; h < c.num_heads; ++h) {
+    const Eigen::Index kv = (h / group) * d;
+    scores.noalias() = q.block(first, h * d, length, d) * k.block(first, kv, length, d).transpose();
+    scores *= scale;
+    CausalSoftmax(scores);
+    out.block(first, h * d, length, d).noalias() =
+        scores.triangularView<Eigen::Lower>() * v.block(first, kv, length, d);
+  }
+}
+
+RowMatrix SelfAttention(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix& x,
+                        std::span<const TokenSequence> batch, const RopeTable& rope,
+                        const std::vector<int64_t>& positions) {
+  RowMatrix q = Linear(x, w.q_proj), k = Linear(x, w.k_proj);
+  const RowMatrix v = Linear(x, w.v_proj);
+  ApplyRope(rope, positions, c.head_dim, q);
+  ApplyRope(rope, positions, c.head_dim, k);
+  RowMatrix out(x.rows(), c.q_dim());
+  Eigen::Index first = 0;
+  for (const TokenSequence& seq : batch) {
+    const auto length = static_cast<Eigen::Index>(seq.size());
+    Attention(c, q, k, v, first, length, out);
+    first += length;
+  }
+  return out;
+}
+
+// silu(gate) · up, element-wise.
+RowMatrix SwiGlu(const RowMatrix& gate, const RowMatrix& up) {
+  return (gate.array() / (1.0f + (-gate.array()).exp()) * up.array()).matrix();
+}
+
+// The position of every token of the batch within its sequence;
+// INVALID_ARGUMENT for an empty sequence or an id outside the vocabulary.
+absl::StatusOr<std::vector<int64_t>> Positions(std::span<const TokenSequence> batch,
+                                               int64_t vocab_size) {
+  std::vector<int64_t> positions;
+  for (const TokenSequence& seq : batch) {
+    if (seq.empty()) return absl::InvalidArgumentError("empty token sequence");
+    for (size_t p = 0; p < seq.size(); ++p) {
+      if (seq[p] < 0 || seq[p] >= vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token id ", seq[p], " is outside the vocabulary [0, ", vocab_size, ")"));
+      }
+      positions.push_back(static_cast<int64_t>(p));
+    }
+  }
+  return positions;
+}
+
+// What one decoder layer needs besides its weights.
+struct LayerContext {
+  const LlamaConfig& config;
+  std::span<const TokenSequence> batch;
+  const std::vector<int64_t>& positions;
+  const RopeTable& rope;
+  ActivationObserver* observer;  // may be null
+
+  void Observe(int64_t layer, LinearInput input, const RowMatrix& x) const {
+    if (observer != nullptr) observer->Observe(layer, input, x);
+  }
+};
+
+// x += attention(norm(x)); x += mlp(norm(x)).
+void DecoderLayer(const LayerContext& ctx, int64_t layer, const LlamaLayerWeights& w,
+                  RowMatrix& x) {
+  const double eps = ctx.config.rms_norm_eps;
+  const RowMatrix attn_in = RmsNorm(x, w.input_layernorm, eps);
+  ctx.Observe(layer, LinearInput::kAttention, attn_in);
+  const RowMatrix heads = SelfAttention(ctx.config, w, attn_in, ctx.batch, ctx.rope, ctx.positions);
+  ctx.Observe(layer, LinearInput::kAttentionOutput, heads);
+  x += Linear(heads, w.o_proj);
+  const RowMatrix mlp_in = RmsNorm(x, w.post_attention_layernorm, eps);
+  ctx.Observe(layer, LinearInput::kMlp, mlp_in);
+  const RowMatrix act = SwiGlu(Linear(mlp_in, w.gate_proj), Linear(mlp_in, w.up_proj));
+  ctx.Observe(layer, LinearInput::kMlpHidden, act);
+  x += Linear(act, w.down_proj);
+}
+
+}  // namespace
+
+absl::StatusOr<RowMatrix> LlamaModel::Hidden(std::span<const TokenSequence> batch,
+                                             ActivationObserver* observer) const {
+  const LlamaConfig& c = config_;
+  ASSIGN_OR_RETURN(const std::vector<int64_t> positions, Positions(batch, c.vocab_size));
+  RowMatrix x(static_cast<Eigen::Index>(positions.size()), c.hidden_size);
+  Eigen::Index row = 0;
+  for (const TokenSequence& seq : batch) {
+    for (const int32_t id : seq) x.row(row++) = weights_.embed_tokens.row(id);
+  }
+  const int64_t longest = *std::max_element(positions.begin(), positions.end()) + 1;
+  const RopeTable rope = MakeRopeTable(longest, c.head_dim, c.rope_theta);
+  const LayerContext ctx{c, batch, positions, rope, observer};
+  for (int64_t l = 0; l < c.num_layers; ++l) {
+    DecoderLayer(ctx, l, weights_.layers[static_cast<size_t>(l)], x);
+  }
+  return RmsNorm(x, weights_.norm, c.rms_norm_eps);
+}
+
+RowMatrix LlamaModel::Logits(const RowMatrix& hidden) const {
+  const bool tied = weights_.lm_head.size() == 0;
+  return Linear(hidden, tied ? weights_.embed_tokens : weights_.lm_head);
+}
+
+absl::StatusOr<RowMatrix> LlamaModel::Forward(std::span<const TokenSequence> batch) const {
+  ASSIGN_OR_RETURN(const RowMatrix hidden, Hidden(batch));
+  return Logits(hidden);
+}
+
+}  // namespace glvq::model

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Checks glvq's Llama forward pass against the reference implementation,
+# transformers' LlamaForCausalLM on PyTorch (CPU), both on the stories260K
+# fixture and on a dequantized packed model (see llama_interop.py). Run by
+# CTest (label `interop`).
+#
+# PyPI has no CPU-only PyTorch wheel for Linux x86-64: `torch` pulls its
+# CUDA runtime wheels (nvidia-*, about 3 GB more), and its libraries need
+# them even to run on the CPU. That is the smallest install that works from
+# PyPI alone; it is done once per venv and reused.
+#
+# Env: GLVQ_BIN_DIR       build/bin holding glvq and pack_model_tool (required)
+#      GLVQ_FIXTURES_DIR  shared fixtures (required; exit 77 if stories260K is absent)
+#      GLVQ_TORCH_VENV    virtualenv to use, created if missing
+#                         (default: <build dir>/.venv-llama, reused across runs)
+# Exit 77 (CTest: skipped) when the packages cannot be installed, e.g. offline
+# (outside CI; with CI set that is a failure).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+bin_dir=${GLVQ_BIN_DIR:?set GLVQ_BIN_DIR to the build/bin directory}
+fixture=${GLVQ_FIXTURES_DIR:?set GLVQ_FIXTURES_DIR}/stories260K
+for tool in glvq pack_model_tool; do
+  if [[ ! -x "$bin_dir/$tool" ]]; then
+    echo "interop: $bin_dir/$tool is not built (ninja $tool)" >&2
+    exit 1
+  fi
+done
+if [[ ! -f "$fixture/model.safetensors" ]]; then
+  echo "interop: fixture $fixture not found; skipping" >&2
+  exit 77
+fi
+
+venv=${GLVQ_TORCH_VENV:-$(dirname "$bin_dir")/.venv-llama}
+py="$venv/bin/python"
+# The tested versions; a cached venv that already imports them is kept as is.
+requirements=("torch==2.15.0" "transformers==5.23.0" "safetensors==0.8.0" "numpy>=1.24")
+
+ensure_venv() {
+  "$py" -c 'import torch, transformers, safetensors, numpy' 2>/dev/null && return 0
+  python3 -m venv "$venv" &&
+    "$py" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
+}
+
+# Two test runs sharing a build dir must not build the venv at the same time.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+flock 9
+if ! ensure_venv; then
+  # CI reaches PyPI: there a failed install is a failure, not a skip.
+  if [[ -n "${CI:-}" ]]; then
+    echo "interop: cannot set up $venv with ${requirements[*]}" >&2
+    exit 1
+  fi
+  echo "interop: cannot set up $venv with ${requirements[*]} (offline?); skipping" >&2
+  exit 77
+fi
+flock -u 9
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/glvq-llama-interop.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+"$py" "$here/llama_interop.py" --bin "$bin_dir" --fixture "$fixture" --work "$work"

@@ -1,0 +1,148 @@
+// Calibration Hessians: XᵀX/N of the oracle's linear-layer inputs, exact
+// symmetry, PSD, and the on-disk form read back through the metadata.
+#include "model/calibration.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "common/safetensors/reader.h"
+#include "tests/support/test_support.h"
+#include "tests/unit/llama_reference.h"
+
+namespace glvq::model {
+namespace {
+
+using ::testing::HasSubstr;
+
+const std::vector<TokenSequence> kSeqs = {{1, 5, 9, 33, 2}, {7}, {0, 36, 4, 4, 4, 12, 30, 8, 19}};
+
+LlamaModel Tiny() {
+  const LlamaConfig c = testing::TinyConfig(false);
+  return *LlamaModel::FromWeights(c, testing::RandomWeights(c, 11));
+}
+
+// (1/N) Σ_t x_t x_tᵀ over the oracle's rows, by plain loops.
+Eigen::MatrixXd NaiveHessian(const std::vector<testing::Rows>& per_sequence) {
+  Eigen::MatrixXd h;
+  int64_t rows = 0;
+  for (const testing::Rows& seq : per_sequence) {
+    for (const std::vector<double>& x : seq) {
+      if (h.size() == 0) h = Eigen::MatrixXd::Zero(x.size(), x.size());
+      for (size_t i = 0; i < x.size(); ++i) {
+        for (size_t j = 0; j < x.size(); ++j) h(i, j) += x[i] * x[j];
+      }
+      ++rows;
+    }
+  }
+  return h / static_cast<double>(rows);
+}
+
+TEST(Calibration, HessiansEqualIndependentXtXOverN) {
+  const LlamaModel m = Tiny();
+  std::vector<testing::ReferenceRun> runs;
+  for (const TokenSequence& seq : kSeqs)
+    runs.push_back(testing::ReferenceForward(m.config(), m.weights(), seq));
+  // A small batch budget: several batches must add up like one.
+  auto acc = Calibrate(m, kSeqs, {4});
+  ASSERT_TRUE(acc.ok()) << acc.status();
+  for (int64_t l = 0; l < m.config().num_layers; ++l) {
+    for (LinearInput input : kLinearInputs) {
+      std::vector<testing::Rows> rows;
+      for (const auto& run : runs) rows.push_back(run.inputs[l][static_cast<size_t>(input)]);
+      const Eigen::MatrixXd want = NaiveHessian(rows);
+      const Eigen::MatrixXd got = acc->Hessian(l, input);
+      EXPECT_EQ(acc->rows(l, input), 15);
+      ASSERT_EQ(got.rows(), InputWidth(m.config(), input));
+      EXPECT_LT((got - want).cwiseAbs().maxCoeff(), 1e-5 * want.cwiseAbs().maxCoeff())
+          << "layer " << l << " input " << static_cast<int>(input);
+      EXPECT_TRUE(got == got.transpose()) << "exactly symmetric";
+      const Eigen::VectorXd eig = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(got).eigenvalues();
+      EXPECT_GE(eig.minCoeff(), -1e-12 * eig.maxCoeff()) << "PSD";
+      EXPECT_GT(eig.maxCoeff(), 0.0);
+    }
+  }
+}
+
+// Small integers keep every sum exact in double, so the accumulated
+// Hessian must equal the naive sum bit for bit, over several observations
+// and over more rows than one rank-k update takes.
+TEST(Calibration, AccumulatorSumsExactly) {
+  LlamaConfig c = testing::TinyConfig(true);
+  c.num_layers = 1;
+  HessianAccumulator acc(c);
+  RowMatrix a(1100, 16), b(1, 16);
+  for (Eigen::Index r = 0; r < a.rows(); ++r) {
+    for (Eigen::Index j = 0; j < 16; ++j) a(r, j) = static_cast<float>((r * 7 + j * 3) % 11) - 5;
+  }
+  for (Eigen::Index j = 0; j < 16; ++j) b(0, j) = static_cast<float>(16 - j);
+  acc.Observe(0, LinearInput::kMlp, a);
+  acc.Observe(0, LinearInput::kMlp, b);
+  EXPECT_EQ(acc.rows(0, LinearInput::kMlp), 1101);
+  const Eigen::MatrixXd h = acc.Hessian(0, LinearInput::kMlp);
+  for (Eigen::Index i = 0; i < 16; ++i) {
+    for (Eigen::Index j = 0; j < 16; ++j) {
+      double sum = double(b(0, i)) * b(0, j);
+      for (Eigen::Index r = 0; r < a.rows(); ++r) sum += double(a(r, i)) * a(r, j);
+      ASSERT_EQ(h(i, j), sum / 1101.0) << i << "," << j;
+    }
+  }
+  EXPECT_EQ(acc.rows(0, LinearInput::kAttention), 0);
+  EXPECT_TRUE(acc.Hessian(0, LinearInput::kAttention).isZero());
+}
+
+TEST(Calibration, NamesAndConsumers) {
+  EXPECT_EQ(HessianTensorName(3, LinearInput::kAttention),
+            "model.layers.3.self_attn.input.hessian");
+  EXPECT_EQ(HessianTensorName(0, LinearInput::kAttentionOutput),
+            "model.layers.0.self_attn.o_proj.hessian");
+  EXPECT_EQ(HessianTensorName(1, LinearInput::kMlp), "model.layers.1.mlp.input.hessian");
+  EXPECT_EQ(HessianTensorName(2, LinearInput::kMlpHidden), "model.layers.2.mlp.down_proj.hessian");
+  EXPECT_THAT(WeightsReading(4, LinearInput::kAttention),
+              ::testing::ElementsAre("model.layers.4.self_attn.q_proj.weight",
+                                     "model.layers.4.self_attn.k_proj.weight",
+                                     "model.layers.4.self_attn.v_proj.weight"));
+  EXPECT_THAT(WeightsReading(0, LinearInput::kMlp),
+              ::testing::ElementsAre("model.layers.0.mlp.gate_proj.weight",
+                                     "model.layers.0.mlp.up_proj.weight"));
+}
+
+TEST(Calibration, WrittenHessiansAreFoundForEveryWeight) {
+  const LlamaModel m = Tiny();
+  const HessianAccumulator acc = *Calibrate(m, kSeqs);
+  testing::ScratchDir dir;
+  const auto out = dir / "hessians";
+  ASSERT_TRUE(WriteHessians(out, acc, {{"glvq.sequences", "3"}}).ok());
+  auto st = SafetensorsModel::Open(out);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->tensor_names().size(), 8u);
+  EXPECT_EQ(st->metadata().at("glvq.format"), "glvq-hessians");
+  EXPECT_EQ(st->metadata().at("glvq.tokens"), "15");
+  EXPECT_EQ(st->metadata().at("glvq.sequences"), "3");
+  for (int64_t l = 0; l < 2; ++l) {
+    for (LinearInput input : kLinearInputs) {
+      const Eigen::MatrixXd want = acc.Hessian(l, input);
+      for (const std::string& weight : WeightsReading(l, input)) {
+        auto h = LoadHessianFor(*st, weight);
+        ASSERT_TRUE(h.ok()) << h.status();
+        ASSERT_TRUE(h->has_value()) << weight;
+        EXPECT_EQ((*h)->tensor, HessianTensorName(l, input));
+        ASSERT_EQ((*h)->n, want.rows());
+        EXPECT_EQ(std::memcmp((*h)->data.data(), want.data(), (*h)->data.size() * 8), 0)
+            << "F64 round trip is exact (symmetric, so row- and column-major agree)";
+        EXPECT_EQ(st->Find((*h)->tensor)->dtype, DType::kF64);
+      }
+    }
+  }
+  auto none = LoadHessianFor(*st, "lm_head.weight");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  const absl::Status again = WriteHessians(out, acc);
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.message()), HasSubstr("already exists"));
+}
+
+}  // namespace
+}  // namespace glvq::model
