@@ -15,5 +15,10 @@ inline constexpr int kExitUsage = 2;     // wrong flags or arguments
 // `*exit_code`.
 void RegisterInspectCommand(CLI::App& app, int* exit_code);
 void RegisterExampleModelCommand(CLI::App& app, int* exit_code);
+void RegisterEvalCommand(CLI::App& app, int* exit_code);
+void RegisterCalibrateCommand(CLI::App& app, int* exit_code);
+void RegisterDequantizeCommand(CLI::App& app, int* exit_code);
+void RegisterValidateCommand(CLI::App& app, int* exit_code);
+void RegisterPlanCommand(CLI::App& app, int* exit_code);
 
 }  // namespace glvq::cli

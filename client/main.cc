@@ -11,6 +11,11 @@ int main(int argc, char** argv) {
   int exit_code = glvq::cli::kExitOk;
   glvq::cli::RegisterInspectCommand(app, &exit_code);
   glvq::cli::RegisterExampleModelCommand(app, &exit_code);
+  glvq::cli::RegisterEvalCommand(app, &exit_code);
+  glvq::cli::RegisterCalibrateCommand(app, &exit_code);
+  glvq::cli::RegisterDequantizeCommand(app, &exit_code);
+  glvq::cli::RegisterValidateCommand(app, &exit_code);
+  glvq::cli::RegisterPlanCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

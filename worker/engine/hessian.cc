@@ -7,8 +7,15 @@
 
 namespace glvq::engine {
 
+double MeanDiagonal(const double* data, int64_t n, int64_t stride) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += data[i * stride];
+  return n > 0 ? sum / static_cast<double>(n) : 0.0;
+}
+
 absl::StatusOr<PreparedHessian> PreparedHessian::FromData(const double* data, int64_t n,
-                                                          int64_t cols, double damp) {
+                                                          int64_t cols, double damp,
+                                                          double mean_diagonal) {
   if (n != cols) {
     return absl::InvalidArgumentError(
         absl::StrCat("Hessian is ", n, "x", n, " but the weight has ", cols, " input columns"));
@@ -25,7 +32,7 @@ absl::StatusOr<PreparedHessian> PreparedHessian::FromData(const double* data, in
       }
     }
   }
-  const double mean_diag = h.diagonal().mean();
+  const double mean_diag = mean_diagonal > 0 ? mean_diagonal : MeanDiagonal(data, n, n + 1);
   if (!(mean_diag > 0)) {
     return absl::InvalidArgumentError("Hessian has a non-positive mean diagonal");
   }

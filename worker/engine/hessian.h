@@ -12,14 +12,23 @@
 
 namespace glvq::engine {
 
+// mean(diag H) of an n × n row-major matrix, summed in index order: the
+// one definition of the damping reference, so that a range of groups
+// (worker/engine/group_range.h) damps its block bit for bit as the whole
+// tensor does. `stride` is the distance between diagonal elements (n + 1
+// for a matrix, 1 for a diagonal already extracted).
+double MeanDiagonal(const double* data, int64_t n, int64_t stride);
+
 class PreparedHessian {
  public:
   // Checks `data` (n × n row-major, n == cols): finite, symmetric to a
   // relative 1e-6, then damps H += damp·mean(diag H)·I and requires a
   // Cholesky factorization to succeed (PSD after damping). INVALID_ARGUMENT
-  // with the reason otherwise.
+  // with the reason otherwise. `mean_diagonal` > 0 replaces mean(diag H) in
+  // the damping (for a diagonal block of a larger Hessian: see HessianView).
   static absl::StatusOr<PreparedHessian> FromData(const double* data, int64_t n,
-                                                  int64_t cols, double damp);
+                                                  int64_t cols, double damp,
+                                                  double mean_diagonal = 0);
   static PreparedHessian Identity(int64_t n);
 
   int64_t n() const { return n_; }

@@ -102,7 +102,8 @@ absl::StatusOr<QuantizeResult> Quantizer::Quantize(std::string_view name, Matrix
   RETURN_IF_ERROR(CheckWeights(name, w));
   Problem p{std::string(name), w, PreparedHessian::Identity(w.cols), 0, 0};
   if (hessian != nullptr) {
-    auto h = PreparedHessian::FromData(hessian->data, hessian->n, w.cols, config_.damp);
+    auto h = PreparedHessian::FromData(hessian->data, hessian->n, w.cols, config_.damp,
+                                      hessian->mean_diagonal);
     if (!h.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(p.name, ": ", h.status().message()));
     }

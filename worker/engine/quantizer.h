@@ -28,9 +28,14 @@ struct MatrixView {
 
 // An n × n row-major Hessian of the layer's inputs (n == cols), undamped;
 // the quantizer validates (finite, symmetric, PSD after damping) and damps.
+// A task that quantizes a range of column groups passes the diagonal block
+// of the tensor's Hessian over its columns; `mean_diagonal` then carries
+// mean(diag H) of the whole Hessian, so that the block is damped exactly as
+// the whole tensor would be (damping is what couples the groups).
 struct HessianView {
   const double* data = nullptr;
   int64_t n = 0;
+  double mean_diagonal = 0;  // > 0: damp by this instead of the block's own mean
 };
 
 // Per-group figures, for reports and metrics.

@@ -1,0 +1,241 @@
+// `glvq validate job.yaml` and `glvq plan job.yaml`: everything a job spec
+// can be checked for before anything runs, offline — syntax, keys, values,
+// the model, the output path, and the task plan. Neither writes anything.
+#include <cstdint>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "client/commands.h"
+#include "common/base/status_macros.h"
+#include "common/jobspec/byte_quantity.h"
+#include "common/jobspec/job_spec.h"
+#include "coordinator/planner.h"
+#include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
+
+namespace glvq::cli {
+namespace {
+using json = nlohmann::ordered_json;
+
+struct CheckedJob {
+  jobspec::ParsedJob parsed;
+  coordinator::Plan plan;
+};
+
+// Parse, check the filesystem, plan. `max_task_memory` overrides the spec's
+// workers.maxTaskMemoryBytes.
+absl::StatusOr<CheckedJob> CheckJob(const std::string& file,
+                                    std::optional<uint64_t> max_task_memory) {
+  CheckedJob c;
+  ASSIGN_OR_RETURN(c.parsed, jobspec::LoadJobFile(file));
+  v1::JobSpec& spec = *c.parsed.job.mutable_spec();
+  if (max_task_memory) spec.mutable_workers()->set_max_task_memory_bytes(*max_task_memory);
+  ASSIGN_OR_RETURN(jobspec::JobInputs inputs, jobspec::CheckJobEnvironment(spec, &c.parsed.source));
+  absl::StatusOr<coordinator::Plan> plan = coordinator::PlanJob(spec, inputs);
+  if (!plan.ok()) {
+    // Planner messages about a field start with its path ("spec.tensors.
+    // include[0]: ..."): point at it in the file.
+    const std::string message(plan.status().message());
+    const size_t colon = message.find(": ");
+    const bool about_field = message.starts_with("spec.") && colon != std::string::npos;
+    const std::string prefix =
+        about_field ? c.parsed.source.Prefix(message.substr(0, colon)) : absl::StrCat(file, ": ");
+    return absl::Status(plan.status().code(), prefix + message);
+  }
+  c.plan = *std::move(plan);
+  return c;
+}
+
+std::string ErrorLine(const absl::Status& s) {
+  return absl::StrCat(s.message(), " [", absl::StatusCodeToString(s.code()), "]");
+}
+
+json ErrorJson(const std::string& file, const absl::Status& s) {
+  return {{"file", file},
+          {"valid", false},
+          {"code", absl::StatusCodeToString(s.code())},
+          {"message", std::string(s.message())}};
+}
+
+json SpecJson(const v1::QuantizationJob& job) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = false;  // lowerCamel, like the YAML
+  if (!google::protobuf::util::MessageToJsonString(job, &text, options).ok()) return nullptr;
+  return json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
+struct Args {
+  std::string file;
+  std::string output = "text";
+  std::string max_task_memory;
+};
+
+// Shared by both commands: parses --max-task-memory, runs CheckJob and
+// reports a failure. Returns nullopt (with *exit_code set) on failure.
+std::optional<CheckedJob> RunCheck(const Args& args, int* exit_code) {
+  std::optional<uint64_t> budget;
+  if (!args.max_task_memory.empty()) {
+    absl::StatusOr<uint64_t> b = jobspec::ParseByteQuantity(args.max_task_memory);
+    if (!b.ok()) {
+      std::cerr << "--max-task-memory: " << b.status().message() << "\n";
+      *exit_code = kExitUsage;
+      return std::nullopt;
+    }
+    budget = *b;
+  }
+  absl::StatusOr<CheckedJob> checked = CheckJob(args.file, budget);
+  if (!checked.ok()) {
+    if (args.output == "json") {
+      std::cout << ErrorJson(args.file, checked.status()).dump(2) << "\n";
+    } else {
+      std::cerr << ErrorLine(checked.status()) << "\n";
+    }
+    *exit_code = kExitBadInput;
+    return std::nullopt;
+  }
+  return *std::move(checked);
+}
+
+void PrintValidate(const Args& args, const CheckedJob& c) {
+  const coordinator::PlanTotals& t = c.plan.totals;
+  if (args.output == "json") {
+    json out = {{"file", args.file},
+                {"valid", true},
+                {"name", c.parsed.job.metadata().name()},
+                {"tensors_quantized", t.tensors_quantized},
+                {"tensors_passed_through", t.tensors_passed_through},
+                {"tasks", t.tasks},
+                {"job", SpecJson(c.parsed.job)}};
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::cout << absl::StrFormat("%s: valid (%d tensors to quantize, %d passed through)\n", args.file,
+                               t.tensors_quantized, t.tensors_passed_through);
+}
+
+std::string GroupsText(const v1::Task& task) {
+  const uint32_t first = task.groups().first();
+  return absl::StrFormat("[%d, %d) of %d", first, first + task.groups().count(),
+                         task.total_groups());
+}
+
+void PrintPlanJson(const CheckedJob& c) {
+  const v1::JobSpec& spec = c.parsed.job.spec();
+  const coordinator::PlanTotals& t = c.plan.totals;
+  json tasks = json::array();
+  for (const v1::Task& task : c.plan.tasks) {
+    tasks.push_back({{"id", task.id()},
+                     {"tensor", task.tensor()},
+                     {"groups",
+                      {{"first", task.groups().first()},
+                       {"count", task.groups().count()},
+                       {"total", task.total_groups()}}},
+                     {"weights", task.weights()},
+                     {"memory_bytes", task.memory_bytes()},
+                     {"estimated_seconds", task.estimated_seconds()}});
+  }
+  json pass = json::array();
+  for (const coordinator::PassThrough& p : c.plan.pass_through) {
+    pass.push_back({{"tensor", p.name}, {"reason", p.reason}});
+  }
+  json out = {{"name", c.parsed.job.metadata().name()},
+              {"model", spec.model().path()},
+              {"output", spec.output().path()},
+              {"max_task_memory_bytes", spec.workers().max_task_memory_bytes()},
+              {"tasks", std::move(tasks)},
+              {"pass_through", std::move(pass)},
+              {"totals",
+               {{"tasks", t.tasks},
+                {"tensors_quantized", t.tensors_quantized},
+                {"tensors_passed_through", t.tensors_passed_through},
+                {"weights", t.weights},
+                {"read_bytes", t.read_bytes},
+                {"write_bytes", t.write_bytes},
+                {"max_task_memory_bytes", t.max_task_memory_bytes},
+                {"estimated_seconds", t.estimated_seconds}}}};
+  std::cout << out.dump(2) << "\n";
+}
+
+void PrintPlanTable(const CheckedJob& c) {
+  const v1::JobSpec& spec = c.parsed.job.spec();
+  const coordinator::PlanTotals& t = c.plan.totals;
+  const uint64_t budget = spec.workers().max_task_memory_bytes();
+  std::cout << "job:    " << c.parsed.job.metadata().name() << "\n"
+            << "model:  " << spec.model().path() << "\n"
+            << "output: " << spec.output().path() << "\n"
+            << "task memory budget: "
+            << (budget == 0 ? std::string("none (one task per tensor)")
+                            : jobspec::FormatBytes(budget))
+            << "\n\n";
+  size_t width = 6;
+  for (const v1::Task& task : c.plan.tasks) width = std::max(width, task.tensor().size());
+  const int w = static_cast<int>(width);
+  std::cout << absl::StrFormat("%-25s  %-*s  %-18s  %12s  %12s\n", "TASK", w, "TENSOR", "GROUPS",
+                               "WEIGHTS", "MEMORY");
+  for (const v1::Task& task : c.plan.tasks) {
+    std::cout << absl::StrFormat("%-25s  %-*s  %-18s  %12d  %12s\n", task.id(), w, task.tensor(),
+                                 GroupsText(task), task.weights(),
+                                 jobspec::FormatBytes(task.memory_bytes()));
+  }
+  if (!c.plan.pass_through.empty()) {
+    std::cout << "\npassed through unchanged:\n";
+    for (const coordinator::PassThrough& p : c.plan.pass_through) {
+      std::cout << "  " << p.name << "  (" << p.reason << ")\n";
+    }
+  }
+  std::cout << absl::StrFormat(
+      "\ntotals: %d tasks, %d tensors quantized, %d passed through, %d weights\n"
+      "  read %s, write ~%s (estimate), largest task ~%s\n"
+      "  estimated time ~%.1f s on one CPU core (rough: measured per-method rates, "
+      "docs/job-spec.md)\n",
+      t.tasks, t.tensors_quantized, t.tensors_passed_through, t.weights,
+      jobspec::FormatBytes(t.read_bytes), jobspec::FormatBytes(t.write_bytes),
+      jobspec::FormatBytes(t.max_task_memory_bytes), t.estimated_seconds);
+}
+
+CLI::App* AddJobCommand(CLI::App& app, const char* name, const char* help,
+                        const std::shared_ptr<Args>& args) {
+  auto* cmd = app.add_subcommand(name, help);
+  cmd->add_option("job", args->file, "Job spec (YAML)")->required();
+  cmd->add_option("--output", args->output, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  return cmd;
+}
+
+}  // namespace
+
+void RegisterValidateCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<Args>();
+  auto* cmd = AddJobCommand(
+      app, "validate", "Check a job spec offline: keys, values, model, output path, plan", args);
+  cmd->callback([args, exit_code] {
+    if (std::optional<CheckedJob> c = RunCheck(*args, exit_code)) PrintValidate(*args, *c);
+  });
+}
+
+void RegisterPlanCommand(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<Args>();
+  auto* cmd = AddJobCommand(
+      app, "plan", "Show the tasks of a job, memory per task, bytes to read and write, time", args);
+  cmd->add_option("--max-task-memory", args->max_task_memory,
+                  "Memory budget per task (bytes, or 8Gi/512Mi/4G); overrides the spec's "
+                  "workers.maxTaskMemoryBytes");
+  cmd->callback([args, exit_code] {
+    std::optional<CheckedJob> c = RunCheck(*args, exit_code);
+    if (!c) return;
+    if (args->output == "json") {
+      PrintPlanJson(*c);
+    } else {
+      PrintPlanTable(*c);
+    }
+  });
+}
+
+}  // namespace glvq::cli

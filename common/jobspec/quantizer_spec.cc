@@ -1,0 +1,104 @@
+#include "common/jobspec/quantizer_spec.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/jobspec/yaml_proto.h"
+
+namespace glvq::jobspec {
+namespace {
+
+absl::StatusOr<engine::RtnVariant> ToEngineRtnVariant(v1::RtnVariant v) {
+  switch (v) {
+    case v1::RTN_VARIANT_UNSPECIFIED:
+      return engine::QuantizerConfig().rtn_variant;
+    case v1::RTN_VARIANT_CLIP_SEARCH:
+      return engine::RtnVariant::kClipSearch;
+    case v1::RTN_VARIANT_MIN_MAX:
+      return engine::RtnVariant::kMinMax;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown rtnVariant value ", static_cast<int>(v)));
+}
+
+v1::RtnVariant FromEngineRtnVariant(engine::RtnVariant v) {
+  return v == engine::RtnVariant::kMinMax ? v1::RTN_VARIANT_MIN_MAX : v1::RTN_VARIANT_CLIP_SEARCH;
+}
+
+}  // namespace
+
+absl::StatusOr<engine::Method> ToEngineMethod(v1::Method method) {
+  if (method == v1::METHOD_UNSPECIFIED) return engine::QuantizerConfig().method;
+  const auto* value = v1::Method_descriptor()->FindValueByNumber(method);
+  if (value != nullptr) {
+    if (std::optional<engine::Method> m = engine::ParseMethod(YamlEnumName(value))) return *m;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown method value ", static_cast<int>(method),
+                   " (known: ", YamlEnumNames(v1::Method_descriptor()), ")"));
+}
+
+v1::Method FromEngineMethod(engine::Method method) {
+  const auto* value = FindYamlEnumValue(v1::Method_descriptor(), engine::MethodName(method));
+  // Every engine method has a proto value: tests/unit/job_spec_test.cc.
+  return value == nullptr ? v1::METHOD_UNSPECIFIED : static_cast<v1::Method>(value->number());
+}
+
+absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpec& s) {
+  engine::QuantizerConfig c;
+  auto method = ToEngineMethod(s.method());
+  if (!method.ok()) return method.status();
+  c.method = *method;
+  auto rtn_variant = ToEngineRtnVariant(s.rtn_variant());
+  if (!rtn_variant.ok()) return rtn_variant.status();
+  c.rtn_variant = *rtn_variant;
+  if (s.has_bits()) c.bits = s.bits();
+  if (s.has_dim()) c.dim = s.dim();
+  if (s.has_group_size()) c.group_size = s.group_size();
+  if (s.has_seed()) c.seed = s.seed();
+  if (s.has_threads()) c.threads = s.threads();
+  if (s.has_damp()) c.damp = s.damp();
+  if (s.has_sdba()) c.sdba = s.sdba();
+  if (s.has_rht()) c.rht = s.rht();
+  if (s.has_ldlq()) c.ldlq = s.ldlq();
+  if (s.has_act_order()) c.act_order = s.act_order();
+  engine::GlvqOptions& g = c.glvq;
+  if (s.mu().has_min()) g.mu_min = s.mu().min();
+  if (s.mu().has_max()) g.mu_max = s.mu().max();
+  if (s.has_iterations()) g.max_iters = s.iterations();
+  if (s.has_tolerance()) g.tolerance = s.tolerance();
+  if (s.has_refine_steps()) g.refine_steps = s.refine_steps();
+  if (s.has_refine_lr()) g.refine_lr = s.refine_lr();
+  if (s.has_lambda()) g.lambda = s.lambda();
+  if (s.has_exact_search()) g.exact_search = s.exact_search();
+  return c;
+}
+
+v1::QuantizerSpec FromQuantizerConfig(const engine::QuantizerConfig& c) {
+  v1::QuantizerSpec s;
+  s.set_method(FromEngineMethod(c.method));
+  s.set_rtn_variant(FromEngineRtnVariant(c.rtn_variant));
+  s.set_bits(c.bits);
+  s.set_dim(c.dim);
+  s.set_group_size(c.group_size);
+  s.set_seed(c.seed);
+  s.set_threads(c.threads);
+  s.set_damp(c.damp);
+  s.set_sdba(c.sdba);
+  s.set_rht(c.rht);
+  s.set_ldlq(c.ldlq);
+  s.set_act_order(c.act_order);
+  const engine::GlvqOptions& g = c.glvq;
+  s.mutable_mu()->set_min(g.mu_min);
+  s.mutable_mu()->set_max(g.mu_max);
+  s.set_iterations(g.max_iters);
+  s.set_tolerance(g.tolerance);
+  s.set_refine_steps(g.refine_steps);
+  s.set_refine_lr(g.refine_lr);
+  s.set_lambda(g.lambda);
+  s.set_exact_search(g.exact_search);
+  return s;
+}
+
+}  // namespace glvq::jobspec

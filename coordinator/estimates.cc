@@ -1,0 +1,112 @@
+#include "coordinator/estimates.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace glvq::coordinator {
+namespace {
+
+using engine::Method;
+
+// Average code bits per weight (SDBA keeps the weight-averaged width at
+// the target, so the average is exact for it too).
+double CodeBits(const engine::QuantizerConfig& c) {
+  if (c.method == Method::kE8p) return 2.0;
+  return c.bits;
+}
+
+bool NeedsInverseFactor(const engine::QuantizerConfig& c) {
+  return c.method == Method::kGptq || c.method == Method::kE8p || c.ldlq || c.sdba;
+}
+
+uint64_t CeilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+}  // namespace
+
+bool CanSplitTensor(const engine::QuantizerConfig& c) {
+  if (c.rht) return false;
+  switch (c.method) {
+    case Method::kGlvq:
+      return !c.ldlq && !c.sdba;
+    case Method::kRtn:
+      return true;
+    case Method::kGptq:
+    case Method::kE8p:
+      return false;
+  }
+  return false;
+}
+
+uint64_t EstimatePackedBytes(const engine::QuantizerConfig& c, const TaskShape& s) {
+  const auto rows = static_cast<uint64_t>(s.rows);
+  const auto cols = static_cast<uint64_t>(s.cols);
+  const auto groups = static_cast<uint64_t>(s.groups);
+  if (rows == 0 || cols == 0 || groups == 0) return 0;
+  // Codes: every group's stream is whole bytes. Groups are group_size wide
+  // except possibly the last; spread the columns evenly for the rounding.
+  uint64_t codes = 0;
+  if (c.method == Method::kE8p) {
+    // One 16-bit codeword per 8 columns of a row, short ones included.
+    const uint64_t width = CeilDiv(cols, groups);
+    codes = 2 * rows * CeilDiv(width, 8) * groups;
+  } else {
+    const double bits_per_group = static_cast<double>(rows) * static_cast<double>(cols) *
+                                  CodeBits(c) / static_cast<double>(groups);
+    codes = groups * static_cast<uint64_t>(std::ceil(bits_per_group / 8.0));
+  }
+  const uint64_t bits_and_offsets = groups * (1 + 8);
+  uint64_t side = 0;
+  switch (c.method) {
+    case Method::kGlvq: {
+      const auto d = static_cast<uint64_t>(c.dim);
+      side = groups * (4 * d * d + 4 + 4);  // generators, mu, scale
+      break;
+    }
+    case Method::kRtn:
+    case Method::kGptq:
+      side = groups * rows * (4 + 4);  // scale and zero per row and group
+      break;
+    case Method::kE8p:
+      side = groups * 4;  // scale
+      break;
+  }
+  return codes + bits_and_offsets + side;
+}
+
+uint64_t PerTensorPackedBytes(const engine::QuantizerConfig& c) {
+  return 8 + (c.rht ? 16 : 0);  // the closing offset; rht_seed (2 x I64)
+}
+
+uint64_t EstimateTaskMemory(const engine::QuantizerConfig& c, const TaskShape& s, bool calibrated) {
+  const auto weights = static_cast<uint64_t>(s.rows) * static_cast<uint64_t>(s.cols);
+  const auto n = static_cast<uint64_t>(s.cols);
+  uint64_t bytes = 24 * weights;
+  if (c.rht) bytes += 4 * weights;
+  uint64_t hessians = 0;
+  if (calibrated) hessians += 2 + (c.rht ? 1 : 0);
+  if (NeedsInverseFactor(c)) hessians += 1;
+  bytes += 8 * n * n * hessians;
+  return bytes + EstimatePackedBytes(c, s);
+}
+
+double WeightsPerSecond(const engine::QuantizerConfig& c) {
+  switch (c.method) {
+    case Method::kRtn:
+      return 4.0e6;
+    case Method::kGptq:
+      return 3.0e6;
+    case Method::kE8p:
+      return 2.5e6;
+    case Method::kGlvq:
+      if (c.dim >= 32) return 1.0e6;
+      if (c.dim >= 16) return 1.6e6;
+      return c.glvq.mu_max == 0 ? 3.9e6 : 2.4e6;
+  }
+  return 1.0e6;
+}
+
+double EstimateSeconds(const engine::QuantizerConfig& c, uint64_t weights) {
+  return static_cast<double>(weights) / WeightsPerSecond(c);
+}
+
+}  // namespace glvq::coordinator

@@ -1,0 +1,57 @@
+// What a task costs: memory on a worker, bytes of packed output, CPU time.
+// All three are estimates for planning and display (docs/job-spec.md,
+// "Task sizing"); none of them changes what a worker computes.
+#pragma once
+
+#include <cstdint>
+
+#include "worker/engine/config.h"
+
+namespace glvq::coordinator {
+
+// A slice of a weight: `rows` rows, `cols` consecutive columns forming
+// `groups` column groups (the last possibly narrower).
+struct TaskShape {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int64_t groups = 0;
+};
+
+// Whether the column groups of a tensor can be quantized independently, so
+// that one tensor may become several tasks. False for everything that
+// couples groups: GPTQ and E8P (BlockLDLQ error feedback), glvq with ldlq
+// (feedback) or sdba (allocation over all groups), and rht (the transform
+// mixes all columns).
+bool CanSplitTensor(const engine::QuantizerConfig& config);
+
+// Estimated peak bytes a worker needs for the task:
+//   24·rows·cols                      weights F32 (4), Ŵ F32 (4), double
+//                                     working copy (8), double scratch (8)
+//   + 4·rows·cols                     with rht: the transformed weights
+//   + 8·cols²·k                       Hessian blocks in F64: k = 2 with
+//                                     calibration (as read, damped), +1 for
+//                                     the chol(H⁻¹) factor of gptq, e8p,
+//                                     ldlq and sdba (materialised even for
+//                                     H = I), +1 with rht and calibration
+//   + EstimatePackedBytes             the result
+uint64_t EstimateTaskMemory(const engine::QuantizerConfig& config, const TaskShape& shape,
+                            bool calibrated);
+
+// Bytes of the packed components of the slice (docs/format.md §4): codes at
+// the target bits per weight (per group rounded up to bytes), bits,
+// offsets, and each method's side information. Excludes the per-tensor
+// constants (the closing offset, rht_seed): see PerTensorPackedBytes.
+uint64_t EstimatePackedBytes(const engine::QuantizerConfig& config, const TaskShape& shape);
+uint64_t PerTensorPackedBytes(const engine::QuantizerConfig& config);
+
+// Single-core throughput in weights per second, measured on the
+// development machine (x86-64, one core, faithful settings): rtn 4.0 M/s,
+// gptq 3.0 M/s, e8p 2.5 M/s, glvq d <= 8: 2.4 M/s (3.9 M/s with companding
+// off, mu max 0), glvq d = 16: 1.6 M/s (interpolated, not measured),
+// glvq d = 32: 1.0 M/s. Exact search, rht and ldlq are not modelled.
+double WeightsPerSecond(const engine::QuantizerConfig& config);
+
+// weights / WeightsPerSecond: seconds on one CPU core.
+double EstimateSeconds(const engine::QuantizerConfig& config, uint64_t weights);
+
+}  // namespace glvq::coordinator

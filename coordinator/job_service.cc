@@ -1,0 +1,79 @@
+#include "coordinator/job_service.h"
+
+#include "absl/time/clock.h"
+#include "common/rpc/grpc_util.h"
+
+namespace glvq::coordinator {
+namespace {
+
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* response) {
+  if (!result.ok()) return rpc::ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                                       v1::SubmitJobResponse* response) {
+  return Reply(scheduler_->Submit(*request), response);
+}
+
+grpc::Status JobServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+                                    v1::Job* response) {
+  return Reply(scheduler_->GetJob(request->job_id()), response);
+}
+
+grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
+                                      const v1::WatchJobRequest* request,
+                                      grpc::ServerWriter<v1::JobEvent>* writer) {
+  uint64_t after = request->after_sequence();
+  if (after == 0) {
+    absl::StatusOr<v1::JobEvent> current = scheduler_->CurrentEvent(request->job_id());
+    if (!current.ok()) return rpc::ToGrpcStatus(current.status());
+    if (!writer->Write(*current)) return grpc::Status::OK;
+    if (IsTerminal(current->state())) return grpc::Status::OK;
+    after = current->sequence();
+  }
+  while (!context->IsCancelled()) {
+    auto events =
+        scheduler_->WaitForEvents(request->job_id(), after, absl::Now() + absl::Seconds(1));
+    if (!events.ok()) return rpc::ToGrpcStatus(events.status());
+    for (const v1::JobEvent& e : *events) {
+      if (!writer->Write(e)) return grpc::Status::OK;
+      after = e.sequence();
+      if (IsTerminal(e.state())) return grpc::Status::OK;
+    }
+    if (events->empty()) {
+      // No news: the job may have ended before `after` (a late watcher).
+      absl::StatusOr<v1::Job> job = scheduler_->GetJob(request->job_id());
+      if (!job.ok()) return rpc::ToGrpcStatus(job.status());
+      if (IsTerminal(job->status().state())) {
+        absl::StatusOr<v1::JobEvent> current = scheduler_->CurrentEvent(request->job_id());
+        if (current.ok()) writer->Write(*current);
+        return grpc::Status::OK;
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
+                                       v1::Job* response) {
+  return Reply(scheduler_->Cancel(request->job_id(), request->reason()), response);
+}
+
+grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+                                      v1::ListJobsResponse* response) {
+  *response = scheduler_->ListJobs(*request);
+  return grpc::Status::OK;
+}
+
+grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                                         v1::ListWorkersResponse* response) {
+  *response = scheduler_->ListWorkers();
+  return grpc::Status::OK;
+}
+
+}  // namespace glvq::coordinator

@@ -1,0 +1,132 @@
+// The coordinator's core: jobs, their tasks and leases, the worker
+// registry, result intake and the finalisation of finished jobs. The gRPC
+// services (job_service.h, worker_service.h) are thin adapters over it.
+//
+// Leases: a task is leased to one worker for `lease_duration`; the worker
+// renews it by heartbeats. An expired lease, or a failure the worker
+// reports, puts the task back (attempt + 1 on the next lease); after
+// `max_attempts` such failures of one task the job fails with the reason.
+// A worker that deregisters gives its tasks back without that counting.
+//
+// Durability: every submitted job (with its plan and input fingerprint),
+// committed task and finished job is journaled (job_store.h) before it is
+// acted on; Create() replays the journal and resumes unfinished jobs.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "coordinator/job_entry.h"
+#include "coordinator/job_store.h"
+#include "coordinator/worker_registry.h"
+#include "glvq/v1/services.pb.h"
+
+namespace glvq::coordinator {
+
+inline constexpr char kCoordinatorVersion[] = "glvq 0.1.0";
+
+struct SchedulerOptions {
+  std::filesystem::path state_dir;
+  absl::Duration lease_duration = absl::Seconds(30);
+  uint32_t max_attempts = 4;
+  absl::Duration sweep_interval = absl::Milliseconds(100);
+  absl::Duration max_pull_wait = absl::Seconds(10);
+};
+
+class Scheduler {
+ public:
+  // Opens the state dir, replays its journal and resumes unfinished jobs
+  // (re-checking their inputs), then starts the lease sweeper and the
+  // finaliser threads.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerOptions& options);
+  ~Scheduler();
+  // Stops the background threads and wakes every waiting call. Idempotent.
+  void Stop();
+
+  // ---- JobService -------------------------------------------------------
+  absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);
+  absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
+  absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const std::string& reason);
+  v1::ListJobsResponse ListJobs(const v1::ListJobsRequest& request);
+  v1::ListWorkersResponse ListWorkers();
+  // The job's current state as one event (sequence = the last event's).
+  absl::StatusOr<v1::JobEvent> CurrentEvent(const std::string& job_id);
+  // Events with sequence > `after`, waiting until there is one or
+  // `deadline`; empty on timeout or Stop().
+  absl::StatusOr<std::vector<v1::JobEvent>> WaitForEvents(const std::string& job_id,
+                                                          uint64_t after, absl::Time deadline);
+
+  // ---- WorkerService ----------------------------------------------------
+  v1::RegisterWorkerResponse RegisterWorker(const v1::RegisterWorkerRequest& request);
+  // Long poll: waits up to min(request.wait, max_pull_wait) for a task, or
+  // until `cancelled()` (the client went away).
+  absl::StatusOr<v1::PullTaskResponse> PullTask(const v1::PullTaskRequest& request,
+                                                const std::function<bool()>& cancelled);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  // The task a FetchTensor request may read: its lease must be current.
+  absl::StatusOr<v1::Task> TaskForFetch(const v1::FetchTensorRequest& request);
+  // Checks, stores and journals a task's result (see UploadResult in
+  // services.proto for the outcomes and errors).
+  absl::StatusOr<v1::UploadResultResponse::Outcome> CommitResult(
+      const v1::TaskResultHeader& header, const std::string& payload);
+  absl::Status ReportFailure(const v1::ReportTaskFailureRequest& request);
+  absl::Status DeregisterWorker(const std::string& worker_id);
+
+ private:
+  struct LeaseRef {
+    std::string job_id;
+    size_t task = 0;
+  };
+
+  explicit Scheduler(const SchedulerOptions& options) : options_(options) {}
+
+  // Recovery (scheduler_recovery.cc).
+  absl::Status Recover(const std::vector<v1::JournalRecord>& records);
+  void ResumeJob(JobEntry* job, const v1::JobSubmitted& submitted,
+                 const std::vector<const v1::TaskCommitted*>& committed);
+
+  // All under mu_.
+  JobEntry* FindJob(const std::string& job_id);
+  v1::JobState StateOf(const std::string& job_id);
+  bool TryLease(const std::string& worker_id, v1::PullTaskResponse* out);
+  void Requeue(JobEntry* job, TaskSlot* slot, const std::string& reason, bool count_failure,
+               absl::StatusCode code);
+  void ReleaseLease(JobEntry* job, TaskSlot* slot);
+  // Ends a job: terminal state, journal record, results dropped, leases
+  // revoked (by the next heartbeats).
+  void FinishJob(JobEntry* job, v1::JobState state, const absl::Status& error,
+                 const std::string& message);
+  void MarkCommitted(JobEntry* job, TaskSlot* slot, const v1::TaskResultHeader& header);
+  void SweepLoop();
+  void FinalizeLoop();
+  void Finalize(const std::string& job_id);
+
+  const SchedulerOptions options_;
+  std::unique_ptr<JobStore> store_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;  // any change: tasks, events, stop
+  bool stopping_ = false;
+  std::map<std::string, std::unique_ptr<JobEntry>> jobs_;
+  std::vector<std::string> job_order_;  // submission order
+  std::map<std::string, LeaseRef> leases_;
+  std::map<std::string, std::string> request_ids_;  // request id -> job id
+  WorkerRegistry workers_;
+  std::deque<std::string> to_finalize_;
+  uint64_t next_job_number_ = 1;
+
+  std::thread sweeper_;
+  std::thread finalizer_;
+};
+
+}  // namespace glvq::coordinator

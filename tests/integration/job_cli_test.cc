@@ -1,0 +1,222 @@
+// `glvq validate` and `glvq plan` end to end: the shipped example job on the
+// example model, the fixture, JSON output, exit codes, one-line errors with
+// file:line:col and status code, and nothing written by either command.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_replace.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/test_support.h"
+#include "tests/support/tiny_model.h"
+
+namespace glvq {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using testing::RunCommand;
+using testing::ScratchDir;
+using ::testing::StartsWith;
+
+std::string Glvq() { return (testing::BinDir() / "glvq").string(); }
+
+std::set<fs::path> Listing(const fs::path& dir) {
+  std::set<fs::path> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) files.insert(e.path());
+  return files;
+}
+
+constexpr char kJob[] = R"(apiVersion: glvq.io/v1
+kind: QuantizationJob
+metadata:
+  name: tiny
+spec:
+  model:
+    path: model
+  quantizer:
+    method: glvq
+    bits: 2
+    dim: 4
+    groupSize: 64
+  output:
+    path: out/tiny
+)";
+
+// A scratch directory with the tiny model and job.yaml (kJob edited).
+class JobCli : public ::testing::Test {
+ protected:
+  void SetUp() override { testing::WriteTinyModel(dir_ / "model"); }
+
+  // Writes job.yaml and runs `glvq ARGS job.yaml` from the scratch dir.
+  testing::CommandResult Run(const std::string& args, const std::string& from = "",
+                             const std::string& to = "") {
+    std::string text = kJob;
+    if (!from.empty()) {
+      EXPECT_NE(text.find(from), std::string::npos) << from;
+      text = absl::StrReplaceAll(text, {{from, to}});
+    }
+    testing::WriteFile(dir_ / "job.yaml", text);
+    const std::set<fs::path> before = Listing(dir_.path());
+    auto r =
+        RunCommand("cd '" + dir_.path().string() + "' && " + Glvq() + " " + args + " job.yaml");
+    EXPECT_EQ(Listing(dir_.path()), before) << "the command wrote something";
+    return r;
+  }
+
+  ScratchDir dir_;
+};
+
+TEST_F(JobCli, ValidatePrintsCounts) {
+  auto r = Run("validate");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "job.yaml: valid (3 tensors to quantize, 3 passed through)\n");
+  r = Run("validate --output json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["valid"], true);
+  EXPECT_EQ(j["tensors_quantized"], 3);
+  EXPECT_EQ(j["tensors_passed_through"], 3);
+  EXPECT_EQ(j["job"]["spec"]["quantizer"]["groupSize"], 64);
+  EXPECT_EQ(j["job"]["spec"]["model"]["path"], (dir_ / "model").string());
+}
+
+struct BadCase {
+  const char* name;
+  const char* from;
+  const char* to;
+  const char* code;
+  const char* message;  // expected start of stderr
+};
+
+TEST_F(JobCli, BadSpecsExitOneWithFileLineColumnAndCode) {
+  const BadCase cases[] = {
+      {"unknown key", "    groupSize: 64\n", "    groupSize: 64\n    foo: 1\n", "INVALID_ARGUMENT",
+       "job.yaml:13:5: unknown key 'foo' in spec.quantizer (known: method, bits,"},
+      {"bits 9", "bits: 2", "bits: 9", "INVALID_ARGUMENT",
+       "job.yaml:10:11: spec.quantizer.bits: bits must be within 1..8, got 9"},
+      {"unknown method", "method: glvq", "method: awq", "INVALID_ARGUMENT",
+       "job.yaml:9:13: spec.quantizer.method: unknown value 'awq' (known: glvq, rtn, gptq, e8p)"},
+      {"missing model", "path: model", "path: missing", "FAILED_PRECONDITION",
+       "job.yaml:7:11: spec.model.path: "},
+      {"output inside the model", "path: out/tiny", "path: model/out", "INVALID_ARGUMENT",
+       "job.yaml:14:11: spec.output.path: "},
+      {"output exists", "path: out/tiny", "path: model", "INVALID_ARGUMENT",
+       "job.yaml:14:11: spec.output.path: "},
+      {"output not writable", "path: out/tiny", "path: job.yaml/out", "FAILED_PRECONDITION",
+       "job.yaml:14:11: spec.output.path: cannot create "},
+      {"output already there", "path: out/tiny", "path: .", "FAILED_PRECONDITION",
+       "job.yaml:14:11: spec.output.path: "},
+      {"pattern matches nothing", "  output:\n", "  tensors: {include: [nothing*]}\n  output:\n",
+       "INVALID_ARGUMENT", "job.yaml:13:23: spec.tensors.include[0]: pattern 'nothing*'"},
+  };
+  for (const BadCase& c : cases) {
+    auto r = Run("validate", c.from, c.to);
+    EXPECT_EQ(r.exit_code, 1) << c.name;
+    EXPECT_THAT(r.err, StartsWith(c.message)) << c.name;
+    EXPECT_THAT(r.err, HasSubstr(std::string("[") + c.code + "]\n")) << c.name << ": " << r.err;
+    EXPECT_EQ(r.out, "") << c.name;
+    auto j = Run("validate --output json", c.from, c.to);
+    EXPECT_EQ(j.exit_code, 1) << c.name;
+    const auto parsed = nlohmann::json::parse(j.out);
+    EXPECT_EQ(parsed["valid"], false);
+    EXPECT_EQ(parsed["code"], c.code);
+  }
+}
+
+TEST_F(JobCli, PlanJsonHasTasksAndTotals) {
+  auto r = Run("plan --output json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["tasks"].size(), 3u);
+  uint64_t weights = 0;
+  for (const auto& t : j["tasks"]) {
+    for (const char* key : {"id", "tensor", "groups", "memory_bytes"}) {
+      EXPECT_TRUE(t.contains(key)) << key;
+    }
+    weights += t["weights"].get<uint64_t>();
+  }
+  EXPECT_EQ(j["tasks"][0]["tensor"], "model.layers.0.mlp.down_proj.weight");
+  EXPECT_EQ(j["tasks"][0]["groups"]["total"], 5);
+  for (const char* key : {"tasks", "weights", "read_bytes", "write_bytes", "estimated_seconds"}) {
+    EXPECT_TRUE(j["totals"].contains(key)) << key;
+  }
+  EXPECT_EQ(j["totals"]["tasks"], 3);
+  EXPECT_EQ(j["totals"]["weights"], weights);
+  EXPECT_EQ(j["pass_through"].size(), 3u);
+
+  // up_proj (300 x 16: one group) holds as many weights as down_proj
+  // (16 x 300: five groups) but less side information: its estimate as the
+  // budget makes down_proj split, and only it.
+  const uint64_t up_memory = j["tasks"][1]["memory_bytes"].get<uint64_t>();
+  ASSERT_LT(up_memory, j["tasks"][0]["memory_bytes"].get<uint64_t>());
+  r = Run("plan --output json --max-task-memory " + std::to_string(up_memory));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto split = nlohmann::json::parse(r.out);
+  ASSERT_EQ(split["tasks"].size(), 4u);
+  EXPECT_EQ(split["tasks"][0]["groups"]["count"], 3);
+  EXPECT_EQ(split["tasks"][1]["groups"]["first"], 3);
+  EXPECT_EQ(split["totals"]["weights"], weights);
+}
+
+TEST_F(JobCli, PlanTableAndResourceErrors) {
+  auto r = Run("plan");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("TASK"));
+  EXPECT_THAT(r.out, HasSubstr("model.layers.0.mlp.down_proj.weight"));
+  EXPECT_THAT(r.out, HasSubstr("[0, 5) of 5"));
+  EXPECT_THAT(r.out, HasSubstr("model.embed_tokens.weight  (excluded by '*embed*')"));
+  EXPECT_THAT(r.out, HasSubstr("totals: 3 tasks, 3 tensors quantized, 3 passed through"));
+  EXPECT_THAT(r.out, HasSubstr("on one CPU core"));
+  // gptq needs the whole tensor: a small budget is RESOURCE_EXHAUSTED.
+  r = Run("plan --max-task-memory 64Ki", "method: glvq", "method: gptq");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, StartsWith("job.yaml: tensor 'model.layers.0.mlp.down_proj.weight' needs "));
+  EXPECT_THAT(r.err, HasSubstr("[RESOURCE_EXHAUSTED]"));
+}
+
+TEST_F(JobCli, UsageErrorsExitTwo) {
+  EXPECT_EQ(RunCommand(Glvq() + " validate").exit_code, 2);
+  EXPECT_EQ(Run("validate --output yaml").exit_code, 2);
+  auto r = Run("plan --max-task-memory lots");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--max-task-memory: expected a byte count"));
+  r = RunCommand(Glvq() + " validate /nonexistent/job.yaml");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "/nonexistent/job.yaml: no such file [NOT_FOUND]\n");
+}
+
+// The shipped example, next to the example model as the quickstart lays
+// them out (examples/ and out/ side by side).
+TEST(JobCliExample, QuickstartJobValidatesAgainstTheExampleModel) {
+  ScratchDir dir;
+  fs::create_directories(dir / "examples");
+  fs::copy_file(fs::path(GLVQ_SOURCE_DIR) / "examples/quickstart-job.yaml",
+                dir / "examples/quickstart-job.yaml");
+  auto r = RunCommand(Glvq() + " example-model --out " + (dir / "out/example-model").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string job = (dir / "examples/quickstart-job.yaml").string();
+  r = RunCommand(Glvq() + " validate " + job);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, job + ": valid (28 tensors to quantize, 10 passed through)\n");
+  r = RunCommand(Glvq() + " plan --output json " + job);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["totals"]["tasks"], 28);
+  EXPECT_FALSE(fs::exists(dir / "out/example-model-glvq-2bit"));
+}
+
+TEST(JobCliExample, FixtureHas35QuantizedAnd12PassedThrough) {
+  const fs::path model = testing::Stories260KDir();
+  if (!fs::exists(model / "model.safetensors")) GTEST_SKIP() << "fixture stories260K not found";
+  ScratchDir dir;
+  testing::WriteFile(dir / "job.yaml",
+                     absl::StrReplaceAll(kJob, {{"path: model", "path: " + model.string()}}));
+  auto r = RunCommand(Glvq() + " validate " + (dir / "job.yaml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("valid (35 tensors to quantize, 12 passed through)"));
+}
+
+}  // namespace
+}  // namespace glvq
