@@ -12,5 +12,7 @@ void RegisterPackBench(CLI::App& app);
 void RegisterQualityBench(CLI::App& app);
 // `speed`: quantization throughput per method, one core and all cores.
 void RegisterSpeedBench(CLI::App& app);
+// `model`: model-level quality of every method on the fixture (model_bench.cc).
+void RegisterModelBench(CLI::App& app);
 
 }  // namespace glvq::bench

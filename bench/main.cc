@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   glvq::bench::RegisterPackBench(app);
   glvq::bench::RegisterQualityBench(app);
   glvq::bench::RegisterSpeedBench(app);
+  glvq::bench::RegisterModelBench(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

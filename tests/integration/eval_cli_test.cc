@@ -8,7 +8,8 @@
 #include "common/safetensors/reader.h"
 #include "model/calibration.h"
 #include "nlohmann/json.hpp"
-#include "tests/support/quantize_model.h"
+#include "model/quantize_model.h"
+#include "tests/support/fast_quantize.h"
 #include "tests/support/test_support.h"
 
 namespace glvq {
@@ -50,7 +51,7 @@ TEST_F(EvalCli, JsonHasNllAndPpl) {
 TEST_F(EvalCli, PackedReportsKlTop1AndBothNlls_DequantizedAgrees) {
   ScratchDir dir;
   const std::string packed = (dir / "packed").string(), plain = (dir / "plain").string();
-  ASSERT_TRUE(testing::QuantizeModel(Model(), packed, testing::FastTestConfig()).ok());
+  ASSERT_TRUE(model::QuantizeModel(Model(), packed, testing::FastTestConfig()).ok());
   const auto j = RunJson("eval --model " + Model() + " --packed " + packed + " --tokens " +
                          Tokens() + " --json");
   for (const char* key : {"nll", "ppl", "kl", "top1", "nll_original"}) {

@@ -10,7 +10,8 @@
 #include "model/calibration.h"
 #include "model/eval.h"
 #include "model/llama.h"
-#include "tests/support/quantize_model.h"
+#include "model/quantize_model.h"
+#include "tests/support/fast_quantize.h"
 #include "tests/support/test_support.h"
 
 namespace glvq::model {
@@ -64,7 +65,7 @@ TEST_F(Stories260K, AgainstItselfKlIsZero) {
 TEST_F(Stories260K, PackedModelIsDequantizedOnLoad) {
   testing::ScratchDir dir;
   ASSERT_TRUE(
-      testing::QuantizeModel(testing::Stories260KDir(), dir / "packed", testing::FastTestConfig())
+      model::QuantizeModel(testing::Stories260KDir(), dir / "packed", testing::FastTestConfig())
           .ok());
   auto packed = LlamaModel::LoadPacked(dir / "packed");
   ASSERT_TRUE(packed.ok()) << packed.status();
@@ -114,10 +115,10 @@ TEST_F(Stories260K, CalibratedGptqBeatsRtn) {
   const SafetensorsModel hessians = *SafetensorsModel::Open(dir / "h");
   engine::QuantizerConfig config = testing::FastTestConfig();
   config.bits = 4;
-  ASSERT_TRUE(testing::QuantizeModel(testing::Stories260KDir(), dir / "rtn", config).ok());
+  ASSERT_TRUE(model::QuantizeModel(testing::Stories260KDir(), dir / "rtn", config).ok());
   config.method = engine::Method::kGptq;
   ASSERT_TRUE(
-      testing::QuantizeModel(testing::Stories260KDir(), dir / "gptq", config, &hessians).ok());
+      model::QuantizeModel(testing::Stories260KDir(), dir / "gptq", config, &hessians).ok());
   const auto rtn = Evaluate(*LlamaModel::LoadPacked(dir / "rtn"), all.last(8), &*model_);
   const auto gptq = Evaluate(*LlamaModel::LoadPacked(dir / "gptq"), all.last(8), &*model_);
   ASSERT_TRUE(rtn.ok() && gptq.ok());

@@ -11,7 +11,8 @@
 #include <optional>
 #include <string>
 
-#include "tests/support/quantize_model.h"
+#include "model/quantize_model.h"
+#include "tests/support/fast_quantize.h"
 
 int main(int argc, char** argv) {
   if (argc < 3 || argc > 6) {
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
     hessians.emplace(std::move(*h));
   }
   const absl::Status s =
-      glvq::testing::QuantizeModel(argv[1], argv[2], config, hessians ? &*hessians : nullptr);
+      glvq::model::QuantizeModel(argv[1], argv[2], config, hessians ? &*hessians : nullptr);
   if (!s.ok()) {
     std::cerr << "pack_model_tool: " << s << "\n";
     return 1;

@@ -1,5 +1,6 @@
-// Making packed models in tests: quantizes the linear layers of a model
-// with the engine (what `glvq quantize` will do, without the service).
+// Quantizing a whole model in this process with the engine, without the
+// service: for benchmarks and tests that need packed models (`glvq
+// quantize` goes through the coordinator and workers instead).
 #pragma once
 
 #include <filesystem>
@@ -8,7 +9,7 @@
 #include "common/safetensors/reader.h"
 #include "worker/engine/config.h"
 
-namespace glvq::testing {
+namespace glvq::model {
 
 // Quantizes every 2-D "*_proj.weight" of the model in `model_dir` with
 // `config` (Hessians from `hessians`, a `glvq calibrate` output, if given)
@@ -17,9 +18,5 @@ absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::fi
                            const engine::QuantizerConfig& config,
                            const SafetensorsModel* hessians = nullptr);
 
-// 6-bit RTN in groups of 32: fast, and on stories260K far enough from the
-// original that KL and top-1 agreement are visibly not 0 and 1 (KL 0.31,
-// top-1 0.66: the tiny model is very sensitive; 3 bits give KL 4.4).
-engine::QuantizerConfig FastTestConfig();
 
-}  // namespace glvq::testing
+}  // namespace glvq::model

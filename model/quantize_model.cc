@@ -1,4 +1,4 @@
-#include "tests/support/quantize_model.h"
+#include "model/quantize_model.h"
 
 #include <string>
 #include <vector>
@@ -8,7 +8,7 @@
 #include "model/calibration.h"
 #include "worker/engine/quantizer.h"
 
-namespace glvq::testing {
+namespace glvq::model {
 
 absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::filesystem::path& out,
                            const engine::QuantizerConfig& config,
@@ -22,9 +22,9 @@ absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::fi
     if (view.shape.size() != 2) continue;
     std::vector<float> w(static_cast<size_t>(view.NumElements()));
     RETURN_IF_ERROR(ConvertToF32(view.dtype, view.data, w));
-    std::optional<model::WeightHessian> h;
+    std::optional<WeightHessian> h;
     if (hessians != nullptr) {
-      ASSIGN_OR_RETURN(h, model::LoadHessianFor(*hessians, name));
+      ASSIGN_OR_RETURN(h, LoadHessianFor(*hessians, name));
     }
     const engine::HessianView hv{h ? h->data.data() : nullptr, h ? h->n : 0};
     ASSIGN_OR_RETURN(
@@ -39,12 +39,4 @@ absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::fi
   return WritePackedModel(out, source, quantized, qc);
 }
 
-engine::QuantizerConfig FastTestConfig() {
-  engine::QuantizerConfig c;
-  c.method = engine::Method::kRtn;
-  c.bits = 6;
-  c.group_size = 32;
-  return c;
-}
-
-}  // namespace glvq::testing
+}  // namespace glvq::model
