@@ -33,29 +33,11 @@ fi
 
 venv=${GLVQ_TORCH_VENV:-$(dirname "$bin_dir")/.venv-llama}
 py="$venv/bin/python"
-# The tested versions; a cached venv that already imports them is kept as is.
+# The tested versions.
 requirements=("torch==2.15.0" "transformers==5.23.0" "safetensors==0.8.0" "numpy>=1.24")
 
-ensure_venv() {
-  "$py" -c 'import torch, transformers, safetensors, numpy' 2>/dev/null && return 0
-  python3 -m venv "$venv" &&
-    "$py" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
-}
-
-# Two test runs sharing a build dir must not build the venv at the same time.
-mkdir -p "$(dirname "$venv")"
-exec 9>"$venv.lock"
-flock 9
-if ! ensure_venv; then
-  # CI reaches PyPI: there a failed install is a failure, not a skip.
-  if [[ -n "${CI:-}" ]]; then
-    echo "interop: cannot set up $venv with ${requirements[*]}" >&2
-    exit 1
-  fi
-  echo "interop: cannot set up $venv with ${requirements[*]} (offline?); skipping" >&2
-  exit 77
-fi
-flock -u 9
+source "$here/venv.sh"
+ensure_interop_venv "$venv" "torch, transformers, safetensors, numpy" "${requirements[@]}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/glvq-llama-interop.XXXXXX")
 trap 'rm -rf "$work"' EXIT

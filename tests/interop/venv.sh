@@ -1,0 +1,29 @@
+# Sourced by the interop runners.
+#
+# ensure_interop_venv VENV IMPORTS REQUIREMENT...
+#   Makes VENV a virtualenv in which `python -c "import IMPORTS"` works,
+#   installing REQUIREMENTs from PyPI when it does not (a cached venv that
+#   already imports them is kept as is). Concurrent test runs sharing VENV
+#   are serialised with flock. When the install fails: exit 1 under CI
+#   (PyPI is reachable there, so that is a failure), else exit 77 (CTest:
+#   skipped), e.g. offline.
+ensure_interop_venv() {
+  local venv=$1 imports=$2
+  shift 2
+  local py="$venv/bin/python"
+  mkdir -p "$(dirname "$venv")"
+  exec 9>"$venv.lock"
+  flock 9
+  if ! "$py" -c "import $imports" 2>/dev/null; then
+    if ! { python3 -m venv "$venv" &&
+           "$py" -m pip install --quiet --disable-pip-version-check "$@"; }; then
+      if [[ -n "${CI:-}" ]]; then
+        echo "interop: cannot set up $venv with $*" >&2
+        exit 1
+      fi
+      echo "interop: cannot set up $venv with $* (offline?); skipping" >&2
+      exit 77
+    fi
+  fi
+  flock -u 9
+}
