@@ -10,6 +10,8 @@ namespace glvq::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitBadInput = 1;  // unreadable/invalid input, failed job
 inline constexpr int kExitUsage = 2;     // wrong flags or arguments
+inline constexpr int kExitCancelled = 3;    // the job was cancelled
+inline constexpr int kExitUnavailable = 4;  // coordinator unreachable / deadline exceeded
 
 // Each Register* adds a subcommand whose callback stores its exit code in
 // `*exit_code`.
@@ -20,5 +22,8 @@ void RegisterCalibrateCommand(CLI::App& app, int* exit_code);
 void RegisterDequantizeCommand(CLI::App& app, int* exit_code);
 void RegisterValidateCommand(CLI::App& app, int* exit_code);
 void RegisterPlanCommand(CLI::App& app, int* exit_code);
+// submit, status, watch, cancel, list, workers (client/service_commands.cc).
+void RegisterServiceCommands(CLI::App& app, int* exit_code);
+void RegisterQuantizeCommand(CLI::App& app, int* exit_code);
 
 }  // namespace glvq::cli

@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   glvq::cli::RegisterDequantizeCommand(app, &exit_code);
   glvq::cli::RegisterValidateCommand(app, &exit_code);
   glvq::cli::RegisterPlanCommand(app, &exit_code);
+  glvq::cli::RegisterServiceCommands(app, &exit_code);
+  glvq::cli::RegisterQuantizeCommand(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "common/rpc/grpc_util.h"
 #include "common/tensor/dtype.h"
 
@@ -10,6 +11,10 @@ namespace glvq::coordinator {
 bool IsTerminal(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
          state == v1::JOB_STATE_CANCELLED;
+}
+
+absl::Status UnknownJobError(const std::string& job_id) {
+  return absl::NotFoundError(absl::StrCat("unknown job '", job_id, "'"));
 }
 
 v1::Progress JobEntry::ProgressNow(absl::Time now) const {
@@ -62,8 +67,8 @@ void JobEntry::AddMessageEvent(absl::Time now, const std::string& message) {
   AddEvent(now).set_message(message);
 }
 
-void JobEntry::AddTaskEvent(absl::Time now, v1::TaskEvent::Kind kind, const TaskSlot& slot,
-                            const std::string& message) {
+v1::TaskEvent& JobEntry::AddTaskEvent(absl::Time now, v1::TaskEvent::Kind kind,
+                                      const TaskSlot& slot, const std::string& message) {
   v1::TaskEvent* t = AddEvent(now).mutable_task();
   t->set_kind(kind);
   t->set_task_id(slot.task.id());
@@ -71,6 +76,14 @@ void JobEntry::AddTaskEvent(absl::Time now, v1::TaskEvent::Kind kind, const Task
   t->set_attempt(slot.task.attempt());
   t->set_worker_id(slot.worker_id);
   t->set_message(message);
+  return *t;
+}
+
+void JobEntry::AddPlannedTask(v1::Task task) {
+  task_index[task.id()] = tasks.size();
+  ++ranges_left[task.tensor()];
+  TaskSlot& slot = tasks.emplace_back();
+  slot.task = std::move(task);
 }
 
 void JobEntry::CountCommitted(const TaskSlot& slot, const v1::TaskResultHeader& header) {

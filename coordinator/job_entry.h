@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/jobspec/job_spec.h"
 #include "coordinator/quality_summary.h"
@@ -32,6 +33,8 @@ struct TaskSlot {
 };
 
 bool IsTerminal(v1::JobState state);
+// NOT_FOUND naming the job.
+absl::Status UnknownJobError(const std::string& job_id);
 
 struct JobEntry {
   v1::Job job;  // status.progress is filled in on demand (ProgressNow)
@@ -69,8 +72,10 @@ struct JobEntry {
   // Appends an event carrying the current state and progress.
   v1::JobEvent& AddEvent(absl::Time now);
   void AddMessageEvent(absl::Time now, const std::string& message);
-  void AddTaskEvent(absl::Time now, v1::TaskEvent::Kind kind, const TaskSlot& slot,
-                    const std::string& message);
+  v1::TaskEvent& AddTaskEvent(absl::Time now, v1::TaskEvent::Kind kind, const TaskSlot& slot,
+                              const std::string& message);
+  // Appends a task of the plan (pending).
+  void AddPlannedTask(v1::Task task);
   // Counts a committed task into the progress and quality figures.
   void CountCommitted(const TaskSlot& slot, const v1::TaskResultHeader& header);
 };

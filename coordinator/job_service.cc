@@ -29,9 +29,12 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
                                       const v1::WatchJobRequest* request,
                                       grpc::ServerWriter<v1::JobEvent>* writer) {
   uint64_t after = request->after_sequence();
-  if (after == 0) {
-    absl::StatusOr<v1::JobEvent> current = scheduler_->CurrentEvent(request->job_id());
-    if (!current.ok()) return rpc::ToGrpcStatus(current.status());
+  absl::StatusOr<v1::JobEvent> current = scheduler_->CurrentEvent(request->job_id());
+  if (!current.ok()) return rpc::ToGrpcStatus(current.status());
+  // From the start, or from a sequence this coordinator never issued (the
+  // client watched an earlier incarnation, before a restart): the current
+  // state first.
+  if (after == 0 || after > current->sequence()) {
     if (!writer->Write(*current)) return grpc::Status::OK;
     if (IsTerminal(current->state())) return grpc::Status::OK;
     after = current->sequence();
@@ -50,8 +53,8 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
       absl::StatusOr<v1::Job> job = scheduler_->GetJob(request->job_id());
       if (!job.ok()) return rpc::ToGrpcStatus(job.status());
       if (IsTerminal(job->status().state())) {
-        absl::StatusOr<v1::JobEvent> current = scheduler_->CurrentEvent(request->job_id());
-        if (current.ok()) writer->Write(*current);
+        absl::StatusOr<v1::JobEvent> last = scheduler_->CurrentEvent(request->job_id());
+        if (last.ok()) writer->Write(*last);
         return grpc::Status::OK;
       }
     }

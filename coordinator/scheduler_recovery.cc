@@ -3,6 +3,7 @@
 // whose results are already stored.
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/logging.h"
@@ -83,7 +84,11 @@ absl::Status Scheduler::Recover(const std::vector<v1::JournalRecord>& records) {
     job->request_id = j.submitted->request_id();
     job->fingerprint = j.submitted->fingerprint();
     if (!job->request_id.empty()) request_ids_[job->request_id] = id;
-    ++next_job_number_;
+    // Ids end in "-<number>": new jobs continue after the highest.
+    uint64_t number = 0;
+    if (absl::SimpleAtoi(id.substr(id.rfind('-') + 1), &number)) {
+      next_job_number_ = std::max(next_job_number_, number + 1);
+    }
     JobEntry* entry = job.get();
     jobs_[id] = std::move(job);
     job_order_.push_back(id);
@@ -109,11 +114,7 @@ void Scheduler::ResumeJob(JobEntry* job, const v1::JobSubmitted& submitted,
     FinishJob(job, v1::JOB_STATE_FAILED, plan.status(), "");
     return;
   }
-  for (v1::Task& task : plan->tasks) {
-    job->task_index[task.id()] = job->tasks.size();
-    ++job->ranges_left[task.tensor()];
-    job->tasks.push_back({std::move(task)});
-  }
+  for (v1::Task& task : plan->tasks) job->AddPlannedTask(std::move(task));
   // A task stays committed only if its stored result still checks out.
   size_t kept = 0;
   for (const v1::TaskCommitted* c : committed) {

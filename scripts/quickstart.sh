@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # README command 1: install dependencies, build, generate the small example
 # model (synthetic, Llama-shaped, LLM-like weight statistics) and run the
-# main job on it.
+# main job on it: quantize it to 2 bits per weight with GLVQ in embedded
+# mode (a coordinator and workers in one process, docs/service.md), which
+# ends with the quality report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,6 +15,8 @@ if [ ! -f "$model/model.safetensors" ]; then
   mkdir -p out
   build/bin/glvq example-model --out "$model"
 fi
-# The quantizer engine is not built yet (see the open engine issue): until it
-# is, the main job validates and lists the model it would quantize.
-build/bin/glvq inspect "$model"
+# glvq never overwrites an output: drop the previous run's.
+out=out/example-model-glvq2
+rm -rf "$out"
+build/bin/glvq quantize --model "$model" --out "$out" \
+  --config examples/quickstart-job.yaml --workers 2

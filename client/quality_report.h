@@ -1,0 +1,16 @@
+// The quality report of a packed model, from its manifest: per quantized
+// tensor its shape, bits per weight (payload and with side information),
+// NMSE, SQNR and proxy loss, then the totals.
+#pragma once
+
+#include <iosfwd>
+
+#include "common/packed/packed_model.h"
+#include "nlohmann/json.hpp"
+
+namespace glvq::cli {
+
+void PrintQualityReport(const PackedModel& model, std::ostream& out);
+nlohmann::ordered_json QualityReportJson(const PackedModel& model);
+
+}  // namespace glvq::cli

@@ -1,0 +1,223 @@
+// `glvq quantize`: embedded mode. A coordinator and N workers in this
+// process, talking over in-process gRPC channels — the same code path as a
+// cluster (docs/service.md), without network or daemons — then the
+// quality report of the written model. The output is byte-identical for
+// any --workers.
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/commands.h"
+#include "client/job_watch.h"
+#include "client/quality_report.h"
+#include "client/service_client.h"
+#include "common/base/status_macros.h"
+#include "common/jobspec/byte_quantity.h"
+#include "common/jobspec/job_spec.h"
+#include "common/jobspec/quantizer_spec.h"
+#include "common/rpc/grpc_util.h"
+#include "coordinator/server.h"
+#include "worker/service/worker.h"
+
+namespace glvq::cli {
+namespace {
+
+struct QuantizeArgs {
+  std::string model, out, config, output = "text";
+  int workers = 1, threads = 1;
+  std::optional<double> bits;
+  std::optional<int> dim, group_size;
+  std::optional<uint64_t> seed;
+  std::string method, max_task_memory;
+};
+
+// A DNS-1123 job name from the output directory's name.
+std::string NameFor(const std::filesystem::path& out) {
+  std::string name;
+  for (char c : out.filename().string()) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c));
+    if (ok || (!name.empty() && name.back() != '-')) name.push_back(ok ? char(std::tolower(c)) : '-');
+  }
+  while (!name.empty() && name.back() == '-') name.pop_back();
+  name = name.substr(0, 50);
+  while (!name.empty() && name.back() == '-') name.pop_back();
+  return name.empty() ? "quantize" : name;
+}
+
+absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
+  ASSIGN_OR_RETURN(engine::QuantizerConfig c, jobspec::ToQuantizerConfig(spec->quantizer()));
+  if (!a.method.empty()) {
+    const std::optional<engine::Method> m = engine::ParseMethod(a.method);
+    if (!m) return absl::InvalidArgumentError(absl::StrCat("--method: unknown method ", a.method));
+    c.method = *m;
+  }
+  if (a.bits) c.bits = *a.bits;
+  if (a.dim) c.dim = *a.dim;
+  if (a.group_size) c.group_size = *a.group_size;
+  if (a.seed) c.seed = *a.seed;
+  *spec->mutable_quantizer() = jobspec::FromQuantizerConfig(c);
+  if (!a.max_task_memory.empty()) {
+    ASSIGN_OR_RETURN(const uint64_t budget, jobspec::ParseByteQuantity(a.max_task_memory));
+    spec->mutable_workers()->set_max_task_memory_bytes(budget);
+  }
+  return absl::OkStatus();
+}
+
+// The job: from --config if given, with --model/--out and the quantizer
+// flags on top.
+absl::StatusOr<v1::QuantizationJob> BuildJob(const QuantizeArgs& a) {
+  v1::QuantizationJob job;
+  if (!a.config.empty()) {
+    ASSIGN_OR_RETURN(jobspec::ParsedJob parsed, jobspec::LoadJobFile(a.config));
+    job = std::move(parsed.job);
+  } else {
+    if (a.model.empty() || a.out.empty()) {
+      return absl::InvalidArgumentError("give --model and --out, or --config job.yaml");
+    }
+    job.set_api_version(jobspec::kApiVersion);
+    job.set_kind(jobspec::kKind);
+    job.mutable_metadata()->set_name(NameFor(a.out));
+    for (const std::string& p : jobspec::DefaultIncludePatterns()) {
+      job.mutable_spec()->mutable_tensors()->add_include(p);
+    }
+    for (const std::string& p : jobspec::DefaultExcludePatterns()) {
+      job.mutable_spec()->mutable_tensors()->add_exclude(p);
+    }
+    job.mutable_spec()->mutable_workers()->set_backend(v1::BACKEND_AUTO);
+  }
+  v1::JobSpec& spec = *job.mutable_spec();
+  if (!a.model.empty()) spec.mutable_model()->set_path(std::filesystem::absolute(a.model).string());
+  if (!a.out.empty()) spec.mutable_output()->set_path(std::filesystem::absolute(a.out).string());
+  RETURN_IF_ERROR(ApplyQuantizerFlags(a, &spec));
+  return job;
+}
+
+// A scratch state dir for the embedded coordinator, removed afterwards.
+class TempStateDir {
+ public:
+  TempStateDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "glvq-embedded-XXXXXX");
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~TempStateDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Runs the job in-process; returns the final Job.
+absl::StatusOr<v1::Job> RunEmbedded(const QuantizeArgs& a, const v1::QuantizationJob& job) {
+  TempStateDir state;
+  if (state.path().empty()) return absl::InternalError("cannot create a temporary state dir");
+  coordinator::SchedulerOptions options;
+  options.state_dir = state.path();
+  options.lease_duration = absl::Minutes(5);  // workers share this process: no one gets lost
+  ASSIGN_OR_RETURN(auto server, coordinator::CoordinatorServer::Start("", options));
+
+  worker::WorkerOptions wopt;
+  wopt.hostname = "embedded";
+  wopt.threads = a.threads;
+  wopt.pull_wait = absl::Milliseconds(500);
+  std::vector<std::unique_ptr<worker::Worker>> workers;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < a.workers; ++i) {
+    workers.push_back(std::make_unique<worker::Worker>(server->InProcessChannel(), wopt));
+    threads.emplace_back([w = workers.back().get()] { (void)w->Run(); });
+  }
+  auto stop = [&] {
+    for (auto& w : workers) w->Stop();
+    for (auto& t : threads) t.join();
+    server->Shutdown();
+  };
+
+  auto stub = v1::JobService::NewStub(server->InProcessChannel());
+  v1::SubmitJobRequest request;
+  *request.mutable_job() = job;
+  v1::SubmitJobResponse response;
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, absl::Minutes(5));
+  if (absl::Status s = rpc::FromGrpcStatus(stub->SubmitJob(&context, request, &response));
+      !s.ok()) {
+    stop();
+    return s;
+  }
+  WatchOptions watch;
+  watch.style = a.output == "json" ? WatchOptions::Style::kQuiet : DefaultStyle(STDERR_FILENO);
+  watch.out = &std::cerr;
+  absl::StatusOr<v1::Job> done = WatchJob(*stub, response.job().id(), watch);
+  stop();
+  return done;
+}
+
+void Report(const QuantizeArgs& a, const v1::Job& job) {
+  const std::string out = job.definition().spec().output().path();
+  absl::StatusOr<PackedModel> model = job.status().state() == v1::JOB_STATE_SUCCEEDED
+                                          ? PackedModel::Open(out)
+                                          : absl::StatusOr<PackedModel>(absl::NotFoundError(""));
+  if (a.output == "json") {
+    nlohmann::ordered_json j = {{"job", ProtoJson(job)}};
+    if (model.ok()) j["report"] = QualityReportJson(*model);
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  PrintJob(job, std::cout);
+  if (model.ok()) PrintQualityReport(*model, std::cout);
+}
+
+}  // namespace
+
+void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
+  auto a = std::make_shared<QuantizeArgs>();
+  auto* cmd = app.add_subcommand(
+      "quantize", "Quantize a model on this machine (embedded coordinator and workers)");
+  cmd->add_option("--model", a->model, "Model: safetensors file or directory");
+  cmd->add_option("--out", a->out, "Output directory (must not exist)");
+  cmd->add_option("--config", a->config, "Job spec (YAML); --model/--out and flags override it");
+  cmd->add_option("--workers", a->workers, "Workers in this process")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Engine threads per worker (0: all cores)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  cmd->add_option("--method", a->method, "glvq, rtn, gptq or e8p");
+  cmd->add_option("--bits", a->bits, "Average code bits per weight");
+  cmd->add_option("--dim", a->dim, "Lattice dimension (glvq)");
+  cmd->add_option("--group-size", a->group_size, "Columns per group");
+  cmd->add_option("--seed", a->seed, "Seed of every random choice");
+  cmd->add_option("--max-task-memory", a->max_task_memory,
+                  "Memory budget per task (bytes or 8Gi/512Mi); splits large tensors");
+  cmd->add_option("--output", a->output, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->callback([a, exit_code] {
+    absl::StatusOr<v1::QuantizationJob> job = BuildJob(*a);
+    ServiceArgs report_args;
+    report_args.output = a->output;
+    if (!job.ok()) {
+      PrintError(report_args, job.status());
+      *exit_code = kExitBadInput;
+      return;
+    }
+    absl::StatusOr<v1::Job> done = RunEmbedded(*a, *job);
+    if (!done.ok()) {
+      PrintError(report_args, done.status());
+      *exit_code = kExitBadInput;
+      return;
+    }
+    Report(*a, *done);
+    *exit_code = ExitCodeFor(done->status().state());
+  });
+}
+
+}  // namespace glvq::cli

@@ -1,0 +1,95 @@
+#include "client/service_client.h"
+
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/strings/str_format.h"
+#include "client/commands.h"
+#include "common/rpc/grpc_util.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace glvq::cli {
+
+void AddServiceOptions(CLI::App* cmd, ServiceArgs* args) {
+  cmd->add_option("--coordinator", args->coordinator,
+                  "Coordinator host:port (default: $GLVQ_COORDINATOR, else 127.0.0.1:7070)");
+  cmd->add_option("--output", args->output, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--timeout", args->timeout_seconds, "Deadline of each call, seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+std::string CoordinatorAddress(const ServiceArgs& args) {
+  if (!args.coordinator.empty()) return args.coordinator;
+  const char* env = std::getenv("GLVQ_COORDINATOR");
+  return env != nullptr && *env != '\0' ? env : "127.0.0.1:7070";
+}
+
+std::unique_ptr<v1::JobService::Stub> JobStub(const ServiceArgs& args) {
+  return v1::JobService::NewStub(rpc::MakeChannel(CoordinatorAddress(args)));
+}
+
+void SetDeadline(grpc::ClientContext* context, const ServiceArgs& args) {
+  rpc::SetTimeout(context, args.timeout());
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  if (status.ok()) return kExitOk;
+  return status.code() == absl::StatusCode::kUnavailable ||
+                 status.code() == absl::StatusCode::kDeadlineExceeded
+             ? kExitUnavailable
+             : kExitBadInput;
+}
+
+int ExitCodeFor(v1::JobState state) {
+  if (state == v1::JOB_STATE_FAILED) return kExitBadInput;
+  if (state == v1::JOB_STATE_CANCELLED) return kExitCancelled;
+  return kExitOk;
+}
+
+void PrintError(const ServiceArgs& args, const absl::Status& status) {
+  const std::string code = absl::StatusCodeToString(status.code());
+  if (args.json()) {
+    nlohmann::ordered_json j = {{"code", code}, {"message", std::string(status.message())}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cerr << "glvq: " << status.message() << " [" << code << "]\n";
+  }
+}
+
+nlohmann::ordered_json ProtoJson(const google::protobuf::Message& message) {
+  std::string text;
+  google::protobuf::util::JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  if (!google::protobuf::util::MessageToJsonString(message, &text, options).ok()) return nullptr;
+  return nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+}
+
+std::string StateName(v1::JobState state) {
+  std::string name = v1::JobState_Name(state);
+  return name.starts_with("JOB_STATE_") ? name.substr(10) : name;
+}
+
+void PrintJob(const v1::Job& job, std::ostream& out) {
+  const v1::JobStatus& s = job.status();
+  const v1::Progress& p = s.progress();
+  const v1::QualitySummary& q = p.quality();
+  out << absl::StrFormat("job %s: %s\n", job.id(), StateName(s.state()));
+  out << absl::StrFormat("  tasks %d/%d done, %d running, %d retries; weights %d/%d; %.1f s\n",
+                         p.tasks_done(), p.tasks_total(), p.tasks_running(), p.task_retries(),
+                         p.weights_done(), p.weights_total(),
+                         absl::ToDoubleSeconds(rpc::FromProto(p.elapsed())));
+  if (q.tensors() > 0 || p.tasks_done() > 0) {
+    out << absl::StrFormat(
+        "  quality: NMSE %.4g (max %.4g), SQNR %.2f dB (min %.2f), proxy loss %.4g; "
+        "bits/weight %.4f payload, %.4f total\n",
+        q.mean_nmse(), q.max_nmse(), q.mean_sqnr_db(), q.min_sqnr_db(), q.mean_proxy_loss(),
+        q.payload_bits_per_weight(), q.total_bits_per_weight());
+  }
+  out << "  output: " << job.definition().spec().output().path() << "\n";
+  if (!s.error_message().empty()) out << "  " << s.error_message() << "\n";
+}
+
+}  // namespace glvq::cli

@@ -1,0 +1,50 @@
+// What the service commands of `glvq` share: the coordinator address,
+// per-call deadlines, the exit codes of docs/service.md, JSON output, and
+// the text form of a job.
+#pragma once
+
+#include <iosfwd>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "glvq/v1/services.grpc.pb.h"
+#include "nlohmann/json.hpp"
+
+namespace glvq::cli {
+
+struct ServiceArgs {
+  std::string coordinator;  // --coordinator, else $GLVQ_COORDINATOR
+  std::string output = "text";
+  double timeout_seconds = 30;
+
+  absl::Duration timeout() const { return absl::Seconds(timeout_seconds); }
+  bool json() const { return output == "json"; }
+};
+
+// Adds --coordinator, --output and --timeout to `cmd`.
+void AddServiceOptions(CLI::App* cmd, ServiceArgs* args);
+// --coordinator, $GLVQ_COORDINATOR, or 127.0.0.1:7070.
+std::string CoordinatorAddress(const ServiceArgs& args);
+std::unique_ptr<v1::JobService::Stub> JobStub(const ServiceArgs& args);
+void SetDeadline(grpc::ClientContext* context, const ServiceArgs& args);
+
+// UNAVAILABLE and DEADLINE_EXCEEDED: kExitUnavailable; anything else
+// kExitBadInput.
+int ExitCodeFor(const absl::Status& status);
+// SUCCEEDED (and unfinished states) 0, FAILED 1, CANCELLED 3.
+int ExitCodeFor(v1::JobState state);
+// One line on stderr, or {"code", "message"} on stdout with --output json.
+void PrintError(const ServiceArgs& args, const absl::Status& status);
+
+// A message as JSON (proto3 JSON mapping, lowerCamel names).
+nlohmann::ordered_json ProtoJson(const google::protobuf::Message& message);
+
+// "RUNNING", "SUCCEEDED", ...
+std::string StateName(v1::JobState state);
+// A few lines: state, progress, quality, plan, error.
+void PrintJob(const v1::Job& job, std::ostream& out);
+
+}  // namespace glvq::cli

@@ -1,0 +1,306 @@
+// Scheduler, the worker side: registration, leases (PullTask, heartbeats),
+// result intake, failures and deregistration.
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/base/logging.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/grpc_util.h"
+#include "common/rpc/result_codec.h"
+
+namespace glvq::coordinator {
+namespace {
+
+using Phase = TaskSlot::Phase;
+
+// A backend the job asks for that the worker does not have.
+bool BackendFits(v1::Backend wanted, v1::Backend have) {
+  return wanted != v1::BACKEND_CUDA || have == v1::BACKEND_CUDA;
+}
+
+}  // namespace
+
+// ---- WorkerService ---------------------------------------------------------
+
+v1::RegisterWorkerResponse Scheduler::RegisterWorker(const v1::RegisterWorkerRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::RegisterWorkerResponse response;
+  response.set_worker_id(workers_.Register(request.hostname(), request.capabilities(),
+                                           request.previous_worker_id(), absl::Now()));
+  *response.mutable_heartbeat_interval() = rpc::ToProto(options_.lease_duration / 3);
+  response.set_coordinator_version(kCoordinatorVersion);
+  GLVQ_LOG(kInfo) << "worker " << response.worker_id() << " registered from "
+                  << request.hostname();
+  return response;
+}
+
+bool Scheduler::TryLease(const std::string& worker_id, v1::PullTaskResponse* out) {
+  WorkerEntry* worker = workers_.Find(worker_id);
+  const v1::Capabilities& caps = worker->info.capabilities();
+  for (const std::string& id : job_order_) {
+    JobEntry& job = *jobs_[id];
+    if (job.state() != v1::JOB_STATE_RUNNING ||
+        !BackendFits(job.job.definition().spec().workers().backend(), caps.backend())) {
+      continue;
+    }
+    for (TaskSlot& slot : job.tasks) {
+      if (slot.phase != Phase::kPending) continue;
+      if (caps.memory_bytes() != 0 && slot.task.memory_bytes() > caps.memory_bytes()) continue;
+      const absl::Time now = absl::Now();
+      slot.task.set_attempt(slot.task.attempt() + 1);
+      slot.phase = Phase::kLeased;
+      slot.lease_id = absl::StrCat(id, "/", slot.task.id(), "/", slot.task.attempt());
+      slot.worker_id = worker_id;
+      slot.expires = now + options_.lease_duration;
+      leases_[slot.lease_id] = {id, job.task_index[slot.task.id()]};
+      ++job.tasks_running;
+      workers_.AddTask(worker_id, absl::StrCat(id, "/", slot.task.id()));
+      *out->mutable_task() = slot.task;
+      v1::Lease* lease = out->mutable_lease();
+      lease->set_lease_id(slot.lease_id);
+      lease->set_task_id(slot.task.id());
+      lease->set_attempt(slot.task.attempt());
+      lease->set_worker_id(worker_id);
+      *lease->mutable_expires_at() = rpc::ToProto(slot.expires);
+      *lease->mutable_renew_interval() = rpc::ToProto(options_.lease_duration / 3);
+      job.AddTaskEvent(now, v1::TaskEvent::KIND_LEASED, slot, "");
+      cv_.notify_all();
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<v1::PullTaskResponse> Scheduler::PullTask(const v1::PullTaskRequest& request,
+                                                         const std::function<bool()>& cancelled) {
+  const absl::Duration wait =
+      std::min(rpc::FromProto(request.wait()), options_.max_pull_wait);
+  const absl::Time deadline = absl::Now() + wait;
+  v1::PullTaskResponse response;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    WorkerEntry* worker = workers_.Find(request.worker_id());
+    if (worker == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("unknown worker '", request.worker_id(), "': register again"));
+    }
+    if (worker->info.state() == v1::WORKER_STATE_DRAINING) break;
+    if (TryLease(request.worker_id(), &response)) return response;
+    if (stopping_ || absl::Now() >= deadline || cancelled()) break;
+    cv_.wait_for(lock, std::chrono::milliseconds(200));
+  }
+  *response.mutable_retry_after() = rpc::ToProto(absl::Milliseconds(500));
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::HeartbeatResponse response;
+  WorkerEntry* worker = workers_.Find(request.worker_id());
+  if (worker == nullptr) {
+    response.set_reregister(true);
+    return response;
+  }
+  const absl::Time now = absl::Now();
+  worker->last_heartbeat = now;
+  *worker->info.mutable_last_heartbeat() = rpc::ToProto(now);
+  if (request.state() == v1::WORKER_STATE_DRAINING ||
+      worker->info.state() == v1::WORKER_STATE_LOST) {
+    worker->info.set_state(request.state() == v1::WORKER_STATE_UNSPECIFIED
+                               ? v1::WORKER_STATE_IDLE
+                               : request.state());
+  }
+  for (const v1::LeaseProgress& held : request.leases()) {
+    const auto it = leases_.find(held.lease_id());
+    JobEntry* job = it == leases_.end() ? nullptr : FindJob(it->second.job_id);
+    TaskSlot* slot = job == nullptr ? nullptr : &job->tasks[it->second.task];
+    if (slot == nullptr || job->state() != v1::JOB_STATE_RUNNING ||
+        slot->phase != Phase::kLeased || slot->lease_id != held.lease_id()) {
+      response.add_revoked_lease_ids(held.lease_id());
+      continue;
+    }
+    slot->expires = now + options_.lease_duration;
+    v1::Lease* lease = response.add_renewed();
+    lease->set_lease_id(slot->lease_id);
+    lease->set_task_id(slot->task.id());
+    lease->set_attempt(slot->task.attempt());
+    lease->set_worker_id(slot->worker_id);
+    *lease->mutable_expires_at() = rpc::ToProto(slot->expires);
+    *lease->mutable_renew_interval() = rpc::ToProto(options_.lease_duration / 3);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Task> Scheduler::TaskForFetch(const v1::FetchTensorRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = leases_.find(request.lease_id());
+  JobEntry* job = it == leases_.end() ? nullptr : FindJob(it->second.job_id);
+  if (job == nullptr || job->tasks[it->second.task].task.id() != request.task_id()) {
+    return absl::NotFoundError(absl::StrCat("unknown lease '", request.lease_id(), "'"));
+  }
+  const TaskSlot& slot = job->tasks[it->second.task];
+  if (job->state() != v1::JOB_STATE_RUNNING || slot.lease_id != request.lease_id()) {
+    return absl::AbortedError(absl::StrCat("lease ", request.lease_id(), " is no longer valid"));
+  }
+  return slot.task;
+}
+
+absl::StatusOr<v1::UploadResultResponse::Outcome> Scheduler::CommitResult(
+    const v1::TaskResultHeader& header, const std::string& payload) {
+  v1::Task task;
+  auto check_committed = [&](JobEntry* job) -> absl::StatusOr<bool> {
+    const TaskSlot& slot = job->tasks[job->task_index[header.task_id()]];
+    if (slot.phase != Phase::kCommitted) return false;
+    if (slot.payload_crc32c != header.payload_crc32c()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "task ", header.task_id(), " was committed with a different result (CRC32C ",
+          slot.payload_crc32c, ", this upload ", header.payload_crc32c(),
+          "): results must be deterministic; the committed result stays"));
+    }
+    return true;
+  };
+  auto find = [&]() -> absl::StatusOr<JobEntry*> {
+    JobEntry* job = FindJob(header.job_id());
+    if (job == nullptr) return UnknownJobError(header.job_id());
+    if (!job->task_index.contains(header.task_id())) {
+      return absl::NotFoundError(absl::StrCat("job ", header.job_id(), " has no task '",
+                                              header.task_id(), "'"));
+    }
+    return job;
+  };
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(JobEntry * job, find());
+    ASSIGN_OR_RETURN(const bool done, check_committed(job));
+    if (done) return v1::UploadResultResponse::OUTCOME_ALREADY_COMMITTED;
+    if (job->state() != v1::JOB_STATE_RUNNING) {
+      return absl::AbortedError(absl::StrCat("job ", job->id(), " is ",
+                                             v1::JobState_Name(job->state())));
+    }
+    task = job->tasks[job->task_index[header.task_id()]].task;
+  }
+  // Checked and stored outside the lock: decoding is the expensive part.
+  RETURN_IF_ERROR(rpc::DecodeResult(task, header, payload).status());
+  RETURN_IF_ERROR(store_->WriteResult(header.job_id(), header, payload));
+
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(JobEntry * job, find());
+  ASSIGN_OR_RETURN(const bool done, check_committed(job));
+  if (done) return v1::UploadResultResponse::OUTCOME_ALREADY_COMMITTED;
+  if (job->state() != v1::JOB_STATE_RUNNING) {
+    store_->RemoveResults(job->id());  // the job ended while this result was written
+    return absl::AbortedError(absl::StrCat("job ", job->id(), " is ",
+                                           v1::JobState_Name(job->state())));
+  }
+  v1::JournalRecord record;
+  v1::TaskCommitted* committed = record.mutable_committed();
+  committed->set_job_id(header.job_id());
+  committed->set_task_id(header.task_id());
+  *committed->mutable_header() = header;
+  RETURN_IF_ERROR(store_->Append(std::move(record)));
+  TaskSlot* slot = &job->tasks[job->task_index[header.task_id()]];
+  if (slot->phase == Phase::kLeased) {
+    if (WorkerEntry* w = workers_.Find(slot->worker_id)) {
+      w->info.set_tasks_completed(w->info.tasks_completed() + 1);
+      w->info.set_weights_done(w->info.weights_done() + slot->task.weights());
+    }
+  }
+  MarkCommitted(job, slot, header);
+  return v1::UploadResultResponse::OUTCOME_COMMITTED;
+}
+
+void Scheduler::MarkCommitted(JobEntry* job, TaskSlot* slot, const v1::TaskResultHeader& header) {
+  ReleaseLease(job, slot);
+  slot->phase = Phase::kCommitted;
+  slot->payload_crc32c = header.payload_crc32c();
+  job->CountCommitted(*slot, header);
+  const absl::Time now = absl::Now();
+  *job->AddTaskEvent(now, v1::TaskEvent::KIND_COMMITTED, *slot, "").mutable_quality() =
+      header.quality();
+  if (job->tasks_done == job->tasks.size()) {
+    job->job.mutable_status()->set_state(v1::JOB_STATE_FINALIZING);
+    job->AddMessageEvent(now, "every task committed: writing the output");
+    to_finalize_.push_back(job->id());
+  }
+  cv_.notify_all();
+}
+
+void Scheduler::ReleaseLease(JobEntry* job, TaskSlot* slot) {
+  if (slot->phase != Phase::kLeased) return;
+  workers_.RemoveTask(slot->worker_id, absl::StrCat(job->id(), "/", slot->task.id()));
+  --job->tasks_running;
+  slot->phase = Phase::kPending;
+  slot->lease_id.clear();
+}
+
+void Scheduler::Requeue(JobEntry* job, TaskSlot* slot, const std::string& reason,
+                        bool count_failure, absl::StatusCode code) {
+  if (slot->phase != Phase::kLeased) return;
+  ReleaseLease(job, slot);
+  ++job->retries;
+  if (count_failure) ++slot->failures;
+  GLVQ_LOG(kWarn) << "job " << job->id() << ": task " << slot->task.id() << " attempt "
+                  << slot->task.attempt() << ": " << reason;
+  if (slot->failures >= options_.max_attempts) {
+    job->AddTaskEvent(absl::Now(), v1::TaskEvent::KIND_FAILED, *slot, reason);
+    FinishJob(job, v1::JOB_STATE_FAILED,
+              absl::Status(code, absl::StrCat("task ", slot->task.id(), " (", slot->task.tensor(),
+                                              ") failed ", slot->failures, " times; last: ",
+                                              reason)),
+              "");
+    return;
+  }
+  job->AddTaskEvent(absl::Now(), v1::TaskEvent::KIND_RETRIED, *slot, reason);
+  cv_.notify_all();
+}
+
+absl::Status Scheduler::ReportFailure(const v1::ReportTaskFailureRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = leases_.find(request.lease_id());
+  JobEntry* job = it == leases_.end() ? nullptr : FindJob(it->second.job_id);
+  if (job == nullptr) return absl::OkStatus();  // nothing to give back any more
+  TaskSlot* slot = &job->tasks[it->second.task];
+  if (slot->phase != Phase::kLeased || slot->lease_id != request.lease_id()) {
+    return absl::OkStatus();
+  }
+  if (WorkerEntry* w = workers_.Find(slot->worker_id)) {
+    w->info.set_tasks_failed(w->info.tasks_failed() + 1);
+  }
+  const auto code = static_cast<absl::StatusCode>(request.code());
+  const std::string reason = absl::StrCat("worker ", request.worker_id(), " reported ",
+                                          absl::StatusCodeToString(code), ": ", request.message());
+  if (code == absl::StatusCode::kInvalidArgument) {
+    // Bad input (e.g. NaN weights) fails on every worker: no retries.
+    ReleaseLease(job, slot);
+    job->AddTaskEvent(absl::Now(), v1::TaskEvent::KIND_FAILED, *slot, reason);
+    FinishJob(job, v1::JOB_STATE_FAILED,
+              absl::InvalidArgumentError(absl::StrCat("task ", slot->task.id(), " (",
+                                                      slot->task.tensor(), "): ",
+                                                      request.message())),
+              "");
+  } else {
+    Requeue(job, slot, reason, /*count_failure=*/true, code);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::DeregisterWorker(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& id : job_order_) {
+    JobEntry* job = jobs_[id].get();
+    for (TaskSlot& slot : job->tasks) {
+      if (slot.phase == Phase::kLeased && slot.worker_id == worker_id) {
+        Requeue(job, &slot, absl::StrCat("worker ", worker_id, " left"),
+                /*count_failure=*/false, absl::StatusCode::kUnavailable);
+      }
+    }
+  }
+  workers_.Remove(worker_id);
+  GLVQ_LOG(kInfo) << "worker " << worker_id << " deregistered";
+  return absl::OkStatus();
+}
+
+}  // namespace glvq::coordinator

@@ -1,0 +1,184 @@
+// The service end to end, as a user runs it: a glvq-coordinator process,
+// glvq-worker processes, and the glvq CLI (submit --wait, watch, status,
+// cancel, workers), against the stories260K fixture. Includes the crash
+// cases: kill -9 of a worker mid-task and of the coordinator mid-job.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "absl/time/clock.h"
+#include "coordinator/journal.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/child_process.h"
+#include "tests/support/service_harness.h"
+#include "tests/support/test_support.h"
+
+namespace glvq::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::string Bin(const std::string& name) { return (BinDir() / name).string(); }
+
+class ServiceCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(Stories260KDir() / "model.safetensors")) GTEST_SKIP() << "no fixture";
+    WriteJobYaml(Stories260KJob(Stories260KDir(), dir_ / "out", 100 << 10), dir_ / "job.yaml");
+  }
+
+  // Starts the coordinator (on `port`, 0: any) and returns its port.
+  int StartCoordinator(int port = 0, const std::string& lease_seconds = "30") {
+    fs::remove(dir_ / "port");
+    coordinator_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{Bin("glvq-coordinator"), "--listen",
+                                 "127.0.0.1:" + std::to_string(port), "--state-dir",
+                                 (dir_ / "state").string(), "--port-file",
+                                 (dir_ / "port").string(), "--lease-seconds", lease_seconds},
+        dir_ / "coordinator.log");
+    port_ = WaitForPortFile(dir_ / "port");
+    EXPECT_GT(port_, 0) << "coordinator did not start";
+    return port_;
+  }
+
+  std::unique_ptr<ChildProcess> StartWorker(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {Bin("glvq-worker"), "--coordinator", Address()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return std::make_unique<ChildProcess>(argv, dir_ / "workers.log");
+  }
+
+  std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  CommandResult Glvq(const std::string& args) {
+    return RunCommand(Bin("glvq") + " " + args + " --coordinator " + Address());
+  }
+
+  // Submits job.yaml without waiting; the job id.
+  std::string Submit() {
+    const CommandResult r = Glvq("submit " + (dir_ / "job.yaml").string() + " --output json");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out, nullptr, false).value("id", "");
+  }
+
+  json Status(const std::string& id) {
+    return json::parse(Glvq("status " + id + " --output json").out, nullptr, false);
+  }
+
+  // The output of job.yaml run in embedded mode with `workers` workers.
+  std::map<std::string, std::string> Embedded(int workers) {
+    const fs::path out = dir_ / ("embedded-" + std::to_string(workers));
+    const CommandResult r =
+        RunCommand(Bin("glvq") + " quantize --config " + (dir_ / "job.yaml").string() + " --out " +
+                   out.string() + " --workers " + std::to_string(workers));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("total:"), std::string::npos) << r.out;  // the quality report
+    return ReadTree(out);
+  }
+
+  ScratchDir dir_;
+  std::unique_ptr<ChildProcess> coordinator_;
+  int port_ = 0;
+};
+
+TEST_F(ServiceCliTest, SubmitWaitWithWorkerProcessesMatchesEmbeddedMode) {
+  StartCoordinator();
+  auto shared = StartWorker();
+  auto streaming = StartWorker({"--no-shared-fs"});
+  const CommandResult r = Glvq("submit " + (dir_ / "job.yaml").string() + " --wait");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("SUCCEEDED"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("total:"), std::string::npos) << r.out;
+
+  const auto one = Embedded(1);
+  EXPECT_EQ(Embedded(4), one);
+  EXPECT_EQ(ReadTree(dir_ / "out"), one);
+
+  const json workers = json::parse(Glvq("workers --output json").out, nullptr, false);
+  ASSERT_EQ(workers["workers"].size(), 2u);
+  // SIGTERM: workers drain and exit 0, then the coordinator.
+  shared->Signal(SIGTERM);
+  streaming->Signal(SIGTERM);
+  EXPECT_EQ(shared->Wait(), 0);
+  EXPECT_EQ(streaming->Wait(), 0);
+  coordinator_->Signal(SIGTERM);
+  EXPECT_EQ(coordinator_->Wait(), 0);
+}
+
+TEST_F(ServiceCliTest, AWorkerKilledMidTaskLosesOnlyItsLease) {
+  StartCoordinator(0, "1");
+  auto slow = StartWorker({"--task-delay-ms", "5000"});
+  const std::string id = Submit();
+  ASSERT_FALSE(id.empty());
+  // Wait until the slow worker holds a task, then kill it hard.
+  bool holding = false;
+  for (int i = 0; i < 200 && !holding; ++i) {
+    const json w = json::parse(Glvq("workers --output json").out, nullptr, false);
+    holding = w.contains("workers") && !w["workers"].empty() &&
+              !w["workers"][0]["taskIds"].empty();
+    if (!holding) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_TRUE(holding);
+  slow->Signal(SIGKILL);
+  EXPECT_EQ(slow->Wait(), 128 + SIGKILL);
+  auto healthy = StartWorker();
+  const CommandResult watch = Glvq("watch " + id);
+  ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  EXPECT_GE(Status(id)["status"]["progress"]["taskRetries"].get<int>(), 1);
+  EXPECT_EQ(ReadTree(dir_ / "out"), Embedded(1));
+}
+
+TEST_F(ServiceCliTest, AKilledCoordinatorResumesFromItsJournal) {
+  const int port = StartCoordinator();
+  auto worker = StartWorker({"--task-delay-ms", "30"});
+  const std::string id = Submit();
+  ASSERT_FALSE(id.empty());
+  int done = 0;
+  for (int i = 0; i < 400 && done < 5; ++i) {
+    done = Status(id)["status"]["progress"].value("tasksDone", 0);
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  ASSERT_GE(done, 5);
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait();
+  StartCoordinator(port);  // same address: the worker reconnects by itself
+  const json resumed = Status(id);
+  EXPECT_GE(resumed["status"]["progress"].value("tasksDone", 0), done);
+  const CommandResult watch = Glvq("watch " + id);
+  ASSERT_EQ(watch.exit_code, 0) << watch.out << watch.err;
+  EXPECT_EQ(ReadTree(dir_ / "out"), Embedded(1));
+
+  // Committed tasks were not redone: one commit record per task.
+  std::vector<v1::JournalRecord> records;
+  ASSERT_TRUE(coordinator::Journal::Open(dir_ / "state" / "journal", &records).ok());
+  std::map<std::string, int> commits;
+  for (const auto& r : records) {
+    if (r.has_committed()) ++commits[r.committed().task_id()];
+  }
+  EXPECT_EQ(commits.size(), Status(id)["status"]["plan"]["tasks"].get<size_t>());
+  for (const auto& [task, n] : commits) EXPECT_EQ(n, 1) << task;
+}
+
+TEST_F(ServiceCliTest, ExitCodesAreTheDocumentedOnes) {
+  StartCoordinator();
+  const std::string id = Submit();  // no workers: it stays running
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(Glvq("status " + id).exit_code, 0);
+  EXPECT_EQ(Glvq("cancel " + id).exit_code, 0);
+  EXPECT_EQ(Glvq("watch " + id).exit_code, 3);
+  EXPECT_EQ(Glvq("status " + id).exit_code, 3);
+  EXPECT_EQ(Glvq("cancel no-such-job").exit_code, 1);
+  EXPECT_EQ(RunCommand(Bin("glvq") + " submit").exit_code, 2);
+  EXPECT_EQ(RunCommand(Bin("glvq") + " status x --coordinator 127.0.0.1:1 --timeout 2").exit_code,
+            4);
+  WriteFile(dir_ / "bad.yaml", "apiVersion: glvq.io/v1\nkind: Nope\n");
+  EXPECT_EQ(Glvq("submit " + (dir_ / "bad.yaml").string()).exit_code, 1);
+  EXPECT_EQ(RunCommand("GLVQ_COORDINATOR=" + Address() + " " + Bin("glvq") + " list").exit_code,
+            0);
+}
+
+}  // namespace
+}  // namespace glvq::testing

@@ -1,0 +1,273 @@
+#include "worker/service/worker.h"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/base/logging.h"
+#include "common/base/status_macros.h"
+#include "common/jobspec/quantizer_spec.h"
+#include "common/rpc/grpc_util.h"
+#include "common/rpc/result_codec.h"
+#include "worker/engine/quantizer.h"
+#include "worker/service/task_inputs.h"
+
+namespace glvq::worker {
+namespace {
+
+absl::StatusOr<engine::RangeResult> Quantize(const v1::Task& task, const engine::RangeData& data,
+                                             int threads) {
+  ASSIGN_OR_RETURN(engine::QuantizerConfig config, jobspec::ToQuantizerConfig(task.quantizer()));
+  if (threads > 0) config.threads = threads;
+  ASSIGN_OR_RETURN(const auto quantizer, engine::MakeQuantizer(config));
+  return engine::QuantizeRange(*quantizer, data.Input(task.tensor()));
+}
+
+}  // namespace
+
+v1::Capabilities LocalCapabilities(const WorkerOptions& options) {
+  v1::Capabilities caps;
+  caps.set_backend(v1::BACKEND_CPU);
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  caps.set_memory_bytes(options.memory_bytes != 0
+                            ? options.memory_bytes
+                            : static_cast<uint64_t>(std::max(0L, pages)) *
+                                  static_cast<uint64_t>(std::max(0L, page)));
+  caps.set_cpu_threads(std::max(1u, std::thread::hardware_concurrency()));
+  caps.set_slots(1);
+  for (v1::Method m : {v1::METHOD_GLVQ, v1::METHOD_RTN, v1::METHOD_GPTQ, v1::METHOD_E8P}) {
+    caps.add_methods(m);
+  }
+  for (const std::string& p : options.shared_paths) caps.add_shared_paths(p);
+  caps.set_version("glvq 0.1.0");
+  return caps;
+}
+
+Worker::Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options)
+    : channel_(std::move(channel)),
+      stub_(v1::WorkerService::NewStub(channel_)),
+      options_(std::move(options)) {}
+
+Worker::~Worker() {
+  Stop();
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void Worker::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopping_ = true;
+  if (pull_context_ != nullptr) pull_context_->TryCancel();
+  cv_.notify_all();
+}
+
+absl::Status Worker::Register() {
+  v1::RegisterWorkerRequest request;
+  request.set_hostname(options_.hostname);
+  *request.mutable_capabilities() = LocalCapabilities(options_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    request.set_previous_worker_id(worker_id_);
+  }
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, options_.rpc_timeout);
+  v1::RegisterWorkerResponse response;
+  RETURN_IF_ERROR(rpc::FromGrpcStatus(stub_->RegisterWorker(&context, request, &response)));
+  std::lock_guard<std::mutex> lock(mu_);
+  worker_id_ = response.worker_id();
+  heartbeat_interval_ = std::max(absl::Milliseconds(50),
+                                 rpc::FromProto(response.heartbeat_interval()));
+  GLVQ_LOG(kInfo) << "registered as " << worker_id_;
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Run() {
+  // Register, waiting for the coordinator to come up.
+  while (true) {
+    absl::Status s = Register();
+    if (s.ok()) break;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_) return absl::OkStatus();
+    GLVQ_LOG(kWarn) << "cannot register: " << s;
+    cv_.wait_for(lock, std::chrono::milliseconds(500));
+  }
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;
+    }
+    absl::StatusOr<std::optional<Current>> pulled = Pull();
+    if (!pulled.ok()) {
+      if (pulled.status().code() == absl::StatusCode::kNotFound) (void)Register();
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!stopping_) cv_.wait_for(lock, std::chrono::milliseconds(300));
+      continue;
+    }
+    if (*pulled) RunTask(**pulled);
+  }
+  v1::DeregisterWorkerRequest request;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    request.set_worker_id(worker_id_);
+  }
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, absl::Seconds(5));
+  v1::DeregisterWorkerResponse response;
+  (void)stub_->DeregisterWorker(&context, request, &response);
+  cv_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<Worker::Current>> Worker::Pull() {
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, options_.pull_wait + options_.rpc_timeout);
+  v1::PullTaskRequest request;
+  *request.mutable_wait() = rpc::ToProto(options_.pull_wait);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return std::optional<Current>();
+    request.set_worker_id(worker_id_);
+    pull_context_ = &context;
+  }
+  v1::PullTaskResponse response;
+  const grpc::Status status = stub_->PullTask(&context, request, &response);
+  std::lock_guard<std::mutex> lock(mu_);
+  pull_context_ = nullptr;
+  if (stopping_ && status.error_code() == grpc::StatusCode::CANCELLED) {
+    return std::optional<Current>();
+  }
+  RETURN_IF_ERROR(rpc::FromGrpcStatus(status));
+  if (!response.has_task()) return std::optional<Current>();
+  current_ = Current{response.task(), response.lease(), false};
+  return current_;
+}
+
+bool Worker::Revoked() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_ && current_->revoked;
+}
+
+void Worker::RunTask(const Current& current) {
+  const v1::Task& task = current.task;
+  GLVQ_LOG(kInfo) << "task " << task.id() << " (" << task.tensor() << ") attempt "
+                  << task.attempt();
+  const absl::Time start = absl::Now();
+  if (options_.task_delay > absl::ZeroDuration()) absl::SleepFor(options_.task_delay);
+  absl::StatusOr<engine::RangeData> data =
+      CanReadDirectly(task.source().file(), options_.shared_paths) &&
+              (!task.has_hessian() ||
+               CanReadDirectly(task.hessian().file(), options_.shared_paths))
+          ? ReadTaskInputs(task)
+          : FetchTaskInputs(*stub_, current.lease.worker_id(), current.lease, task);
+  absl::StatusOr<engine::RangeResult> result =
+      data.ok() ? Quantize(task, *data, options_.threads) : data.status();
+  if (!result.ok()) {
+    ReportFailure(current, result.status());
+  } else if (!Revoked()) {
+    rpc::EncodedResult encoded = rpc::EncodeResult(task, *result);
+    encoded.header.set_lease_id(current.lease.lease_id());
+    encoded.header.set_worker_id(current.lease.worker_id());
+    *encoded.header.mutable_compute_time() = rpc::ToProto(absl::Now() - start);
+    encoded.header.set_backend("cpu");
+    if (absl::Status s = Upload(encoded.header, encoded.payload); !s.ok()) {
+      GLVQ_LOG(kWarn) << "task " << task.id() << ": upload failed: " << s;
+      if (s.code() == absl::StatusCode::kDataLoss || s.code() == absl::StatusCode::kUnavailable) {
+        ReportFailure(current, s);
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  current_.reset();
+}
+
+absl::Status Worker::Upload(const v1::TaskResultHeader& header, const std::string& payload) {
+  absl::Status last;
+  for (int attempt = 0; attempt < options_.upload_attempts; ++attempt) {
+    grpc::ClientContext context;
+    rpc::SetTimeout(&context, absl::Minutes(10));
+    v1::UploadResultResponse response;
+    auto writer = stub_->UploadResult(&context, &response);
+    v1::UploadResultRequest message;
+    *message.mutable_header() = header;
+    bool sent = writer->Write(message);
+    sent = sent && rpc::ForEachChunk(
+                       rpc::AsBytes(payload), 0,
+                       [&](const v1::Chunk& chunk) {
+                         *message.mutable_chunk() = chunk;
+                         return writer->Write(message);
+                       },
+                       options_.chunk_bytes);
+    writer->WritesDone();
+    last = rpc::FromGrpcStatus(writer->Finish());
+    if (last.ok()) return last;
+    // DATA_LOSS: a chunk was damaged on the way; UNAVAILABLE: the
+    // coordinator is restarting. Both are worth another try.
+    if (last.code() != absl::StatusCode::kDataLoss &&
+        last.code() != absl::StatusCode::kUnavailable) {
+      return last;
+    }
+    absl::SleepFor(absl::Milliseconds(200) * (attempt + 1));
+  }
+  return last;
+}
+
+void Worker::ReportFailure(const Current& current, const absl::Status& status) {
+  GLVQ_LOG(kWarn) << "task " << current.task.id() << " failed: " << status;
+  v1::ReportTaskFailureRequest request;
+  request.set_worker_id(current.lease.worker_id());
+  request.set_lease_id(current.lease.lease_id());
+  request.set_task_id(current.task.id());
+  request.set_attempt(current.task.attempt());
+  request.set_code(static_cast<int>(status.code()));
+  request.set_message(std::string(status.message()));
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, options_.rpc_timeout);
+  v1::ReportTaskFailureResponse response;
+  (void)stub_->ReportTaskFailure(&context, request, &response);
+}
+
+void Worker::HeartbeatLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    cv_.wait_for(lock, std::chrono::nanoseconds(absl::ToInt64Nanoseconds(heartbeat_interval_)));
+    // After Stop() the loop keeps the in-flight lease alive until Run ends.
+    if (stopping_ && !current_) return;
+    lock.unlock();
+    SendHeartbeat();
+    lock.lock();
+  }
+}
+
+void Worker::SendHeartbeat() {
+  v1::HeartbeatRequest request;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    request.set_worker_id(worker_id_);
+    request.set_state(stopping_  ? v1::WORKER_STATE_DRAINING
+                      : current_ ? v1::WORKER_STATE_BUSY
+                                 : v1::WORKER_STATE_IDLE);
+    if (current_) {
+      v1::LeaseProgress* held = request.add_leases();
+      held->set_lease_id(current_->lease.lease_id());
+      held->set_task_id(current_->task.id());
+      held->set_attempt(current_->task.attempt());
+    }
+  }
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, options_.rpc_timeout);
+  v1::HeartbeatResponse response;
+  if (!stub_->Heartbeat(&context, request, &response).ok()) return;
+  if (response.reregister()) {
+    (void)Register();
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& id : response.revoked_lease_ids()) {
+    if (current_ && current_->lease.lease_id() == id) current_->revoked = true;
+  }
+}
+
+}  // namespace glvq::worker

@@ -1,0 +1,89 @@
+// The worker service loop (docs/service.md, "Workers"): register with the
+// coordinator, pull a task, read or fetch its weights, quantize the range
+// with the engine, upload the packed result in checksummed chunks, repeat.
+// A heartbeat thread keeps the lease of the task in flight alive (and the
+// registration: it re-registers after a coordinator restart). Stop()
+// drains: no new task is pulled, the one in flight is finished and
+// uploaded, then the worker deregisters.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/rpc/chunks.h"
+#include "glvq/v1/services.grpc.pb.h"
+
+namespace glvq::worker {
+
+struct WorkerOptions {
+  std::string hostname;
+  // Engine threads per task; 0 keeps the job's setting. Never changes results.
+  int threads = 0;
+  // Directories read by path (a shared filesystem); empty: every input is
+  // streamed with FetchTensor.
+  std::vector<std::string> shared_paths = {"/"};
+  uint64_t memory_bytes = 0;  // 0: the machine's physical memory
+  absl::Duration pull_wait = absl::Seconds(2);
+  absl::Duration rpc_timeout = absl::Seconds(30);
+  int upload_attempts = 3;
+  size_t chunk_bytes = rpc::kMaxChunkData;
+  // Testing: sleep this long after leasing a task, before quantizing it,
+  // so that a test can kill the worker mid-task.
+  absl::Duration task_delay = absl::ZeroDuration();
+};
+
+class Worker {
+ public:
+  Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options);
+  ~Worker();
+
+  // Serves until Stop(); OK after a clean drain. Call once.
+  absl::Status Run();
+  // Thread-safe; returns at once (Run returns after the drain).
+  void Stop();
+
+ private:
+  struct Current {
+    v1::Task task;
+    v1::Lease lease;
+    bool revoked = false;
+  };
+
+  absl::Status Register();
+  void HeartbeatLoop();
+  void SendHeartbeat();
+  // Pulls once; returns the task and lease, or nullopt.
+  absl::StatusOr<std::optional<Current>> Pull();
+  void RunTask(const Current& current);
+  absl::Status Upload(const v1::TaskResultHeader& header, const std::string& payload);
+  void ReportFailure(const Current& current, const absl::Status& status);
+  bool Revoked();
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  const WorkerOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string worker_id_;
+  absl::Duration heartbeat_interval_ = absl::Seconds(5);
+  std::optional<Current> current_;
+  bool stopping_ = false;
+  grpc::ClientContext* pull_context_ = nullptr;  // cancelled by Stop()
+  std::thread heartbeat_;
+};
+
+// This machine's capabilities as the worker reports them.
+v1::Capabilities LocalCapabilities(const WorkerOptions& options);
+
+}  // namespace glvq::worker
