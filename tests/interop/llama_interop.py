@@ -13,13 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
-import traceback
 
 import numpy as np
 import torch
 import transformers
 from safetensors.numpy import load_file, save_file
 from transformers import LlamaForCausalLM
+
+from checker import Checker
 
 TOLERANCE = 1e-4
 REFERENCE_NLL = 2.828333  # the fixture README's figure
@@ -105,24 +106,6 @@ def make_untied(fixture, out):
         json.dump(config, f, indent=2)
 
 
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, label, fn):
-        print(f"---- {label}")
-        try:
-            fn()
-        except Exception:  # any failure of a check is reported, then the next runs
-            self.failed += 1
-            print(f"FAIL {label}")
-            traceback.print_exc(limit=3)
-        else:
-            self.passed += 1
-            print(f"ok   {label}")
-
-
 def check_nll(bin_dir, model_dir, tokens, seqs, expected=None):
     ours = glvq_eval(bin_dir, model_dir, tokens)["nll"]
     theirs = reference_eval(model_dir, seqs)["nll"]
@@ -154,7 +137,7 @@ def main():
     tokens = os.path.join(args.fixture, "eval_tokens_seed1234.txt")
     seqs = read_tokens(tokens)
 
-    c = Checker()
+    c = Checker(announce=True)
     c.check("fixture: glvq eval nll equals LlamaForCausalLM's",
             lambda: check_nll(args.bin, args.fixture, tokens, seqs, expected=REFERENCE_NLL))
 

@@ -16,12 +16,13 @@ import json
 import os
 import subprocess
 import sys
-import traceback
 
 import numpy as np
 import safetensors
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
+
+from checker import Checker
 
 NUMPY_DTYPES = {"F32": "<f4", "F16": "<f2", "I8": "i1", "U8": "u1", "I32": "<i4", "I64": "<i8",
                 "F64": "<f8"}
@@ -92,23 +93,6 @@ def sharded_tensors():
 def as_numpy(entry):
     dtype, shape, data = entry
     return np.frombuffer(data, dtype=NUMPY_DTYPES[dtype]).reshape(shape)
-
-
-class Checker:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, label, fn):
-        try:
-            fn()
-        except Exception:  # any failure of a check is reported, then the next runs
-            self.failed += 1
-            print(f"FAIL {label}")
-            traceback.print_exc(limit=3)
-        else:
-            self.passed += 1
-            print(f"ok   {label}")
 
 
 def expect_equal(actual, expected, what):
