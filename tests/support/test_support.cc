@@ -8,6 +8,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/base/random.h"
+#include "common/synthetic/example_model.h"
+
 namespace glvq::testing {
 namespace fs = std::filesystem;
 
@@ -61,6 +64,21 @@ void WriteFile(const fs::path& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::vector<float> GaussianValues(int64_t n, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = static_cast<float>(rng.Normal());
+  return v;
+}
+
+std::vector<float> LlmLikeValues(int64_t rows, int64_t cols, uint64_t seed) {
+  LlmLikeWeightOptions o;
+  o.rows = rows;
+  o.cols = cols;
+  o.seed = seed;
+  return MakeLlmLikeWeight(o);
 }
 
 }  // namespace glvq::testing

@@ -2,8 +2,14 @@
 // running the built binaries.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
+
+#include "common/safetensors/writer.h"
+#include "common/tensor/dtype.h"
 
 namespace glvq::testing {
 
@@ -40,5 +46,23 @@ CommandResult RunCommand(const std::string& command);
 
 // Writes `bytes` to `path` (plain, non-atomic; for building test inputs).
 void WriteFile(const std::filesystem::path& path, const std::string& bytes);
+
+// n i.i.d. N(0, 1) values from `seed` (common/base/random.h, so the same
+// on every machine).
+std::vector<float> GaussianValues(int64_t n, uint64_t seed);
+
+// A rows × cols LLM-like weight (common/synthetic/example_model.h) with the
+// default statistics and `seed`.
+std::vector<float> LlmLikeValues(int64_t rows, int64_t cols, uint64_t seed);
+
+// A tensor that owns its bytes, for building safetensors test inputs.
+struct OwnedTensor {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<std::byte> data;
+
+  TensorToWrite ToWrite() const { return {name, dtype, shape, data}; }
+};
 
 }  // namespace glvq::testing

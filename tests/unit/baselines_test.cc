@@ -14,26 +14,17 @@
 #include "worker/cpu/scalar_grid.h"
 #include "worker/engine/hessian.h"
 #include "worker/engine/quantizer.h"
+#include "tests/support/test_support.h"
 
 namespace glvq::engine {
 namespace {
 
+using glvq::testing::GaussianValues;
+using glvq::testing::LlmLikeValues;
+
 using Eigen::MatrixXd;
 
-std::vector<float> Gaussian(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = static_cast<float>(rng.Normal());
-  return v;
-}
 
-std::vector<float> LlmLike(int64_t rows, int64_t cols, uint64_t seed) {
-  LlmLikeWeightOptions o;
-  o.rows = rows;
-  o.cols = cols;
-  o.seed = seed;
-  return MakeLlmLikeWeight(o);
-}
 
 // H = XᵀX/N of synthetic activations: AR(1) correlation ρ = 0.7 between
 // neighbouring channels, log-normal channel scales (spread `log_sigma`) and
@@ -135,7 +126,7 @@ std::vector<uint8_t> GptqCodesRef(const QuantizerConfig& c, const std::vector<fl
 
 TEST(Rtn, GaussianTwoBitMinMax) {
   const int64_t rows = 512, cols = 1024;
-  const auto w = Gaussian(rows * cols, 1);
+  const auto w = GaussianValues(rows * cols, 1);
   const QuantizeResult r =
       QuantizeWith(Config(Method::kRtn, 2, RtnVariant::kMinMax), w, rows, cols);
   std::printf("[measured] RTN min-max 2-bit Gaussian NMSE (groups of 128): %.5f\n",
@@ -148,7 +139,7 @@ TEST(Rtn, GaussianTwoBitMinMax) {
 
 TEST(Rtn, GaussianTwoBitClipSearch) {
   const int64_t rows = 512, cols = 1024;
-  const auto w = Gaussian(rows * cols, 1);
+  const auto w = GaussianValues(rows * cols, 1);
   const QuantizeResult r =
       QuantizeWith(Config(Method::kRtn, 2, RtnVariant::kClipSearch), w, rows, cols);
   std::printf("[measured] RTN clip-search 2-bit Gaussian NMSE (groups of 128): %.5f\n",
@@ -163,7 +154,7 @@ TEST(Rtn, GaussianTwoBitClipSearch) {
 
 TEST(Rtn, MoreBitsNeverWorse) {
   const int64_t rows = 64, cols = 256;
-  const auto w = LlmLike(rows, cols, 2);
+  const auto w = LlmLikeValues(rows, cols, 2);
   for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
     double prev = std::numeric_limits<double>::infinity();
     for (int b = 1; b <= 8; ++b) {
@@ -202,7 +193,7 @@ TEST(Rtn, ConstantRowGroupsAreReproduced) {
 
 TEST(Baselines, RaggedShapesRoundTripExactly) {
   const int64_t rows = 13, cols = 172;
-  const auto w = Gaussian(rows * cols, 3);
+  const auto w = GaussianValues(rows * cols, 3);
   const auto h = CorrelatedHessian(cols, 3);
   for (Method m : {Method::kRtn, Method::kGptq}) {
     for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
@@ -221,7 +212,7 @@ TEST(Baselines, RaggedShapesRoundTripExactly) {
 
 TEST(Baselines, IdenticalForAnyThreadCount) {
   const int64_t rows = 150, cols = 300;  // several row tasks and groups
-  const auto w = LlmLike(rows, cols, 4);
+  const auto w = LlmLikeValues(rows, cols, 4);
   const auto h = CorrelatedHessian(cols, 4);
   for (Method m : {Method::kRtn, Method::kGptq}) {
     for (bool act_order : {false, true}) {
@@ -240,7 +231,7 @@ TEST(Baselines, IdenticalForAnyThreadCount) {
 
 TEST(Gptq, IdentityHessianGivesRtn) {
   const int64_t rows = 70, cols = 300;
-  const auto w = LlmLike(rows, cols, 5);
+  const auto w = LlmLikeValues(rows, cols, 5);
   std::vector<double> identity(cols * cols, 0.0);
   for (int64_t i = 0; i < cols; ++i) identity[i * cols + i] = 1.0;
   for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
@@ -257,7 +248,7 @@ TEST(Gptq, IdentityHessianGivesRtn) {
 
 TEST(Gptq, BeatsRtnOnCorrelatedHessian) {
   const int64_t rows = 128, cols = 512;
-  const auto w = LlmLike(rows, cols, 6);
+  const auto w = LlmLikeValues(rows, cols, 6);
   const auto h = CorrelatedHessian(cols, 6);
   for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
     for (int b : {2, 3, 4}) {
@@ -283,7 +274,7 @@ TEST(Gptq, LazyBatchesMatchPerColumnUpdates) {
   for (const Case& k :
        {Case{20, 300, 128, false}, Case{20, 300, 96, false}, Case{20, 300, 256, false},
         Case{20, 300, 32, false}, Case{20, 300, 128, true}, Case{70, 172, 96, true}}) {
-    const auto w = LlmLike(k.rows, k.cols, 7);
+    const auto w = LlmLikeValues(k.rows, k.cols, 7);
     const auto h = CorrelatedHessian(k.cols, 7, 1.0);
     for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
       QuantizerConfig c = Config(Method::kGptq, 2, v);
@@ -298,7 +289,7 @@ TEST(Gptq, LazyBatchesMatchPerColumnUpdates) {
 
 TEST(Gptq, ActOrderHelpsOnStronglyVaryingDiagonal) {
   const int64_t rows = 128, cols = 512;
-  const auto w = LlmLike(rows, cols, 8);
+  const auto w = LlmLikeValues(rows, cols, 8);
   const auto h = CorrelatedHessian(cols, 8, 1.5);
   for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
     QuantizerConfig c = Config(Method::kGptq, 2, v);
@@ -313,7 +304,7 @@ TEST(Gptq, ActOrderHelpsOnStronglyVaryingDiagonal) {
 
 TEST(Baselines, RejectsBadInputs) {
   const int64_t rows = 8, cols = 16;
-  const auto w = Gaussian(rows * cols, 9);
+  const auto w = GaussianValues(rows * cols, 9);
   std::vector<double> nan_h(cols * cols, 0.0), bad_size((cols + 1) * (cols + 1), 0.0);
   std::vector<double> asym(cols * cols, 0.0), neg(cols * cols, 0.0);
   for (int64_t i = 0; i < cols; ++i) {

@@ -29,6 +29,8 @@
 namespace glvq {
 namespace {
 
+using glvq::testing::LlmLikeValues;
+
 namespace fs = std::filesystem;
 using cpu::E8pCodebook;
 using engine::Method;
@@ -168,13 +170,6 @@ TEST(E8pCodebook, GaussianMseAtTheBestScale) {
 // ---------------------------------------------------------------------------
 // Quantizer
 
-std::vector<float> LlmLike(int64_t rows, int64_t cols, uint64_t seed) {
-  LlmLikeWeightOptions o;
-  o.rows = rows;
-  o.cols = cols;
-  o.seed = seed;
-  return MakeLlmLikeWeight(o);
-}
 
 // As in baselines_test: H = XᵀX/N of AR(1)-correlated activations with
 // log-normal channel scales and a few ×20 outlier channels.
@@ -237,7 +232,7 @@ absl::Status PackOne(const fs::path& dir, const QuantizedTensor& qt, const std::
 
 TEST(E8pQuantizer, RaggedWeightRoundTripsThroughThePackedFormat) {
   const int64_t rows = 64, cols = 172;  // groups of 128 and 44 = 5·8 + 4 columns
-  const std::vector<float> w = LlmLike(rows, cols, 3);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 3);
   const QuantizeResult r = QuantizeWith(E8pConfig(), w, rows, cols);
   const QuantizedTensor& t = r.tensor;
   ASSERT_TRUE(ValidateQuantizedTensor(t).ok());
@@ -271,7 +266,7 @@ TEST(E8pQuantizer, RaggedWeightRoundTripsThroughThePackedFormat) {
 // Decodes Ŵ̃ (the tensor without its RHT) element by element from the spec.
 TEST(E8pQuantizer, CodesDecodeAsTheSpecSays) {
   const int64_t rows = 9, cols = 172;
-  const std::vector<float> w = LlmLike(rows, cols, 4);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 4);
   QuantizedTensor t = QuantizeWith(E8pConfig(), w, rows, cols).tensor;
   t.rht_seed.clear();
   std::vector<float> ref(static_cast<size_t>(rows * cols));
@@ -296,7 +291,7 @@ TEST(E8pQuantizer, CodesDecodeAsTheSpecSays) {
 
 TEST(E8pQuantizer, SameSeedSameBytes) {
   const int64_t rows = 100, cols = 172;  // two row tasks
-  const std::vector<float> w = LlmLike(rows, cols, 6);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 6);
   const std::vector<double> h = CorrelatedHessian(cols, 6);
   QuantizerConfig c = E8pConfig();
   c.threads = 1;
@@ -330,7 +325,7 @@ TEST(E8pQuantizer, GaussianWeightsReachTheCodebookMse) {
 
 TEST(E8pQuantizer, BlockLdlqLowersProxyLoss) {
   const int64_t rows = 128, cols = 512;
-  const std::vector<float> w = LlmLike(rows, cols, 8);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 8);
   const std::vector<double> h = CorrelatedHessian(cols, 8);
   const QuantizerConfig c = E8pConfig();
   const double ldlq =
@@ -390,7 +385,7 @@ TEST(E8pFormat, WorkedExample) {
 }
 
 TEST(E8pFormat, InvalidTensorsAreRejected) {
-  const std::vector<float> w = LlmLike(16, 172, 9);
+  const std::vector<float> w = LlmLikeValues(16, 172, 9);
   const QuantizedTensor good = QuantizeWith(E8pConfig(), w, 16, 172).tensor;
   ASSERT_TRUE(ValidateQuantizedTensor(good).ok());
   struct Case {

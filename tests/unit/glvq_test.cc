@@ -12,16 +12,13 @@
 #include "worker/cpu/sphere_decoder.h"
 #include "worker/engine/hessian.h"
 #include "worker/engine/quantizer.h"
+#include "tests/support/test_support.h"
 
 namespace glvq::engine {
 namespace {
 
-std::vector<float> Gaussian(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = static_cast<float>(rng.Normal());
-  return v;
-}
+using glvq::testing::GaussianValues;
+
 
 QuantizerConfig Glvq(double bits, int dim) {
   QuantizerConfig c;
@@ -42,7 +39,7 @@ QuantizeResult QuantizeWith(const QuantizerConfig& c, const std::vector<float>& 
 
 TEST(Glvq, GaussianTwoBitsWithoutCompandingMatchesUniformScalar) {
   const int64_t rows = 256, cols = 512;
-  const auto w = Gaussian(rows * cols, 1);
+  const auto w = GaussianValues(rows * cols, 1);
   QuantizerConfig c = Glvq(2, 8);
   c.glvq.mu_min = c.glvq.mu_max = 0;
   const QuantizeResult r = QuantizeWith(c, w, rows, cols);
@@ -54,7 +51,7 @@ TEST(Glvq, GaussianStepTableGivesTheOptimalUniformScalarMse) {
   // ALGORITHMS.md §4: optimal uniform scalar MSE on N(0,1); Lloyd–Max at
   // 1 bit coincides with it.
   const double expected[4] = {0.3634, 0.1188, 0.0374, 0.01154};
-  const auto x = Gaussian(1'000'000, 17);
+  const auto x = GaussianValues(1'000'000, 17);
   for (int b = 1; b <= 4; ++b) {
     const double step = cpu::UniformStepForGaussian(b), half = std::ldexp(1.0, b - 1);
     double mse = 0;
@@ -68,7 +65,7 @@ TEST(Glvq, GaussianStepTableGivesTheOptimalUniformScalarMse) {
 
 TEST(Glvq, NoGranularGainWithBabaiInAnyDimension) {
   const int64_t rows = 256, cols = 512;
-  const auto w = Gaussian(rows * cols, 18);
+  const auto w = GaussianValues(rows * cols, 18);
   for (int d : {2, 4}) {
     QuantizerConfig c = Glvq(2, d);
     c.glvq.mu_min = c.glvq.mu_max = 0;
@@ -78,7 +75,7 @@ TEST(Glvq, NoGranularGainWithBabaiInAnyDimension) {
 
 TEST(Glvq, MoreBitsNeverWorse) {
   const int64_t rows = 64, cols = 256;
-  const auto w = Gaussian(rows * cols, 2);
+  const auto w = GaussianValues(rows * cols, 2);
   double prev = 1e9;
   for (int b = 1; b <= 4; ++b) {
     const double nmse = QuantizeWith(Glvq(b, 8), w, rows, cols).tensor.quality->nmse;
@@ -90,7 +87,7 @@ TEST(Glvq, MoreBitsNeverWorse) {
 TEST(Glvq, RaggedShapesRoundTripExactly) {
   for (int dim : {8, 32}) {
     const int64_t rows = 13, cols = 172;
-    const auto w = Gaussian(rows * cols, 3);
+    const auto w = GaussianValues(rows * cols, 3);
     const QuantizeResult r = QuantizeWith(Glvq(3, dim), w, rows, cols);
     ASSERT_EQ(r.tensor.NumGroups(), 2);
     EXPECT_EQ(r.tensor.GroupWidth(1), 44);
@@ -103,7 +100,7 @@ TEST(Glvq, RaggedShapesRoundTripExactly) {
 
 TEST(Glvq, IdenticalForAnyThreadCount) {
   const int64_t rows = 32, cols = 640;
-  const auto w = Gaussian(rows * cols, 4);
+  const auto w = GaussianValues(rows * cols, 4);
   QuantizerConfig c = Glvq(2, 8);
   c.threads = 1;
   const QuantizeResult one = QuantizeWith(c, w, rows, cols);
@@ -159,7 +156,7 @@ TEST(Glvq, HessianObjectiveLowersTheProxyLossOnOutlierActivations) {
 
 TEST(Glvq, CrossGroupFeedbackDecodesExactlyAndIsDeterministic) {
   const int64_t rows = 32, cols = 300;
-  const auto w = Gaussian(rows * cols, 12);
+  const auto w = GaussianValues(rows * cols, 12);
   const auto h = CorrelatedHessian(cols, 9, 1.0);
   const HessianView hv{h.data(), cols};
   QuantizerConfig c = Glvq(2, 8);

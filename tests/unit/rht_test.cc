@@ -28,6 +28,8 @@
 namespace glvq {
 namespace {
 
+using glvq::testing::LlmLikeValues;
+
 namespace fs = std::filesystem;
 using Eigen::MatrixXd;
 using engine::Method;
@@ -216,13 +218,6 @@ TEST(RandomizedHadamard, SpreadsOutliers) {
 // ---------------------------------------------------------------------------
 // Engine integration and the packed format
 
-std::vector<float> LlmLike(int64_t rows, int64_t cols, uint64_t seed) {
-  LlmLikeWeightOptions o;
-  o.rows = rows;
-  o.cols = cols;
-  o.seed = seed;
-  return MakeLlmLikeWeight(o);
-}
 
 QuantizeResult QuantizeWith(const QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
                             int64_t cols, const std::string& name = "layers.0.mlp.weight") {
@@ -259,7 +254,7 @@ absl::StatusOr<PackedModel> PackOne(const fs::path& dir, const QuantizedTensor& 
 
 TEST(RhtEngine, EveryMethodRoundTripsThroughThePackedFormat) {
   const int64_t rows = 64, cols = 172;
-  const std::vector<float> w = LlmLike(rows, cols, 22);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 22);
   for (Method m : {Method::kGlvq, Method::kRtn, Method::kGptq}) {
     SCOPED_TRACE(engine::MethodName(m));
     const QuantizeResult r = QuantizeWith(Config(m, /*rht=*/true), w, rows, cols);
@@ -289,7 +284,7 @@ TEST(RhtEngine, EveryMethodRoundTripsThroughThePackedFormat) {
 
 TEST(RhtEngine, QualityIsMeasuredOnTheOriginalWeights) {
   const int64_t rows = 64, cols = 172;
-  const std::vector<float> w = LlmLike(rows, cols, 23);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 23);
   const QuantizeResult r = QuantizeWith(Config(Method::kRtn, true), w, rows, cols);
   double err = 0, ref = 0;
   for (size_t i = 0; i < w.size(); ++i) {
@@ -318,7 +313,7 @@ TEST(RhtEngine, HelpsRtnOnOutlierWeights) {
 
 TEST(RhtEngine, RhtSeedCostsExactly128Bits) {
   const int64_t rows = 64, cols = 172;
-  const std::vector<float> w = LlmLike(rows, cols, 25);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 25);
   const QuantizeResult r = QuantizeWith(Config(Method::kRtn, true), w, rows, cols);
   QuantizedTensor without = r.tensor;
   without.rht_seed.clear();
@@ -340,7 +335,7 @@ std::map<std::string, TensorView, std::less<>> ComponentViews(const QuantizedTen
 
 TEST(RhtFormat, ComponentsRoundTripAndUnknownOnesAreRejected) {
   const int64_t rows = 64, cols = 172;
-  const std::vector<float> w = LlmLike(rows, cols, 26);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 26);
   const QuantizedTensor qt = QuantizeWith(Config(Method::kRtn, true), w, rows, cols).tensor;
   EXPECT_EQ(ComponentNames("rtn", true),
             (std::vector<std::string>{"bits", "codes", "offsets", "rht_seed", "scale", "zero"}));
@@ -368,7 +363,7 @@ TEST(RhtFormat, ComponentsRoundTripAndUnknownOnesAreRejected) {
 
 TEST(RhtFormat, ReaderRejectsAnUnknownComponentInTheManifest) {
   const int64_t rows = 64, cols = 172;
-  const std::vector<float> w = LlmLike(rows, cols, 27);
+  const std::vector<float> w = LlmLikeValues(rows, cols, 27);
   const QuantizedTensor qt = QuantizeWith(Config(Method::kRtn, true), w, rows, cols).tensor;
   testing::ScratchDir dir;
   ASSERT_TRUE(PackOne(dir.path(), qt, w).ok());

@@ -18,19 +18,13 @@
 namespace glvq {
 namespace {
 
+using testing::OwnedTensor;
+
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
 constexpr char kIndex[] = "model.safetensors.index.json";
 
-struct OwnedTensor {
-  std::string name;
-  DType dtype;
-  std::vector<int64_t> shape;
-  std::vector<std::byte> data;
-
-  TensorToWrite ToWrite() const { return {name, dtype, shape, data}; }
-};
 
 OwnedTensor F32Tensor(std::string name, int64_t elements) {
   std::vector<std::byte> data(static_cast<size_t>(elements) * 4);

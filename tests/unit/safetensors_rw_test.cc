@@ -17,17 +17,11 @@
 namespace glvq {
 namespace {
 
+using testing::OwnedTensor;
+
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-struct OwnedTensor {
-  std::string name;
-  DType dtype;
-  std::vector<int64_t> shape;
-  std::vector<std::byte> data;
-
-  TensorToWrite ToWrite() const { return {name, dtype, shape, data}; }
-};
 
 // Distinct, non-trivial bytes per tensor so that swapped data shows up.
 OwnedTensor MakeTensor(std::string name, DType dtype, std::vector<int64_t> shape) {
