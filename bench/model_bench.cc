@@ -65,6 +65,12 @@ std::vector<Case> Cases() {
     cases.push_back({"d=8 mu=0 +rht +ldlq", best});
   }
   cases.push_back({"rht ldlq", Make(Method::kE8p, 2, 8)});
+  for (int b : {2, 3, 4}) {
+    cases.push_back({"D=32 lloyd-max", Make(Method::kPvq, b, 32)});
+    QuantizerConfig quantile = Make(Method::kPvq, b, 32);
+    quantile.pvq.gain_levels = engine::PvqGainLevels::kBetaQuantile;
+    cases.push_back({"D=32 beta-quantile", quantile});
+  }
   return cases;
 }
 
@@ -147,7 +153,7 @@ void RegisterModelBench(CLI::App& app) {
   auto* cmd = app.add_subcommand("model", "Model-level quality (NLL, KL, top-1) on stories260K");
   auto o = std::make_shared<ModelOptions>();
   cmd->add_option("--fixtures", o->fixtures, "Directory holding stories260K")->capture_default_str();
-  cmd->add_option("--method", o->methods, "glvq, rtn, gptq, e8p");
+  cmd->add_option("--method", o->methods, "glvq, rtn, gptq, e8p, pvq");
   cmd->add_option("--bits", o->bits, "Target bits per weight");
   cmd->add_flag("--json", o->json, "One JSON object per row");
   cmd->callback([o] {

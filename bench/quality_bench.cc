@@ -3,6 +3,8 @@
 // Metrics are aggregated over a source's layers (error sums over reference
 // sums) and always measured with the source's own Hessian, whatever the
 // quantizer was told.
+#include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -50,7 +52,27 @@ QuantizerConfig Base(Method m, double bits, int dim) {
   c.method = m;
   c.bits = bits;
   c.dim = dim;
+  c.group_size = std::max(c.group_size, dim);
   return c;
+}
+
+// PVQ (RHT and BlockLDLQ always on): D = 8, 32, 128 at 2–4 bits with the
+// default split and Lloyd–Max gain levels; at D = 32 the fractional rates
+// 1.5–3.5, the Beta-quantile levels, and the split that reproduces the
+// ALGORITHMS.md §2 figures (log2 D + 1 gain bits).
+void PvqVariants(const std::string& h, std::vector<Variant>* v) {
+  for (int d : {8, 32, 128}) {
+    for (int b : {2, 3, 4}) v->push_back({"lloyd-max" + h, Base(Method::kPvq, b, d)});
+  }
+  for (double b : {1.5, 2.5, 3.5}) v->push_back({"lloyd-max" + h, Base(Method::kPvq, b, 32)});
+  for (int d : {8, 32, 128}) {
+    QuantizerConfig q = Base(Method::kPvq, 2, d);
+    q.pvq.gain_levels = engine::PvqGainLevels::kBetaQuantile;
+    v->push_back({"beta-quantile" + h, q});
+    q = Base(Method::kPvq, 2, d);
+    q.pvq.gain_bits = std::bit_width(static_cast<unsigned>(d));
+    v->push_back({"log2(D)+1 gain bits" + h, q});
+  }
 }
 
 std::vector<Variant> Variants(bool has_hessian) {
@@ -72,6 +94,7 @@ std::vector<Variant> Variants(bool has_hessian) {
     v.push_back({"clip grid H act-order", ao});
   }
   v.push_back({"rht ldlq" + h, Base(Method::kE8p, 2, 8)});
+  PvqVariants(h, &v);
   for (int d : {8, 32}) {
     for (int b : {2, 3, 4}) v.push_back({"mu=[10,255]" + h, Base(Method::kGlvq, b, d)});
   }
@@ -216,7 +239,7 @@ void RegisterQualityBench(CLI::App& app) {
   auto* cmd = app.add_subcommand("quality", "Quality vs bits for every method and source");
   auto o = std::make_shared<QualityOptions>();
   cmd->add_option("--source", o->sources, "gaussian, student_t, llm_like, stories260k");
-  cmd->add_option("--method", o->methods, "glvq, rtn, gptq, e8p");
+  cmd->add_option("--method", o->methods, "glvq, rtn, gptq, e8p, pvq");
   cmd->add_option("--bits", o->bits, "Target bits per weight");
   cmd->add_option("--dim", o->dims, "Vector dimension (1 for scalar methods)");
   cmd->add_option("--threads", o->threads, "Quantizer threads (0 = all cores)")

@@ -190,9 +190,9 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--threads", a->threads, "Engine threads per worker (0: all cores)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
-  cmd->add_option("--method", a->method, "glvq, rtn, gptq or e8p");
+  cmd->add_option("--method", a->method, "glvq, rtn, gptq, e8p or pvq");
   cmd->add_option("--bits", a->bits, "Average code bits per weight");
-  cmd->add_option("--dim", a->dim, "Lattice dimension (glvq)");
+  cmd->add_option("--dim", a->dim, "Lattice dimension (glvq), vector dimension D (pvq)");
   cmd->add_option("--group-size", a->group_size, "Columns per group");
   cmd->add_option("--seed", a->seed, "Seed of every random choice");
   cmd->add_option("--max-task-memory", a->max_task_memory,

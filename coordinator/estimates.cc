@@ -9,14 +9,15 @@ namespace {
 using engine::Method;
 
 // Average code bits per weight (SDBA keeps the weight-averaged width at
-// the target, so the average is exact for it too).
+// the target, so the average is exact for it too; pvq's is at most it).
 double CodeBits(const engine::QuantizerConfig& c) {
   if (c.method == Method::kE8p) return 2.0;
   return c.bits;
 }
 
 bool NeedsInverseFactor(const engine::QuantizerConfig& c) {
-  return c.method == Method::kGptq || c.method == Method::kE8p || c.ldlq || c.sdba;
+  return c.method == Method::kGptq || c.method == Method::kE8p || c.method == Method::kPvq ||
+         c.ldlq || c.sdba;
 }
 
 uint64_t CeilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
@@ -32,6 +33,7 @@ bool CanSplitTensor(const engine::QuantizerConfig& c) {
       return true;
     case Method::kGptq:
     case Method::kE8p:
+    case Method::kPvq:
       return false;
   }
   return false;
@@ -69,6 +71,10 @@ uint64_t EstimatePackedBytes(const engine::QuantizerConfig& c, const TaskShape& 
     case Method::kE8p:
       side = groups * 4;  // scale
       break;
+    case Method::kPvq:
+      // pulses (2 per group), row norms, at most 2 x 256 gain levels; no bits.
+      side = groups * 8 + rows * 4 + 2 * 4 * 256 - groups;
+      break;
   }
   return codes + bits_and_offsets + side;
 }
@@ -97,6 +103,9 @@ double WeightsPerSecond(const engine::QuantizerConfig& c) {
       return 3.0e6;
     case Method::kE8p:
       return 2.5e6;
+    case Method::kPvq:
+      if (c.dim <= 32) return 6.0e6;
+      return c.dim <= 64 ? 4.0e6 : 3.0e6;
     case Method::kGlvq:
       if (c.dim >= 32) return 1.0e6;
       if (c.dim >= 16) return 1.6e6;

@@ -19,9 +19,9 @@ struct TaskShape {
 
 // Whether the column groups of a tensor can be quantized independently, so
 // that one tensor may become several tasks. False for everything that
-// couples groups: GPTQ and E8P (BlockLDLQ error feedback), glvq with ldlq
-// (feedback) or sdba (allocation over all groups), and rht (the transform
-// mixes all columns).
+// couples groups: GPTQ, E8P and PVQ (BlockLDLQ error feedback; PVQ's row
+// norms span all groups), glvq with ldlq (feedback) or sdba (allocation
+// over all groups), and rht (the transform mixes all columns).
 bool CanSplitTensor(const engine::QuantizerConfig& config);
 
 // Estimated peak bytes a worker needs for the task:
@@ -31,7 +31,7 @@ bool CanSplitTensor(const engine::QuantizerConfig& config);
 //   + 8·cols²·k                       Hessian blocks in F64: k = 2 with
 //                                     calibration (as read, damped), +1 for
 //                                     the chol(H⁻¹) factor of gptq, e8p,
-//                                     ldlq and sdba (materialised even for
+//                                     pvq, ldlq and sdba (materialised even for
 //                                     H = I), +1 with rht and calibration
 //   + EstimatePackedBytes             the result
 uint64_t EstimateTaskMemory(const engine::QuantizerConfig& config, const TaskShape& shape,
@@ -48,7 +48,9 @@ uint64_t PerTensorPackedBytes(const engine::QuantizerConfig& config);
 // development machine (x86-64, one core, faithful settings): rtn 4.0 M/s,
 // gptq 3.0 M/s, e8p 2.5 M/s, glvq d <= 8: 2.4 M/s (3.9 M/s with companding
 // off, mu max 0), glvq d = 16: 1.6 M/s (interpolated, not measured),
-// glvq d = 32: 1.0 M/s. Exact search, rht and ldlq are not modelled.
+// glvq d = 32: 1.0 M/s, pvq D <= 32: 6 M/s, D = 64: 4 M/s (interpolated),
+// D >= 128: 3 M/s (docs/quality.md). Exact search, rht and ldlq are not
+// modelled.
 double WeightsPerSecond(const engine::QuantizerConfig& config);
 
 // weights / WeightsPerSecond: seconds on one CPU core.

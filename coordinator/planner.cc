@@ -41,6 +41,8 @@ std::string WholeTensorReason(const engine::QuantizerConfig& c) {
   if (c.method == engine::Method::kGptq) return "gptq feeds each group's error into the next";
   if (c.method == engine::Method::kE8p)
     return "e8p (BlockLDLQ) feeds each group's error into the next";
+  if (c.method == engine::Method::kPvq)
+    return "pvq (RHT, row norms, BlockLDLQ) couples all groups of a tensor";
   if (c.ldlq) return "ldlq feeds each group's error into the next";
   return "sdba allocates bits over all groups of a tensor";
 }

@@ -26,6 +26,26 @@ v1::RtnVariant FromEngineRtnVariant(engine::RtnVariant v) {
   return v == engine::RtnVariant::kMinMax ? v1::RTN_VARIANT_MIN_MAX : v1::RTN_VARIANT_CLIP_SEARCH;
 }
 
+absl::StatusOr<engine::PvqGainLevels> ToEnginePvqGainLevels(v1::PvqGainLevels v) {
+  switch (v) {
+    case v1::PVQ_GAIN_LEVELS_UNSPECIFIED:
+      return engine::QuantizerConfig().pvq.gain_levels;
+    case v1::PVQ_GAIN_LEVELS_LLOYD_MAX:
+      return engine::PvqGainLevels::kLloydMax;
+    case v1::PVQ_GAIN_LEVELS_BETA_QUANTILE:
+      return engine::PvqGainLevels::kBetaQuantile;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown pvqGainLevels value ", static_cast<int>(v)));
+}
+
+v1::PvqGainLevels FromEnginePvqGainLevels(engine::PvqGainLevels v) {
+  return v == engine::PvqGainLevels::kBetaQuantile ? v1::PVQ_GAIN_LEVELS_BETA_QUANTILE
+                                                   : v1::PVQ_GAIN_LEVELS_LLOYD_MAX;
+}
+
 }  // namespace
 
 absl::StatusOr<engine::Method> ToEngineMethod(v1::Method method) {
@@ -53,6 +73,10 @@ absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpe
   auto rtn_variant = ToEngineRtnVariant(s.rtn_variant());
   if (!rtn_variant.ok()) return rtn_variant.status();
   c.rtn_variant = *rtn_variant;
+  auto gain_levels = ToEnginePvqGainLevels(s.pvq_gain_levels());
+  if (!gain_levels.ok()) return gain_levels.status();
+  c.pvq.gain_levels = *gain_levels;
+  if (s.has_pvq_gain_bits()) c.pvq.gain_bits = s.pvq_gain_bits();
   if (s.has_bits()) c.bits = s.bits();
   if (s.has_dim()) c.dim = s.dim();
   if (s.has_group_size()) c.group_size = s.group_size();
@@ -98,6 +122,8 @@ v1::QuantizerSpec FromQuantizerConfig(const engine::QuantizerConfig& c) {
   s.set_refine_lr(g.refine_lr);
   s.set_lambda(g.lambda);
   s.set_exact_search(g.exact_search);
+  s.set_pvq_gain_bits(c.pvq.gain_bits);
+  s.set_pvq_gain_levels(FromEnginePvqGainLevels(c.pvq.gain_levels));
   return s;
 }
 

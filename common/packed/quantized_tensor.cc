@@ -12,6 +12,8 @@
 #include "common/packed/bitpack.h"
 #include "common/packed/e8p.h"
 #include "common/packed/hadamard.h"
+#include "common/packed/pvq.h"
+#include "common/packed/pvq_tensor.h"
 
 namespace glvq {
 namespace {
@@ -31,11 +33,15 @@ absl::Status Invalid(const QuantizedTensor& qt, absl::string_view problem) {
 }
 
 bool IsKnownMethod(std::string_view method) {
-  return method == kMethodGlvq || method == kMethodRtn || method == kMethodE8p;
+  return method == kMethodGlvq || method == kMethodRtn || method == kMethodE8p ||
+         method == kMethodPvq;
 }
 
-// glvq and rtn pack b-bit codes LSB-first; e8p stores whole 16-bit indices.
-bool IsBitPacked(std::string_view method) { return method != kMethodE8p; }
+// glvq and rtn pack b-bit codes LSB-first; e8p stores whole 16-bit indices,
+// pvq records of index and gain bits (pvq_tensor.h).
+bool IsBitPacked(std::string_view method) {
+  return method != kMethodE8p && method != kMethodPvq;
+}
 
 // The only bit width an e8p group may declare: 16 bits per 8 weights.
 constexpr uint8_t kE8pBits = 2;
@@ -54,7 +60,7 @@ absl::Status ValidateScalars(const QuantizedTensor& qt) {
   if (qt.name.empty()) return Invalid(qt, "empty name");
   if (!IsKnownMethod(qt.method)) {
     return Invalid(qt, absl::StrCat("unknown method '", qt.method,
-                                    "' (expected 'glvq', 'rtn' or 'e8p')"));
+                                    "' (expected 'glvq', 'rtn', 'e8p' or 'pvq')"));
   }
   if (!IsFloatDType(qt.source_dtype)) {
     return Invalid(qt, absl::StrCat("source dtype ", Sv(DTypeName(qt.source_dtype)),
@@ -66,7 +72,9 @@ absl::Status ValidateScalars(const QuantizedTensor& qt) {
   if (qt.rows * qt.cols > kMaxWeights) {
     return Invalid(qt, absl::StrCat("rows * cols exceeds ", kMaxWeights));
   }
-  const int64_t max_dim = qt.method == kMethodRtn ? 1 : packed::kMaxLatticeDim;
+  const int64_t max_dim = qt.method == kMethodRtn   ? 1
+                          : qt.method == kMethodPvq ? pvq::kMaxDim
+                                                    : packed::kMaxLatticeDim;
   if (qt.method == kMethodE8p && qt.dim != e8p::kDim) {
     return Invalid(qt, absl::StrCat("dim must be 8 for method 'e8p', got ", qt.dim));
   }
@@ -93,6 +101,7 @@ absl::Status CheckArraySize(const QuantizedTensor& qt, absl::string_view what,
 }
 
 absl::Status ValidateBitsAndOffsets(const QuantizedTensor& qt) {
+  if (qt.method == kMethodPvq) return ValidatePvqLayout(qt);
   const int64_t groups = qt.NumGroups();
   RETURN_IF_ERROR(CheckArraySize(qt, "bits", qt.bits.size(), groups));
   for (int64_t g = 0; g < groups; ++g) {
@@ -124,6 +133,7 @@ absl::Status ValidateCodes(const QuantizedTensor& qt, std::span<const uint8_t> c
     return Invalid(qt, absl::StrCat("codes has ", codes.size(), " bytes, offsets say ",
                                     qt.offsets[groups]));
   }
+  if (qt.method == kMethodPvq) return ValidatePvqCodes(qt, codes);
   if (!IsBitPacked(qt.method)) return absl::OkStatus();  // every uint16 is an index
   for (int64_t g = 0; g < groups; ++g) {
     const uint64_t code_bits =
@@ -189,6 +199,10 @@ absl::Status ValidateSideInfo(const QuantizedTensor& qt) {
     return Invalid(qt, absl::StrCat("rht_seed has ", qt.rht_seed.size(),
                                     " entries, expected 0 or 2"));
   }
+  if (qt.method == kMethodPvq) return absl::OkStatus();  // ValidatePvqLayout did it
+  RETURN_IF_ERROR(CheckArraySize(qt, "pulses", qt.pulses.size(), 0));
+  RETURN_IF_ERROR(CheckArraySize(qt, "gains", qt.gains.size(), 0));
+  RETURN_IF_ERROR(CheckArraySize(qt, "norms", qt.norms.size(), 0));
   if (qt.method == kMethodGlvq) return ValidateGlvqSideInfo(qt);
   if (qt.method == kMethodE8p) return ValidateE8pSideInfo(qt);
   return ValidateRtnSideInfo(qt);
@@ -265,6 +279,13 @@ void DecodeE8pGroup(const QuantizedTensor& qt, int64_t g, std::span<const uint16
 
 template <typename T>
 absl::Status DecodeGroups(const QuantizedTensor& qt, std::span<T> out) {
+  if (qt.method == kMethodPvq) {
+    if constexpr (std::is_same_v<T, double>) return DecodePvq(qt, out);
+    std::vector<double> dense(out.size());
+    RETURN_IF_ERROR(DecodePvq(qt, dense));
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(dense[i]);
+    return absl::OkStatus();
+  }
   std::vector<uint8_t> codes;
   std::vector<uint16_t> indices;
   for (int64_t g = 0; g < qt.NumGroups(); ++g) {
@@ -317,12 +338,18 @@ struct ComponentSpec {
 std::vector<ComponentSpec> ComponentSpecs(const QuantizedTensor& qt, int64_t code_bytes,
                                           bool with_rht_seed) {
   const int64_t groups = qt.NumGroups();
-  std::vector<ComponentSpec> specs = {
-      {"bits", DType::kU8, {groups}},
-      {"codes", DType::kU8, {code_bytes}},
-      {"offsets", DType::kI64, {groups + 1}},
-  };
-  if (qt.method == kMethodGlvq) {
+  std::vector<ComponentSpec> specs;
+  if (qt.method != kMethodPvq) specs.push_back({"bits", DType::kU8, {groups}});
+  specs.push_back({"codes", DType::kU8, {code_bytes}});
+  specs.push_back({"offsets", DType::kI64, {groups + 1}});
+  if (qt.method == kMethodPvq) {
+    // gains: [S, levels], any levels here; ValidatePvqLayout checks them.
+    const int64_t gain_rows = PvqGainRows(qt);
+    specs.push_back({"gains", DType::kF32,
+                     {gain_rows, static_cast<int64_t>(qt.gains.size()) / gain_rows}});
+    specs.push_back({"norms", DType::kF32, {qt.rows}});
+    specs.push_back({"pulses", DType::kI32, {groups, 2}});
+  } else if (qt.method == kMethodGlvq) {
     specs.push_back({"generators", DType::kF32, {groups, qt.dim, qt.dim}});
     specs.push_back({"mu", DType::kF32, {groups}});
     specs.push_back({"scale", DType::kF32, {groups}});
@@ -353,14 +380,19 @@ absl::Status CheckComponentSet(
 
 absl::Status CheckComponentView(const QuantizedTensor& meta, const ComponentSpec& spec,
                                 const TensorView& view) {
-  // codes may have any length here; ValidateCodes compares it with offsets.
-  const bool is_codes = spec.name == "codes";
-  if (view.dtype != spec.dtype ||
-      (is_codes ? view.shape.size() != 1 : view.shape != spec.shape)) {
+  // codes may have any length here, and pvq's gains any number of levels;
+  // validation compares them with offsets and the gain bits.
+  const bool is_codes = spec.name == "codes", is_gains = spec.name == "gains";
+  const bool ok = is_codes   ? view.shape.size() == 1
+                  : is_gains ? view.shape.size() == 2 && view.shape[0] == spec.shape[0]
+                             : view.shape == spec.shape;
+  if (view.dtype != spec.dtype || !ok) {
     return Invalid(meta, absl::StrCat(
         "component '", Sv(spec.name), "' is ", Sv(DTypeName(view.dtype)), " ",
         ShapeToString(view.shape), ", expected ", Sv(DTypeName(spec.dtype)), " ",
-        is_codes ? "[bytes]" : ShapeToString(spec.shape)));
+        is_codes   ? "[bytes]"
+        : is_gains ? absl::StrCat("[", spec.shape[0], ", levels]")
+                   : ShapeToString(spec.shape)));
   }
   return absl::OkStatus();
 }
@@ -374,6 +406,9 @@ void CopyComponent(std::string_view name, const TensorView& view, bool load_code
   if (name == "mu") qt->mu = CopyElements<float>(view);
   if (name == "scale") qt->scale = CopyElements<float>(view);
   if (name == "zero") qt->zero = CopyElements<float>(view);
+  if (name == "pulses") qt->pulses = CopyElements<int32_t>(view);
+  if (name == "gains") qt->gains = CopyElements<float>(view);
+  if (name == "norms") qt->norms = CopyElements<float>(view);
   if (name == kRhtSeedComponent) qt->rht_seed = CopyElements<int64_t>(view);
 }
 
@@ -423,7 +458,9 @@ std::vector<int64_t> ComputeGroupOffsets(std::string_view method, int64_t rows, 
 int64_t E8pVectorsPerRow(int64_t width) { return (width + e8p::kDim - 1) / e8p::kDim; }
 
 absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* qt) {
-  if (!IsBitPacked(qt->method)) return Invalid(*qt, "e8p codes are packed by PackE8pCodes");
+  if (!IsBitPacked(qt->method)) {
+    return Invalid(*qt, absl::StrCat(qt->method, " codes are not bit-packed codes"));
+  }
   const int64_t groups = qt->NumGroups();
   RETURN_IF_ERROR(CheckArraySize(*qt, "bits", qt->bits.size(), groups));
   RETURN_IF_ERROR(CheckArraySize(*qt, "unpacked codes", unpacked.size(), qt->rows * qt->cols));
@@ -451,7 +488,9 @@ absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* 
 
 absl::Status UnpackGroupCodes(const QuantizedTensor& qt, int64_t g,
                               std::span<uint8_t> out) {
-  if (!IsBitPacked(qt.method)) return Invalid(qt, "e8p codes are read by UnpackE8pGroupCodes");
+  if (!IsBitPacked(qt.method)) {
+    return Invalid(qt, absl::StrCat(qt.method, " codes are not bit-packed codes"));
+  }
   if (g < 0 || g >= qt.NumGroups()) {
     return Invalid(qt, absl::StrCat("group ", g, " out of range"));
   }
@@ -500,7 +539,7 @@ std::vector<packed::GroupDesc> MakeGroupDescs(const QuantizedTensor& qt) {
         .code_offset = static_cast<uint64_t>(qt.offsets[g]),
         .first_col = static_cast<uint32_t>(g * qt.group_size),
         .width = static_cast<uint32_t>(qt.GroupWidth(g)),
-        .bits = qt.bits[g],
+        .bits = qt.bits.empty() ? 0u : qt.bits[g],
         .dim = static_cast<uint32_t>(qt.dim)};
   }
   return descs;
@@ -524,7 +563,8 @@ BitsAccounting& BitsAccounting::operator+=(const BitsAccounting& other) {
 BitsAccounting ComputeAccounting(const QuantizedTensor& qt) {
   BitsAccounting acc;
   acc.weights = static_cast<uint64_t>(qt.rows * qt.cols);
-  for (int64_t g = 0; g < qt.NumGroups(); ++g) {
+  if (qt.method == kMethodPvq) acc.payload_bits = PvqPayloadBits(qt);
+  for (int64_t g = 0; g < qt.NumGroups() && qt.method != kMethodPvq; ++g) {
     acc.payload_bits += qt.method == kMethodE8p
         ? static_cast<uint64_t>(qt.rows * E8pVectorsPerRow(qt.GroupWidth(g))) * 8 *
               e8p::kCodeBytes
@@ -536,7 +576,8 @@ BitsAccounting ComputeAccounting(const QuantizedTensor& qt) {
   const uint64_t bytes = code_bytes + qt.bits.size() + 8 * (qt.offsets.size() +
                                                            qt.rht_seed.size()) +
                          4 * (qt.generators.size() + qt.mu.size() + qt.scale.size() +
-                              qt.zero.size());
+                              qt.zero.size() + qt.pulses.size() + qt.gains.size() +
+                              qt.norms.size());
   acc.total_bits = 8 * bytes;
   return acc;
 }
@@ -568,6 +609,7 @@ std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_s
   if (method == kMethodGlvq) names = {"bits", "codes", "generators", "mu", "offsets", "scale"};
   if (method == kMethodRtn) names = {"bits", "codes", "offsets", "scale", "zero"};
   if (method == kMethodE8p) names = {"bits", "codes", "offsets", "scale"};
+  if (method == kMethodPvq) names = {"codes", "gains", "norms", "offsets", "pulses"};
   if (with_rht_seed && !names.empty()) {
     names.emplace_back(kRhtSeedComponent);
     std::sort(names.begin(), names.end());
@@ -587,6 +629,9 @@ std::vector<TensorToWrite> ComponentTensors(const QuantizedTensor& qt) {
     if (spec.name == "mu") data = Bytes(qt.mu);
     if (spec.name == "scale") data = Bytes(qt.scale);
     if (spec.name == "zero") data = Bytes(qt.zero);
+    if (spec.name == "pulses") data = Bytes(qt.pulses);
+    if (spec.name == "gains") data = Bytes(qt.gains);
+    if (spec.name == "norms") data = Bytes(qt.norms);
     if (spec.name == kRhtSeedComponent) data = Bytes(qt.rht_seed);
     out.push_back({ComponentTensorName(qt.name, spec.name), spec.dtype, spec.shape, data});
   }

@@ -24,6 +24,7 @@ namespace glvq {
 inline constexpr std::string_view kMethodGlvq = "glvq";
 inline constexpr std::string_view kMethodRtn = "rtn";
 inline constexpr std::string_view kMethodE8p = "e8p";
+inline constexpr std::string_view kMethodPvq = "pvq";
 
 // The optional component that records a randomized Hadamard transform
 // (docs/format.md §4.4); any method may carry it.
@@ -44,19 +45,26 @@ struct TensorQuality {
 // and DequantizeRef undoes the transform.
 struct QuantizedTensor {
   std::string name;            // the source tensor, e.g. "layers.0.mlp.up.weight"
-  std::string method;          // kMethodGlvq, kMethodRtn or kMethodE8p
+  std::string method;          // kMethodGlvq, kMethodRtn, kMethodE8p or kMethodPvq
   DType source_dtype = DType::kF32;  // dtype of the source weight (float)
   int64_t rows = 0;
   int64_t cols = 0;
   int64_t group_size = 0;      // columns per group
-  int64_t dim = 0;             // vector dimension d; 1 for rtn, 8 for e8p
-  std::vector<uint8_t> bits;   // [G], bits per code (e8p: per weight, 2), 1..8
+  int64_t dim = 0;             // vector dimension d; 1 for rtn, 8 for e8p, D for pvq
+  std::vector<uint8_t> bits;   // [G], bits per code (e8p: per weight, 2), 1..8; pvq: none
   std::vector<int64_t> offsets;  // [G+1], byte offset of each group in `codes`
   std::vector<uint8_t> codes;  // all group streams, concatenated
   std::vector<float> generators;  // glvq: [G, d, d] row-major
   std::vector<float> mu;       // glvq: [G], companding (0 = none)
   std::vector<float> scale;    // glvq, e8p: [G]; rtn: [G, rows]
   std::vector<float> zero;     // rtn: [G, rows]
+  // pvq: [G, 2], pulses K_g of the whole vectors' pyramid P(D, K_g) and K'_g
+  // of the short vector's P(width_g mod D, K'_g) (0: no short vector).
+  std::vector<int32_t> pulses;
+  // pvq: [S, 2^b] gain levels relative to the row norm, for whole vectors and
+  // (S = 2, when some group has a short vector) for short ones.
+  std::vector<float> gains;
+  std::vector<float> norms;    // pvq: [rows], row norms
   // Empty, or [2]: the seeds of T_m (rows) and T_n (columns), each a
   // uint64 stored bit for bit as I64.
   std::vector<int64_t> rht_seed;
@@ -74,7 +82,8 @@ struct QuantizedTensor {
 // dtype, positive sizes, every array of the size its shape implies, bits in
 // 1..8 (e8p: 2), offsets exactly the prefix sums of the group stream sizes,
 // padding bits zero, scale > 0 and finite, mu >= 0 and finite, generators
-// and zero points finite, rht_seed empty or [2], quality finite.
+// and zero points finite, rht_seed empty or [2], quality finite; pvq: see
+// ValidatePvqLayout and ValidatePvqCodes (common/packed/pvq_tensor.h).
 // INVALID_ARGUMENT naming the tensor and the first problem found.
 absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt);
 // The same, but with the codes taken from `codes` instead of qt.codes (so a
@@ -88,8 +97,9 @@ absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt,
 std::vector<int64_t> ComputeGroupOffsets(int64_t rows, int64_t cols,
                                          int64_t group_size,
                                          std::span<const uint8_t> bits);
-// The same for any method: e8p streams hold rows · ceil(width / 8) 16-bit
-// codes per group whatever `bits` says.
+// The same for glvq, rtn and e8p: e8p streams hold rows · ceil(width / 8)
+// 16-bit codes per group whatever `bits` says. (pvq streams depend on its
+// pulses and gains instead: common/packed/pvq_tensor.h.)
 std::vector<int64_t> ComputeGroupOffsets(std::string_view method, int64_t rows,
                                          int64_t cols, int64_t group_size,
                                          std::span<const uint8_t> bits);
@@ -102,8 +112,8 @@ int64_t E8pVectorsPerRow(int64_t width);
 // `unpacked` holds the groups one after the other, group g as its
 // rows * GroupWidth(g) codes row-major, so rows * cols bytes in all. Uses
 // qt's rows, cols, group_size and bits. INVALID_ARGUMENT on a size mismatch,
-// bits out of range, a code that does not fit its group's bits, or an e8p
-// tensor (see PackE8pCodes).
+// bits out of range, a code that does not fit its group's bits, or an e8p or
+// pvq tensor (see PackE8pCodes, PackPvqCodes).
 absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* qt);
 
 // The inverse of PackGroupCodes for a valid bit-packed tensor: writes group
@@ -120,14 +130,16 @@ absl::Status PackE8pCodes(std::span<const uint16_t> codes, QuantizedTensor* qt);
 absl::Status UnpackE8pGroupCodes(const QuantizedTensor& qt, int64_t g,
                                  std::span<uint16_t> out);
 
-// Device-friendly per-group descriptors ([G] entries) of a valid tensor.
+// Device-friendly per-group descriptors ([G] entries) of a valid tensor
+// (pvq, which has no per-group bits: bits 0).
 std::vector<packed::GroupDesc> MakeGroupDescs(const QuantizedTensor& qt);
 
 // Exact size accounting of a quantized tensor (or a sum of them).
 struct BitsAccounting {
   uint64_t weights = 0;       // quantized weights (rows * cols)
   uint64_t payload_bits = 0;  // code bits: sum over groups of rows*width*bits
-                              // (e8p: 16 per codeword, ragged ones included)
+                              // (e8p: 16 per codeword, ragged ones included;
+                              // pvq: index and gain bits of every record)
   uint64_t total_bits = 0;    // 8 * bytes of every component tensor
 
   double PayloadPerWeight() const;  // 0 when weights == 0

@@ -98,7 +98,8 @@ TEST_F(JobCli, BadSpecsExitOneWithFileLineColumnAndCode) {
       {"bits 9", "bits: 2", "bits: 9", "INVALID_ARGUMENT",
        "job.yaml:10:11: spec.quantizer.bits: bits must be within 1..8, got 9"},
       {"unknown method", "method: glvq", "method: awq", "INVALID_ARGUMENT",
-       "job.yaml:9:13: spec.quantizer.method: unknown value 'awq' (known: glvq, rtn, gptq, e8p)"},
+       "job.yaml:9:13: spec.quantizer.method: unknown value 'awq' (known: glvq, rtn, gptq, e8p, "
+       "pvq)"},
       {"missing model", "path: model", "path: missing", "FAILED_PRECONDITION",
        "job.yaml:7:11: spec.model.path: "},
       {"output inside the model", "path: out/tiny", "path: model/out", "INVALID_ARGUMENT",

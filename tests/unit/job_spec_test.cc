@@ -141,6 +141,7 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   c.act_order = true;
   c.rtn_variant = engine::RtnVariant::kMinMax;
   c.glvq = {1, 2, 3, 0.5, 4, 0.25, 0.125, true};
+  c.pvq = {5, engine::PvqGainLevels::kBetaQuantile};
   auto back = ToQuantizerConfig(FromQuantizerConfig(c));
   ASSERT_TRUE(back.ok());
   EXPECT_TRUE(MessageDifferencer::Equals(FromQuantizerConfig(*back), FromQuantizerConfig(c)));
@@ -148,6 +149,8 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   EXPECT_EQ(back->rtn_variant, c.rtn_variant);
   EXPECT_EQ(back->glvq.lambda, 0.125);
   EXPECT_TRUE(back->glvq.exact_search);
+  EXPECT_EQ(back->pvq.gain_bits, 5);
+  EXPECT_EQ(back->pvq.gain_levels, engine::PvqGainLevels::kBetaQuantile);
 }
 
 TEST(JobSpecParse, ProtoAndEngineSpellMethodsAlike) {
@@ -160,8 +163,8 @@ TEST(JobSpecParse, ProtoAndEngineSpellMethodsAlike) {
     ASSERT_TRUE(m.ok()) << v->name();
     EXPECT_EQ(engine::MethodName(*m), YamlEnumName(v));
   }
-  for (auto m :
-       {engine::Method::kGlvq, engine::Method::kRtn, engine::Method::kGptq, engine::Method::kE8p}) {
+  for (auto m : {engine::Method::kGlvq, engine::Method::kRtn, engine::Method::kGptq,
+                 engine::Method::kE8p, engine::Method::kPvq}) {
     EXPECT_NE(FromEngineMethod(m), v1::METHOD_UNSPECIFIED) << engine::MethodName(m);
     EXPECT_TRUE(proto_names.count(engine::MethodName(m)));
   }
@@ -205,8 +208,9 @@ TEST(JobSpecParse, BadValuesAreInvalidArgumentWithPosition) {
       {"bits: 3", "bits: \"3\"",
        "job.yaml:10:11: spec.quantizer.bits: expected a number, got the string \"3\""},
       {"bits: 3", "bits: .nan", "job.yaml:10:11: spec.quantizer.bits: expected a finite number"},
-      {"method: glvq", "method: pvq",
-       "job.yaml:9:13: spec.quantizer.method: unknown value 'pvq' (known: glvq, rtn, gptq, e8p)"},
+      {"method: glvq", "method: awq",
+       "job.yaml:9:13: spec.quantizer.method: unknown value 'awq' (known: glvq, rtn, gptq, e8p, "
+       "pvq)"},
       {"method: glvq", "method: GLVQ",
        "job.yaml:9:13: spec.quantizer.method: unknown value 'GLVQ'"},
       {"dim: 4", "dim: 7",
@@ -272,10 +276,11 @@ TEST(JobSpecParse, DocumentLevelErrors) {
     ASSERT_FALSE(r.ok());
     EXPECT_THAT(std::string(r.status().message()), StartsWith("job.yaml: empty job spec"));
   }
+  // The position is the second document's "---".
   auto r = Parse(std::string(kJob) + "---\nkind: QuantizationJob\n");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()),
-              StartsWith("job.yaml:25:1: a job file holds exactly one"));
+              StartsWith("job.yaml:24:1: a job file holds exactly one"));
   r = Parse("- a\n- b\n");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()),

@@ -564,7 +564,7 @@ TEST_F(PackedModelTest, InvalidQuantizedTensorsAreRejectedWithoutOutput) {
       {"rtn scale", [](QuantizedTensor& q) { q.scale[0] = -1; }, "scale[0]", 2},
       {"generators size", [](QuantizedTensor& q) { q.generators.pop_back(); }, "generators has"},
       {"dim 33", [](QuantizedTensor& q) { q.dim = 33; }, "dim must be"},
-      {"method", [](QuantizedTensor& q) { q.method = "pvq"; }, "unknown method"},
+      {"method", [](QuantizedTensor& q) { q.method = "awq"; }, "unknown method"},
       {"not in source", [](QuantizedTensor& q) { q.name = "missing.weight"; }, "not in the source"},
       {"shape",
        [](QuantizedTensor& q) {

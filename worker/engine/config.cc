@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/packed/pvq.h"
+#include "worker/cpu/pvq_rate.h"
 
 namespace glvq::engine {
 namespace {
@@ -13,8 +15,11 @@ struct MethodEntry {
   Method method;
   const char* name;
 };
-constexpr std::array<MethodEntry, 4> kMethods = {{
-    {Method::kGlvq, "glvq"}, {Method::kRtn, "rtn"}, {Method::kGptq, "gptq"}, {Method::kE8p, "e8p"}}};
+constexpr std::array<MethodEntry, 5> kMethods = {{{Method::kGlvq, "glvq"},
+                                                  {Method::kRtn, "rtn"},
+                                                  {Method::kGptq, "gptq"},
+                                                  {Method::kE8p, "e8p"},
+                                                  {Method::kPvq, "pvq"}}};
 
 absl::Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
 
@@ -40,6 +45,22 @@ absl::Status ValidateGlvq(const QuantizerConfig& c) {
     return Invalid("glvq tolerance and lambda must be >= 0, refine_lr > 0");
   }
   return absl::OkStatus();
+}
+
+absl::Status ValidatePvq(const QuantizerConfig& c) {
+  if (c.dim < 2 || c.dim > pvq::kMaxDim) {
+    return Invalid(absl::StrCat("pvq dim D must be within 2..", pvq::kMaxDim, ", got ", c.dim));
+  }
+  if (c.group_size % c.dim != 0) {
+    return Invalid(absl::StrCat("pvq needs a group size that is a multiple of D: group size ",
+                                c.group_size, ", D ", c.dim));
+  }
+  if (c.pvq.gain_bits < -1 || c.pvq.gain_bits > 8) {
+    return Invalid(absl::StrCat("pvq gain bits must be within 0..8 (or -1: chosen by trial), got ",
+                                c.pvq.gain_bits));
+  }
+  auto candidates = cpu::PvqRateCandidates(c.dim, c.bits, c.pvq.gain_bits);
+  return candidates.ok() ? absl::OkStatus() : candidates.status();
 }
 
 }  // namespace
@@ -68,9 +89,10 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
     return Invalid(absl::StrFormat("bits must be within 1..8, got %g", c.bits));
   }
   const bool fractional = c.bits != std::floor(c.bits);
-  if (fractional && !(c.method == Method::kGlvq && c.sdba)) {
+  if (fractional && !(c.method == Method::kGlvq && c.sdba) && c.method != Method::kPvq) {
     return Invalid(absl::StrFormat(
-        "fractional bits (%g) need salience-driven bit allocation (glvq with sdba)", c.bits));
+        "fractional bits (%g) need salience-driven bit allocation (glvq with sdba) or pvq",
+        c.bits));
   }
   if (c.group_size < 1 || c.group_size > 4096) {
     return Invalid(absl::StrCat("group_size must be within 1..4096, got ", c.group_size));
@@ -79,7 +101,8 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
   if (!(c.damp >= 0 && c.damp < 1)) return Invalid("damp must be within [0, 1)");
   if (c.sdba && c.method != Method::kGlvq) return Invalid("sdba applies to glvq only");
   if (c.ldlq && c.method != Method::kGlvq) {
-    return Invalid("ldlq is a glvq switch (gptq always feeds errors back; e8p uses BlockLDLQ)");
+    return Invalid(
+        "ldlq is a glvq switch (gptq always feeds errors back; e8p and pvq use BlockLDLQ)");
   }
   switch (c.method) {
     case Method::kGlvq:
@@ -88,6 +111,8 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
       if (c.bits != 2.0) return Invalid("e8p is a 2-bit codebook: bits must be 2");
       if (c.group_size % 8 != 0) return Invalid("e8p needs a group size that is a multiple of 8");
       return absl::OkStatus();
+    case Method::kPvq:
+      return ValidatePvq(c);
     case Method::kRtn:
     case Method::kGptq:
       return absl::OkStatus();

@@ -12,9 +12,9 @@
 
 namespace glvq::engine {
 
-enum class Method { kGlvq, kRtn, kGptq, kE8p };
+enum class Method { kGlvq, kRtn, kGptq, kE8p, kPvq };
 
-// "glvq", "rtn", "gptq", "e8p".
+// "glvq", "rtn", "gptq", "e8p", "pvq".
 const char* MethodName(Method method);
 std::optional<Method> ParseMethod(std::string_view name);
 
@@ -35,10 +35,25 @@ struct GlvqOptions {
   bool exact_search = false;  // final codes by sphere decoding, not Babai
 };
 
+// Gain levels of PVQ (ALGORITHMS.md §2, worker/cpu/pvq_gain.h).
+enum class PvqGainLevels {
+  kLloydMax,      // MSE-optimal levels for the Beta density of the gain
+  kBetaQuantile,  // levels at quantiles of that density
+};
+
+// PVQ's split of a vector's bits between shape and gain. The pulses K are
+// the most that fit: the largest K with ⌈log2 N(D, K)⌉ + gain_bits ≤
+// ⌊bits · D⌋, so any target rate is met from below.
+struct PvqOptions {
+  int gain_bits = -1;  // 0..8 bits per gain code; -1: the split with the least
+                       // MSE on a fixed Gaussian trial (worker/cpu/pvq_rate.h)
+  PvqGainLevels gain_levels = PvqGainLevels::kLloydMax;
+};
+
 struct QuantizerConfig {
   Method method = Method::kGlvq;
   double bits = 2.0;       // target average bits per weight (payload)
-  int dim = 8;             // vector dimension d (glvq); 8 for e8p; 1 scalar
+  int dim = 8;             // vector dimension d (glvq; pvq: D); 8 for e8p; 1 scalar
   int group_size = 128;    // columns per group
   uint64_t seed = 0;       // every random choice derives from it and the tensor name
   int threads = 1;         // worker threads; 0 = all cores. Never changes results.
@@ -49,11 +64,13 @@ struct QuantizerConfig {
   bool act_order = false;  // gptq: quantize columns by decreasing diag(H)
   RtnVariant rtn_variant = RtnVariant::kClipSearch;  // rtn and gptq grids
   GlvqOptions glvq;
+  PvqOptions pvq;
 };
 
 // INVALID_ARGUMENT with a specific message for any out-of-range field:
-// bits outside 1..8 (fractional bits need SDBA), d not in {2,4,8,16,32} or
-// larger than the group, inverted or negative µ range, ...
+// bits outside 1..8 (fractional bits need SDBA, or pvq), d not in
+// {2,4,8,16,32} or larger than the group (pvq: 2..256, dividing the group),
+// inverted or negative µ range, a pvq rate no pyramid reaches, ...
 absl::Status ValidateConfig(const QuantizerConfig& config);
 
 // Integer bit widths for fractional targets: floor(bits), and the share of

@@ -3,6 +3,7 @@
 #include "worker/cpu/e8p_quantizer.h"
 #include "worker/cpu/glvq_quantizer.h"
 #include "worker/cpu/gptq_quantizer.h"
+#include "worker/cpu/pvq_quantizer.h"
 #include "worker/cpu/rtn_quantizer.h"
 #include "worker/engine/quantizer.h"
 
@@ -19,6 +20,8 @@ absl::StatusOr<std::unique_ptr<Quantizer>> MakeQuantizer(const QuantizerConfig& 
       return cpu::MakeGptqQuantizer(config);
     case Method::kE8p:
       return cpu::MakeE8pQuantizer(config);
+    case Method::kPvq:
+      return cpu::MakePvqQuantizer(config);
     default:
       return absl::UnimplementedError(
           absl::StrCat("method ", MethodName(config.method), " is not available yet"));
