@@ -11,7 +11,14 @@ packages=(
   libeigen3-dev libyaml-cpp-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
+  openssl  # tests/integration/security_test.cc makes its certificates
 )
+# --with-services: the real servers that some tests start (CI installs them).
+services=(
+  munge slurmctld slurmd slurm-client  # tests/slurm: deploy/slurm/glvq.sbatch on a real Slurm
+  prometheus  # tests/integration/prometheus_test.cc: scrapes a coordinator and a worker
+)
+[[ "${1:-}" == --with-services ]] && packages+=("${services[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
