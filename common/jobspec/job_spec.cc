@@ -16,6 +16,7 @@
 #include "common/base/status_macros.h"
 #include "common/base/string_view.h"
 #include "common/jobspec/quantizer_spec.h"
+#include "common/jobspec/yaml_load.h"
 #include "common/jobspec/yaml_proto.h"
 #include "common/packed/packed_model.h"
 #include "worker/engine/config.h"
@@ -271,24 +272,8 @@ absl::StatusOr<ParsedJob> ParseJobYaml(std::string_view text, const std::string&
                                        const fs::path& base_dir) {
   ParsedJob parsed;
   parsed.source = SourceMap(file);
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(text));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        e.mark.is_null()
-            ? absl::StrCat(file, ": ", e.msg)
-            : absl::StrCat(file, ":", e.mark.line + 1, ":", e.mark.column + 1, ": ", e.msg));
-  }
-  if (docs.empty() || docs[0].IsNull()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file, ": empty job spec (expected apiVersion, kind, metadata and spec)"));
-  }
-  if (docs.size() > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(NodePrefix(parsed.source, docs[1]),
-                                                   "a job file holds exactly one YAML document"));
-  }
-  RETURN_IF_ERROR(YamlToProto(docs[0], "", &parsed.job, &parsed.source));
+  ASSIGN_OR_RETURN(YAML::Node doc, LoadSingleDocument(text, file));
+  RETURN_IF_ERROR(YamlToProto(doc, "", &parsed.job, &parsed.source));
 
   if (parsed.job.has_spec()) {
     v1::JobSpec* spec = parsed.job.mutable_spec();

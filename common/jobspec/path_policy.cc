@@ -1,0 +1,50 @@
+#include "common/jobspec/path_policy.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace glvq::jobspec {
+namespace {
+namespace fs = std::filesystem;
+
+fs::path Resolved(const fs::path& p) {
+  std::error_code ec;
+  fs::path c = fs::weakly_canonical(fs::absolute(p, ec), ec);
+  return ec ? fs::absolute(p).lexically_normal() : c;
+}
+
+bool IsSameOrInside(const fs::path& path, const fs::path& dir) {
+  auto [dir_end, path_it] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
+  // weakly_canonical keeps a trailing separator as an empty last element.
+  return dir_end == dir.end() || (std::next(dir_end) == dir.end() && dir_end->empty());
+}
+
+}  // namespace
+
+absl::Status CheckPathPolicy(const v1::JobSpec& spec, const std::vector<fs::path>& roots) {
+  if (roots.empty()) return absl::OkStatus();
+  std::vector<fs::path> resolved_roots;
+  for (const fs::path& r : roots) resolved_roots.push_back(Resolved(r));
+  std::vector<std::pair<const char*, std::string>> paths = {
+      {"spec.model.path", spec.model().path()}, {"spec.output.path", spec.output().path()}};
+  if (spec.has_calibration()) paths.emplace_back("spec.calibration.hessians", spec.calibration().hessians());
+  for (const auto& [field, path] : paths) {
+    const fs::path p = Resolved(path);
+    const bool allowed = std::any_of(resolved_roots.begin(), resolved_roots.end(),
+                                     [&](const fs::path& r) { return IsSameOrInside(p, r); });
+    if (!allowed) {
+      std::vector<std::string> names;
+      for (const fs::path& r : resolved_roots) names.push_back(r.string());
+      return absl::PermissionDeniedError(absl::StrCat(
+          field, ": ", path, " resolves to ", p.string(),
+          ", outside the coordinator's allowed roots (", absl::StrJoin(names, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace glvq::jobspec

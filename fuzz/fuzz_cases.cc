@@ -1,0 +1,45 @@
+#include "fuzz/fuzz_cases.h"
+
+#include "common/jobspec/quantizer_spec.h"
+
+namespace glvq::fuzz {
+
+engine::QuantizerConfig SmallConfig(engine::Method method) {
+  engine::QuantizerConfig config;
+  config.method = method;
+  config.bits = 2;
+  config.dim = method == engine::Method::kRtn ? 1 : 8;
+  config.group_size = 32;
+  config.seed = 7;
+  config.glvq.max_iters = 2;
+  return config;
+}
+
+v1::Task SmallTask(engine::Method method) {
+  v1::Task task;
+  task.set_id("t-000000-0000000000000000");
+  task.set_job_id("fuzz");
+  task.set_tensor("w");
+  v1::TensorLocation* source = task.mutable_source();
+  source->set_dtype("F32");
+  source->add_shape(8);
+  source->add_shape(64);
+  source->set_length(8 * 64 * 4);
+  task.mutable_groups()->set_first(0);
+  task.mutable_groups()->set_count(2);
+  task.set_total_groups(2);
+  task.set_weights(8 * 64);
+  *task.mutable_quantizer() = jobspec::FromQuantizerConfig(SmallConfig(method));
+  return task;
+}
+
+std::string JoinResult(uint8_t method_byte, std::string_view header, std::string_view payload) {
+  std::string out(1, static_cast<char>(method_byte));
+  const auto n = static_cast<uint32_t>(header.size());
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  out.append(header);
+  out.append(payload);
+  return out;
+}
+
+}  // namespace glvq::fuzz

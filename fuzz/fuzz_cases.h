@@ -1,0 +1,33 @@
+// The fixed inputs that the fuzz targets pair with their fuzzed bytes, and
+// that fuzz_seeds uses to write valid seed inputs. Shared so a seed is
+// always valid for the target that reads it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "glvq/v1/task.pb.h"
+#include "worker/engine/config.h"
+
+namespace glvq::fuzz {
+
+// Methods the task-result and packed-tensor targets choose from (by the
+// first input byte, modulo the count).
+inline constexpr std::array<engine::Method, 3> kMethods = {
+    engine::Method::kGlvq, engine::Method::kRtn, engine::Method::kE8p};
+
+// A small, valid configuration of `method`: 2 bits, group size 32.
+engine::QuantizerConfig SmallConfig(engine::Method method);
+
+// The task that task_result_fuzz decodes results against: tensor "w",
+// 8 × 64 F32, groups [0, 2) of 32 columns, quantizer SmallConfig(method).
+v1::Task SmallTask(engine::Method method);
+
+// task_result_fuzz's input layout after the method byte: a 4-byte
+// little-endian header length, the serialized TaskResultHeader, then the
+// payload.
+std::string JoinResult(uint8_t method_byte, std::string_view header, std::string_view payload);
+
+}  // namespace glvq::fuzz

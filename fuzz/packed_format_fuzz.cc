@@ -1,0 +1,82 @@
+// libFuzzer target for the packed-format readers (docs/format.md): the
+// manifest parser and the rebuilding of a quantized tensor from component
+// tensors, which PackedModel::Open and the coordinator's assembler rely on.
+//
+// Input: a mode byte, then
+//   mode even: glvq_manifest.json text. Promise: an accepted manifest
+//     serializes and parses back to itself.
+//   mode odd: 3 shape bytes (rows, cols, group choice), then a safetensors
+//     file whose tensors are the components ("codes", "bits", ...) of a
+//     tensor "w" of the method picked by the mode. Promise: an accepted
+//     tensor has an accounting and decodes with the reference decoder, or
+//     is refused by it with INVALID_ARGUMENT (values overflowing F32).
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/packed/packed_model.h"
+#include "common/packed/quantized_tensor.h"
+#include "common/safetensors/header.h"
+
+namespace {
+
+void FuzzManifest(std::string_view text) {
+  auto manifest = glvq::ParseManifest(text);
+  if (!manifest.ok()) return;
+  auto again = glvq::ParseManifest(glvq::SerializeManifest(*manifest));
+  if (!again.ok() || !(*again == *manifest)) __builtin_trap();
+}
+
+glvq::QuantizedTensor Meta(uint8_t mode, const uint8_t* shape) {
+  static constexpr std::string_view kMethods[] = {glvq::kMethodGlvq, glvq::kMethodRtn,
+                                                  glvq::kMethodE8p};
+  glvq::QuantizedTensor meta;
+  meta.name = "w";
+  meta.method = std::string(kMethods[(mode >> 1) % 3]);
+  meta.rows = 1 + shape[0] % 16;
+  meta.cols = 1 + shape[1] % 96;
+  meta.group_size = 8 << (shape[2] % 3);  // 8, 16, 32
+  meta.dim = meta.method == glvq::kMethodRtn ? 1 : meta.method == glvq::kMethodE8p ? 8 : 2 << (shape[2] / 3 % 3);
+  return meta;
+}
+
+void FuzzComponents(uint8_t mode, std::span<const uint8_t> input) {
+  if (input.size() < 3) return;
+  const glvq::QuantizedTensor meta = Meta(mode, input.data());
+  const auto file = std::as_bytes(input.subspan(3));
+  auto header = glvq::ParseSafetensorsHeader(file);
+  if (!header.ok()) return;
+  std::map<std::string, glvq::TensorView, std::less<>> components;
+  const auto data = file.subspan(header->data_offset);
+  for (const glvq::TensorEntry& t : header->tensors) {
+    components[t.name] = {t.dtype, t.shape, data.subspan(t.begin, t.end - t.begin)};
+  }
+  auto qt = glvq::QuantizedTensorFromComponents(meta, components);
+  if (!qt.ok()) return;
+  std::vector<float> out(static_cast<size_t>(qt->NumWeights()));
+  // Validation bounds every field but does not decode: finite scales times
+  // extreme codes may still overflow, which the decoder reports as an error.
+  if (const absl::Status s = glvq::DequantizeRef(*qt, out);
+      !s.ok() && (s.code() != absl::StatusCode::kInvalidArgument || s.message().empty())) {
+    std::fprintf(stderr, "accepted tensor fails to decode: %s\n", s.ToString().c_str());
+    __builtin_trap();
+  }
+  (void)glvq::ComputeAccounting(*qt);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  if (data[0] % 2 == 0) {
+    FuzzManifest(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1));
+  } else {
+    FuzzComponents(data[0], std::span(data + 1, size - 1));
+  }
+  return 0;
+}
