@@ -14,5 +14,8 @@ void RegisterQualityBench(CLI::App& app);
 void RegisterSpeedBench(CLI::App& app);
 // `model`: model-level quality of every method on the fixture (model_bench.cc).
 void RegisterModelBench(CLI::App& app);
+// `scaling`: the service on loopback: CPU workers, coordinator capacity
+// with bench-engine workers, streaming (scaling_bench.cc).
+void RegisterScalingBench(CLI::App& app);
 
 }  // namespace glvq::bench

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   glvq::bench::RegisterQualityBench(app);
   glvq::bench::RegisterSpeedBench(app);
   glvq::bench::RegisterModelBench(app);
+  glvq::bench::RegisterScalingBench(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

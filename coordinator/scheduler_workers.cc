@@ -37,41 +37,66 @@ v1::RegisterWorkerResponse Scheduler::RegisterWorker(const v1::RegisterWorkerReq
   return response;
 }
 
-bool Scheduler::TryLease(const std::string& worker_id, v1::PullTaskResponse* out) {
-  WorkerEntry* worker = workers_.Find(worker_id);
-  const v1::Capabilities& caps = worker->info.capabilities();
+TaskSlot* Scheduler::NextTaskFor(const v1::Capabilities& caps, JobEntry** job_out) {
+  // Fair share: of the running jobs with a task this worker can take, the
+  // one holding the fewest leases; ties go to the job leased to least
+  // recently, which makes equal jobs alternate. Within a job, plan order.
+  TaskSlot* best = nullptr;
+  JobEntry* best_job = nullptr;
   for (const std::string& id : job_order_) {
     JobEntry& job = *jobs_[id];
     if (job.state() != v1::JOB_STATE_RUNNING ||
         !BackendFits(job.job.definition().spec().workers().backend(), caps.backend())) {
       continue;
     }
+    if (best_job != nullptr &&
+        std::pair(job.tasks_running, job.last_lease_serial) >=
+            std::pair(best_job->tasks_running, best_job->last_lease_serial)) {
+      continue;
+    }
     for (TaskSlot& slot : job.tasks) {
       if (slot.phase != Phase::kPending) continue;
       if (caps.memory_bytes() != 0 && slot.task.memory_bytes() > caps.memory_bytes()) continue;
-      const absl::Time now = absl::Now();
-      slot.task.set_attempt(slot.task.attempt() + 1);
-      slot.phase = Phase::kLeased;
-      slot.lease_id = absl::StrCat(id, "/", slot.task.id(), "/", slot.task.attempt());
-      slot.worker_id = worker_id;
-      slot.expires = now + options_.lease_duration;
-      leases_[slot.lease_id] = {id, job.task_index[slot.task.id()]};
-      ++job.tasks_running;
-      workers_.AddTask(worker_id, absl::StrCat(id, "/", slot.task.id()));
-      *out->mutable_task() = slot.task;
-      v1::Lease* lease = out->mutable_lease();
-      lease->set_lease_id(slot.lease_id);
-      lease->set_task_id(slot.task.id());
-      lease->set_attempt(slot.task.attempt());
-      lease->set_worker_id(worker_id);
-      *lease->mutable_expires_at() = rpc::ToProto(slot.expires);
-      *lease->mutable_renew_interval() = rpc::ToProto(options_.lease_duration / 3);
-      job.AddTaskEvent(now, v1::TaskEvent::KIND_LEASED, slot, "");
-      cv_.notify_all();
-      return true;
+      best = &slot;
+      best_job = &job;
+      break;
     }
   }
-  return false;
+  *job_out = best_job;
+  return best;
+}
+
+bool Scheduler::TryLease(const std::string& worker_id, v1::PullTaskResponse* out) {
+  WorkerEntry* worker = workers_.Find(worker_id);
+  const absl::Time now = absl::Now();
+  if (!workers_.CanLease(worker, now)) return false;
+  JobEntry* job_ptr = nullptr;
+  TaskSlot* slot_ptr = NextTaskFor(worker->info.capabilities(), &job_ptr);
+  if (slot_ptr == nullptr) return false;
+  JobEntry& job = *job_ptr;
+  TaskSlot& slot = *slot_ptr;
+  const std::string& id = job.id();
+  slot.task.set_attempt(slot.task.attempt() + 1);
+  slot.phase = Phase::kLeased;
+  slot.lease_id = absl::StrCat(id, "/", slot.task.id(), "/", slot.task.attempt());
+  slot.worker_id = worker_id;
+  slot.expires = now + options_.lease_duration;
+  leases_[slot.lease_id] = {id, job.task_index[slot.task.id()]};
+  ++job.tasks_running;
+  job.last_lease_serial = ++lease_serial_;
+  metrics_.TaskLeased();
+  workers_.AddTask(worker_id, absl::StrCat(id, "/", slot.task.id()));
+  *out->mutable_task() = slot.task;
+  v1::Lease* lease = out->mutable_lease();
+  lease->set_lease_id(slot.lease_id);
+  lease->set_task_id(slot.task.id());
+  lease->set_attempt(slot.task.attempt());
+  lease->set_worker_id(worker_id);
+  *lease->mutable_expires_at() = rpc::ToProto(slot.expires);
+  *lease->mutable_renew_interval() = rpc::ToProto(options_.lease_duration / 3);
+  job.AddTaskEvent(now, v1::TaskEvent::KIND_LEASED, slot, "");
+  cv_.notify_all();
+  return true;
 }
 
 absl::StatusOr<v1::PullTaskResponse> Scheduler::PullTask(const v1::PullTaskRequest& request,
@@ -105,14 +130,7 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
     return response;
   }
   const absl::Time now = absl::Now();
-  worker->last_heartbeat = now;
-  *worker->info.mutable_last_heartbeat() = rpc::ToProto(now);
-  if (request.state() == v1::WORKER_STATE_DRAINING ||
-      worker->info.state() == v1::WORKER_STATE_LOST) {
-    worker->info.set_state(request.state() == v1::WORKER_STATE_UNSPECIFIED
-                               ? v1::WORKER_STATE_IDLE
-                               : request.state());
-  }
+  workers_.Heartbeat(worker, request.state(), now);
   for (const v1::LeaseProgress& held : request.leases()) {
     const auto it = leases_.find(held.lease_id());
     JobEntry* job = it == leases_.end() ? nullptr : FindJob(it->second.job_id);
@@ -208,7 +226,9 @@ absl::StatusOr<v1::UploadResultResponse::Outcome> Scheduler::CommitResult(
       w->info.set_weights_done(w->info.weights_done() + slot->task.weights());
     }
   }
+  workers_.RecordSuccess(header.worker_id());
   MarkCommitted(job, slot, header);
+  metrics_.TaskCommitted(header);
   return v1::UploadResultResponse::OUTCOME_COMMITTED;
 }
 
@@ -236,12 +256,25 @@ void Scheduler::ReleaseLease(JobEntry* job, TaskSlot* slot) {
   slot->lease_id.clear();
 }
 
+void Scheduler::NoteWorkerFailure(const std::string& worker_id) {
+  if (workers_.RecordFailure(worker_id, absl::Now(), options_.set_aside)) {
+    GLVQ_LOG(kWarn) << "worker " << worker_id << ": set aside for "
+                    << absl::FormatDuration(options_.set_aside.duration) << " after "
+                    << workers_.Find(worker_id)->info.consecutive_failures()
+                    << " failed tasks in a row";
+  }
+}
+
 void Scheduler::Requeue(JobEntry* job, TaskSlot* slot, const std::string& reason,
                         bool count_failure, absl::StatusCode code) {
   if (slot->phase != Phase::kLeased) return;
   ReleaseLease(job, slot);
   ++job->retries;
-  if (count_failure) ++slot->failures;
+  metrics_.TaskRetried();
+  if (count_failure) {
+    ++slot->failures;
+    NoteWorkerFailure(slot->worker_id);
+  }
   GLVQ_LOG(kWarn) << "job " << job->id() << ": task " << slot->task.id() << " attempt "
                   << slot->task.attempt() << ": " << reason;
   if (slot->failures >= options_.max_attempts) {
@@ -270,6 +303,7 @@ absl::Status Scheduler::ReportFailure(const v1::ReportTaskFailureRequest& reques
     w->info.set_tasks_failed(w->info.tasks_failed() + 1);
   }
   const auto code = static_cast<absl::StatusCode>(request.code());
+  metrics_.TaskFailed(code);
   const std::string reason = absl::StrCat("worker ", request.worker_id(), " reported ",
                                           absl::StatusCodeToString(code), ": ", request.message());
   if (code == absl::StatusCode::kInvalidArgument) {

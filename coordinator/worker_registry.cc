@@ -58,6 +58,49 @@ void WorkerRegistry::AddTask(const std::string& worker_id, const std::string& ta
   }
 }
 
+void WorkerRegistry::Heartbeat(WorkerEntry* w, v1::WorkerState reported, absl::Time now) {
+  w->last_heartbeat = now;
+  *w->info.mutable_last_heartbeat() = rpc::ToProto(now);
+  if (reported == v1::WORKER_STATE_DRAINING) {
+    w->info.set_state(reported);
+  } else if (w->info.state() == v1::WORKER_STATE_LOST) {
+    w->info.set_state(now < w->set_aside_until           ? v1::WORKER_STATE_SET_ASIDE
+                      : reported == v1::WORKER_STATE_UNSPECIFIED ? v1::WORKER_STATE_IDLE
+                                                                  : reported);
+  }
+}
+
+bool WorkerRegistry::CanLease(WorkerEntry* w, absl::Time now) {
+  const v1::WorkerState state = w->info.state();
+  if (state == v1::WORKER_STATE_DRAINING || state == v1::WORKER_STATE_LOST) return false;
+  if (now < w->set_aside_until) return false;
+  if (state == v1::WORKER_STATE_SET_ASIDE) {
+    w->info.set_state(w->info.task_ids().empty() ? v1::WORKER_STATE_IDLE
+                                                 : v1::WORKER_STATE_BUSY);
+    w->info.clear_set_aside_until();
+  }
+  return true;
+}
+
+bool WorkerRegistry::RecordFailure(const std::string& worker_id, absl::Time now,
+                                   const SetAsidePolicy& policy) {
+  WorkerEntry* w = Find(worker_id);
+  if (w == nullptr) return false;
+  const uint32_t failures = w->info.consecutive_failures() + 1;
+  w->info.set_consecutive_failures(failures);
+  if (policy.after_failures == 0 || failures < policy.after_failures) return false;
+  w->set_aside_until = now + policy.duration;
+  *w->info.mutable_set_aside_until() = rpc::ToProto(w->set_aside_until);
+  if (w->info.state() == v1::WORKER_STATE_IDLE || w->info.state() == v1::WORKER_STATE_BUSY) {
+    w->info.set_state(v1::WORKER_STATE_SET_ASIDE);
+  }
+  return true;
+}
+
+void WorkerRegistry::RecordSuccess(const std::string& worker_id) {
+  if (WorkerEntry* w = Find(worker_id)) w->info.set_consecutive_failures(0);
+}
+
 void WorkerRegistry::RemoveTask(const std::string& worker_id, const std::string& task_id) {
   WorkerEntry* w = Find(worker_id);
   if (w == nullptr) return;

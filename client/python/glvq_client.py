@@ -172,11 +172,24 @@ def load_job(path):
 
 # ---- Calls --------------------------------------------------------------------
 
+MAX_MESSAGE_BYTES = 16 << 20
+# Every call has a deadline; a watch stream's covers a long job (as `glvq watch`).
+WATCH_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+
 def connect(address):
     """A JobService stub on a plaintext channel (no proxy: it is usually local)."""
     import grpc
 
-    channel = grpc.insecure_channel(address, options=[("grpc.enable_http_proxy", 0)])
+    # The same transport settings as glvq's own channels (common/rpc/grpc_util.h).
+    channel = grpc.insecure_channel(address, options=[
+        ("grpc.enable_http_proxy", 0),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ])
     return services_pb2_grpc.JobServiceStub(channel)
 
 
@@ -201,7 +214,8 @@ def watch(stub, job_id, out=sys.stderr):
     while True:
         try:
             for event in stub.WatchJob(services_pb2.WatchJobRequest(job_id=job_id,
-                                                                   after_sequence=after)):
+                                                                   after_sequence=after),
+                                       timeout=WATCH_TIMEOUT_SECONDS):
                 after = event.sequence
                 print(format_event(event), file=out, flush=True)
             break

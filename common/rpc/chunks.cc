@@ -20,13 +20,18 @@ v1::Chunk MakeChunk(std::span<const std::byte> piece, uint64_t offset) {
 }
 
 bool ForEachChunk(std::span<const std::byte> data, uint64_t start,
-                  const std::function<bool(const v1::Chunk&)>& emit, size_t max_bytes) {
+                  const std::function<bool(v1::Chunk&)>& emit, size_t max_bytes) {
   for (uint64_t at = start; at < data.size();) {
     const size_t n = std::min<uint64_t>(max_bytes, data.size() - at);
-    if (!emit(MakeChunk(data.subspan(at, n), at))) return false;
+    v1::Chunk chunk = MakeChunk(data.subspan(at, n), at);
+    if (!emit(chunk)) return false;
     at += n;
   }
   return true;
+}
+
+void ChunkReceiver::Reserve(uint64_t total_bytes) {
+  data_.reserve(std::min(total_bytes, kMaxReserveBytes));
 }
 
 absl::Status ChunkReceiver::Add(const v1::Chunk& chunk) {

@@ -5,12 +5,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <string>
 
 #include "absl/time/clock.h"
+#include "common/packed/packed_model.h"
+#include "common/safetensors/reader.h"
 #include "coordinator/journal.h"
+#include "model/calibration.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/child_process.h"
 #include "tests/support/service_harness.h"
@@ -160,6 +164,90 @@ TEST_F(ServiceCliTest, AKilledCoordinatorResumesFromItsJournal) {
   }
   EXPECT_EQ(commits.size(), Status(id)["status"]["plan"]["tasks"].get<size_t>());
   for (const auto& [task, n] : commits) EXPECT_EQ(n, 1) << task;
+}
+
+// tr(A H Aᵀ) over the rows of the rows × n matrix A.
+double WeightedNorm(const std::vector<double>& a, const std::vector<double>& h, int64_t n) {
+  double sum = 0;
+  for (size_t r = 0; r < a.size() / n; ++r) {
+    const double* row = a.data() + r * n;
+    for (int64_t i = 0; i < n; ++i) {
+      double hi = 0;
+      for (int64_t j = 0; j < n; ++j) hi += h[i * n + j] * row[j];
+      sum += row[i] * hi;
+    }
+  }
+  return sum;
+}
+
+// With calibration Hessians (`glvq calibrate` on the fixture's tokens) and
+// glvq with LDLQ, which quantizes against H: a worker that streams its
+// inputs (Hessian blocks over FetchTensor) gives the bytes of embedded mode,
+// and every tensor's proxy loss is tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) with that
+// tensor's calibrated H (damped by the job's 1 % of its mean diagonal).
+TEST_F(ServiceCliTest, AHessianJobMatchesEmbeddedModeAndItsProxyLossUsesTheHessians) {
+  const fs::path model = Stories260KDir(), hessians = dir_ / "hessians";
+  const CommandResult calibrated =
+      RunCommand(Bin("glvq") + " calibrate --model " + model.string() + " --tokens " +
+                 (model / "eval_tokens_seed1234.txt").string() + " --out " + hessians.string());
+  ASSERT_EQ(calibrated.exit_code, 0) << calibrated.err;
+  WriteFile(dir_ / "job.yaml",
+            "apiVersion: glvq.io/v1\nkind: QuantizationJob\nmetadata: {name: hessian}\nspec:\n"
+            "  model: {path: " + model.string() + "}\n"
+            "  calibration: {hessians: " + hessians.string() + "}\n"
+            "  output: {path: " + (dir_ / "out").string() + "}\n"
+            "  quantizer: {method: glvq, bits: 2, dim: 8, groupSize: 32, ldlq: true}\n");
+  StartCoordinator();
+  auto streaming = StartWorker({"--no-shared-fs"});
+  const CommandResult r = Glvq("submit " + (dir_ / "job.yaml").string() + " --wait");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(ReadTree(dir_ / "out"), Embedded(1));
+
+  auto packed = PackedModel::Open(dir_ / "out");
+  auto source = SafetensorsModel::Open(model);
+  auto h_files = SafetensorsModel::Open(hessians);
+  ASSERT_TRUE(packed.ok() && source.ok() && h_files.ok());
+  int checked = 0, differs_from_mse = 0;
+  for (const ManifestTensor& t : packed->manifest().tensors) {
+    if (!t.quantized) continue;
+    auto h = model::LoadHessianFor(*h_files, t.name);
+    ASSERT_TRUE(h.ok() && h->has_value()) << t.name;
+    const int64_t n = (*h)->n;
+    std::vector<double> damped = (*h)->data;
+    double mean_diagonal = 0;
+    for (int64_t i = 0; i < n; ++i) mean_diagonal += damped[i * (n + 1)];
+    mean_diagonal /= static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) damped[i * (n + 1)] += 0.01 * mean_diagonal;
+
+    auto view = source->Get(t.name);
+    ASSERT_TRUE(view.ok());
+    std::vector<float> w(view->NumElements());
+    ASSERT_TRUE(ConvertToF32(view->dtype, view->data, w).ok());
+    auto w_hat = packed->Dequantize(t.name);
+    ASSERT_TRUE(w_hat.ok()) << w_hat.status();
+    std::vector<double> w64(w.begin(), w.end()), error(w.size());
+    for (size_t i = 0; i < w.size(); ++i) error[i] = w[i] - static_cast<double>((*w_hat)[i]);
+    const double proxy = WeightedNorm(error, damped, n) / WeightedNorm(w64, damped, n);
+    ASSERT_TRUE(t.quality.has_value()) << t.name;
+    EXPECT_NEAR(t.quality->proxy_loss, proxy, 1e-6 * proxy) << t.name;
+    differs_from_mse += std::abs(t.quality->proxy_loss - t.quality->nmse) > 0.01 * t.quality->nmse;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 35);
+  EXPECT_GT(differs_from_mse, 30) << "H = I would make the proxy loss the NMSE";
+}
+
+// gRPC sends even loopback traffic through $grpc_proxy / $https_proxy /
+// $http_proxy unless told not to: every glvq channel is (ChannelArgs).
+TEST_F(ServiceCliTest, AProxyInTheEnvironmentIsNotUsed) {
+  for (const char* name : {"grpc_proxy", "https_proxy", "http_proxy"}) {
+    ASSERT_EQ(::setenv(name, "http://127.0.0.1:9", 1), 0);  // discard: nothing listens
+  }
+  StartCoordinator();
+  auto worker = StartWorker();
+  const CommandResult r = Glvq("submit " + (dir_ / "job.yaml").string() + " --wait");
+  for (const char* name : {"grpc_proxy", "https_proxy", "http_proxy"}) ::unsetenv(name);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 TEST_F(ServiceCliTest, ExitCodesAreTheDocumentedOnes) {

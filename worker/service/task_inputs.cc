@@ -18,7 +18,7 @@ constexpr int kFetchAttempts = 3;
 
 // One FetchTensor stream, resumed at the received offset when it breaks.
 absl::StatusOr<std::string> Fetch(v1::WorkerService::StubInterface& stub,
-                                  v1::FetchTensorRequest request) {
+                                  v1::FetchTensorRequest request, uint64_t* received_bytes) {
   rpc::ChunkReceiver receiver;
   absl::Status last;
   for (int attempt = 0; attempt < kFetchAttempts; ++attempt) {
@@ -30,6 +30,8 @@ absl::StatusOr<std::string> Fetch(v1::WorkerService::StubInterface& stub,
     uint64_t total = 0;
     while (reader->Read(&message)) {
       total = message.total_bytes();
+      receiver.Reserve(total);
+      *received_bytes += message.chunk().data().size();
       RETURN_IF_ERROR(receiver.Add(message.chunk()));
     }
     last = rpc::FromGrpcStatus(reader->Finish());
@@ -73,7 +75,8 @@ absl::StatusOr<engine::RangeData> ReadTaskInputs(const v1::Task& task) {
 
 absl::StatusOr<engine::RangeData> FetchTaskInputs(v1::WorkerService::StubInterface& stub,
                                                   const std::string& worker_id,
-                                                  const v1::Lease& lease, const v1::Task& task) {
+                                                  const v1::Lease& lease, const v1::Task& task,
+                                                  uint64_t* received_bytes) {
   ASSIGN_OR_RETURN(const engine::ColumnSpan span, rpc::TaskColumns(task));
   ASSIGN_OR_RETURN(const engine::TensorFileRef weight, rpc::FileRefOf(task.source()));
   v1::FetchTensorRequest request;
@@ -81,13 +84,13 @@ absl::StatusOr<engine::RangeData> FetchTaskInputs(v1::WorkerService::StubInterfa
   request.set_lease_id(lease.lease_id());
   request.set_task_id(task.id());
   request.set_what(v1::FetchTensorRequest::WHAT_WEIGHTS);
-  ASSIGN_OR_RETURN(const std::string weights, Fetch(stub, request));
+  ASSIGN_OR_RETURN(const std::string weights, Fetch(stub, request, received_bytes));
   std::vector<double> block, diagonal;
   if (task.has_hessian()) {
     request.set_what(v1::FetchTensorRequest::WHAT_HESSIAN);
-    ASSIGN_OR_RETURN(const std::string b, Fetch(stub, request));
+    ASSIGN_OR_RETURN(const std::string b, Fetch(stub, request, received_bytes));
     request.set_what(v1::FetchTensorRequest::WHAT_HESSIAN_DIAGONAL);
-    ASSIGN_OR_RETURN(const std::string d, Fetch(stub, request));
+    ASSIGN_OR_RETURN(const std::string d, Fetch(stub, request, received_bytes));
     block = AsDoubles(b);
     diagonal = AsDoubles(d);
   }

@@ -21,8 +21,11 @@ absl::StatusOr<engine::RangeData> ReadTaskInputs(const v1::Task& task);
 // Streams the task's range from the coordinator: weights, and with a
 // Hessian its block and diagonal. A broken stream is resumed at the byte
 // it reached (a few times); a chunk failing its CRC32C is DATA_LOSS.
+// Adds the chunk bytes received (also by attempts that failed) to
+// `*received_bytes`.
 absl::StatusOr<engine::RangeData> FetchTaskInputs(v1::WorkerService::StubInterface& stub,
                                                   const std::string& worker_id,
-                                                  const v1::Lease& lease, const v1::Task& task);
+                                                  const v1::Lease& lease, const v1::Task& task,
+                                                  uint64_t* received_bytes);
 
 }  // namespace glvq::worker

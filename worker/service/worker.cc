@@ -37,7 +37,8 @@ v1::Capabilities LocalCapabilities(const WorkerOptions& options) {
                                   static_cast<uint64_t>(std::max(0L, page)));
   caps.set_cpu_threads(std::max(1u, std::thread::hardware_concurrency()));
   caps.set_slots(1);
-  for (v1::Method m : {v1::METHOD_GLVQ, v1::METHOD_RTN, v1::METHOD_GPTQ, v1::METHOD_E8P}) {
+  for (v1::Method m :
+       {v1::METHOD_GLVQ, v1::METHOD_RTN, v1::METHOD_GPTQ, v1::METHOD_E8P, v1::METHOD_PVQ}) {
     caps.add_methods(m);
   }
   for (const std::string& p : options.shared_paths) caps.add_shared_paths(p);
@@ -48,7 +49,9 @@ v1::Capabilities LocalCapabilities(const WorkerOptions& options) {
 Worker::Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options)
     : channel_(std::move(channel)),
       stub_(v1::WorkerService::NewStub(channel_)),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      state_metrics_(std::make_shared<metrics::CallbackCollectable>(
+          [this] { return StateMetrics(); })) {}
 
 Worker::~Worker() {
   Stop();
@@ -133,7 +136,9 @@ absl::StatusOr<std::optional<Worker::Current>> Worker::Pull() {
     pull_context_ = &context;
   }
   v1::PullTaskResponse response;
+  const absl::Time sent = absl::Now();
   const grpc::Status status = stub_->PullTask(&context, request, &response);
+  const absl::Duration round_trip = absl::Now() - sent;
   std::lock_guard<std::mutex> lock(mu_);
   pull_context_ = nullptr;
   if (stopping_ && status.error_code() == grpc::StatusCode::CANCELLED) {
@@ -141,6 +146,9 @@ absl::StatusOr<std::optional<Worker::Current>> Worker::Pull() {
   }
   RETURN_IF_ERROR(rpc::FromGrpcStatus(status));
   if (!response.has_task()) return std::optional<Current>();
+  if (options_.bench_task_time > absl::ZeroDuration()) {
+    bench_stats_.grant_seconds.push_back(absl::ToDoubleSeconds(round_trip));
+  }
   current_ = Current{response.task(), response.lease(), false};
   return current_;
 }
@@ -156,29 +164,46 @@ void Worker::RunTask(const Current& current) {
                   << task.attempt();
   const absl::Time start = absl::Now();
   if (options_.task_delay > absl::ZeroDuration()) absl::SleepFor(options_.task_delay);
+  uint64_t fetched_bytes = 0;
   absl::StatusOr<engine::RangeData> data =
       CanReadDirectly(task.source().file(), options_.shared_paths) &&
               (!task.has_hessian() ||
                CanReadDirectly(task.hessian().file(), options_.shared_paths))
           ? ReadTaskInputs(task)
-          : FetchTaskInputs(*stub_, current.lease.worker_id(), current.lease, task);
+          : FetchTaskInputs(*stub_, current.lease.worker_id(), current.lease, task,
+                            &fetched_bytes);
+  metrics_.BytesStreamed(metrics::StreamDirection::kFetch, fetched_bytes);
   absl::StatusOr<engine::RangeResult> result =
       data.ok() ? Quantize(task, *data, options_.threads) : data.status();
+  WorkerMetrics::Outcome outcome = WorkerMetrics::Outcome::kDropped;
   if (!result.ok()) {
     ReportFailure(current, result.status());
+    outcome = WorkerMetrics::Outcome::kFailed;
   } else if (!Revoked()) {
     rpc::EncodedResult encoded = rpc::EncodeResult(task, *result);
     encoded.header.set_lease_id(current.lease.lease_id());
     encoded.header.set_worker_id(current.lease.worker_id());
     *encoded.header.mutable_compute_time() = rpc::ToProto(absl::Now() - start);
     encoded.header.set_backend("cpu");
-    if (absl::Status s = Upload(encoded.header, encoded.payload); !s.ok()) {
+    if (options_.bench_task_time > absl::ZeroDuration()) {
+      absl::SleepFor(start + options_.bench_task_time - absl::Now());
+      encoded.header.set_backend("bench");
+    }
+    const absl::Time upload_start = absl::Now();
+    if (absl::Status s = Upload(encoded.header, encoded.payload); s.ok()) {
+      outcome = WorkerMetrics::Outcome::kCommitted;
+      if (options_.bench_task_time > absl::ZeroDuration()) {
+        bench_stats_.upload_seconds.push_back(absl::ToDoubleSeconds(absl::Now() - upload_start));
+      }
+    } else {
       GLVQ_LOG(kWarn) << "task " << task.id() << ": upload failed: " << s;
       if (s.code() == absl::StatusCode::kDataLoss || s.code() == absl::StatusCode::kUnavailable) {
         ReportFailure(current, s);
+        outcome = WorkerMetrics::Outcome::kFailed;
       }
     }
   }
+  metrics_.TaskFinished(outcome, task.weights());
   std::lock_guard<std::mutex> lock(mu_);
   current_.reset();
 }
@@ -195,9 +220,12 @@ absl::Status Worker::Upload(const v1::TaskResultHeader& header, const std::strin
     bool sent = writer->Write(message);
     sent = sent && rpc::ForEachChunk(
                        rpc::AsBytes(payload), 0,
-                       [&](const v1::Chunk& chunk) {
-                         *message.mutable_chunk() = chunk;
-                         return writer->Write(message);
+                       [&](v1::Chunk& chunk) {
+                         message.mutable_chunk()->Swap(&chunk);
+                         if (!writer->Write(message)) return false;
+                         metrics_.BytesStreamed(metrics::StreamDirection::kUpload,
+                                                message.chunk().data().size());
+                         return true;
                        },
                        options_.chunk_bytes);
     writer->WritesDone();
@@ -268,6 +296,31 @@ void Worker::SendHeartbeat() {
   for (const std::string& id : response.revoked_lease_ids()) {
     if (current_ && current_->lease.lease_id() == id) current_->revoked = true;
   }
+}
+
+std::vector<std::shared_ptr<prometheus::Collectable>> Worker::MetricsCollectables() {
+  return {metrics_.registry(), state_metrics_};
+}
+
+std::vector<prometheus::MetricFamily> Worker::StateMetrics() {
+  std::string state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state = stopping_            ? "draining"
+            : worker_id_.empty() ? "registering"
+            : current_           ? "busy"
+                                 : "idle";
+  }
+  prometheus::MetricFamily gpu = metrics::Family(
+      "glvq_worker_gpu_memory_used_bytes", "GPU memory the worker's engine holds, all devices",
+      prometheus::MetricType::Gauge);
+  // Workers run the CPU backend (LocalCapabilities): no device memory.
+  metrics::AddSample(&gpu, {}, 0);
+  return {metrics::StateGauge("glvq_worker_state",
+                              "1 for the worker's current state: registering (no coordinator "
+                              "reached yet), idle, busy (a task in flight), draining",
+                              "state", {"registering", "idle", "busy", "draining"}, state),
+          std::move(gpu)};
 }
 
 }  // namespace glvq::worker

@@ -22,6 +22,9 @@
 #include "absl/time/time.h"
 #include "common/rpc/chunks.h"
 #include "glvq/v1/services.grpc.pb.h"
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
+#include "worker/service/worker_metrics.h"
 
 namespace glvq::worker {
 
@@ -40,6 +43,10 @@ struct WorkerOptions {
   // Testing: sleep this long after leasing a task, before quantizing it,
   // so that a test can kill the worker mid-task.
   absl::Duration task_delay = absl::ZeroDuration();
+  // Benchmarking only (`glvq-worker --backend bench`, glvq-bench scaling):
+  // every task takes at least this long — the engine's real result, padded
+  // with a sleep — and its result names backend "bench". Zero: off.
+  absl::Duration bench_task_time = absl::ZeroDuration();
 };
 
 class Worker {
@@ -51,6 +58,19 @@ class Worker {
   absl::Status Run();
   // Thread-safe; returns at once (Run returns after the drain).
   void Stop();
+  // With bench_task_time, what the worker waited for the coordinator, in
+  // seconds: the round trip of every PullTask call that returned a lease
+  // (the lease-grant latency) and of every successful UploadResult. Read
+  // after Run.
+  struct BenchStats {
+    std::vector<double> grant_seconds;
+    std::vector<double> upload_seconds;
+  };
+  const BenchStats& bench_stats() const { return bench_stats_; }
+  // What a metrics server serves for this worker: its event metrics, and
+  // its state and GPU memory read at each scrape. Unregister them before
+  // destroying the worker.
+  std::vector<std::shared_ptr<prometheus::Collectable>> MetricsCollectables();
 
  private:
   struct Current {
@@ -68,6 +88,7 @@ class Worker {
   absl::Status Upload(const v1::TaskResultHeader& header, const std::string& payload);
   void ReportFailure(const Current& current, const absl::Status& status);
   bool Revoked();
+  std::vector<prometheus::MetricFamily> StateMetrics();
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;
@@ -80,7 +101,11 @@ class Worker {
   std::optional<Current> current_;
   bool stopping_ = false;
   grpc::ClientContext* pull_context_ = nullptr;  // cancelled by Stop()
+  BenchStats bench_stats_;                       // Run's thread only
   std::thread heartbeat_;
+
+  WorkerMetrics metrics_;
+  std::shared_ptr<prometheus::Collectable> state_metrics_;
 };
 
 // This machine's capabilities as the worker reports them.

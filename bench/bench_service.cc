@@ -1,0 +1,194 @@
+#include "bench/bench_service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
+#include "common/base/status_macros.h"
+#include "common/rpc/grpc_util.h"
+
+extern char** environ;
+
+namespace glvq::bench {
+namespace fs = std::filesystem;
+
+absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::vector<std::string>& argv,
+                                                        const fs::path& log) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot start ", argv[0], ": errno ", rc));
+  }
+  return std::unique_ptr<Process>(new Process(pid));
+}
+
+Process::~Process() {
+  if (!reaped_) {
+    Signal(SIGKILL);
+    Wait(absl::Seconds(10));
+  }
+}
+
+void Process::Signal(int signal) {
+  if (!reaped_) ::kill(pid_, signal);
+}
+
+int Process::Wait(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      reaped_ = true;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (r < 0 || absl::Now() > deadline) return -1;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
+absl::StatusOr<double> Process::CpuSeconds() const {
+  std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after "(comm)": state is field 3, utime 14 and stime 15.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return absl::NotFoundError("no /proc stat for the process");
+  std::istringstream fields(stat.substr(close + 2));
+  std::string skip;
+  for (int field = 3; field < 14; ++field) fields >> skip;
+  double utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+fs::path OwnBinDir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
+
+absl::StatusOr<std::unique_ptr<BenchService>> BenchService::Start(const fs::path& bin_dir,
+                                                                  const fs::path& dir) {
+  std::unique_ptr<BenchService> s(new BenchService());
+  s->bin_dir_ = bin_dir;
+  s->dir_ = dir;
+  fs::create_directories(dir);
+  const fs::path port_file = dir / "port";
+  ASSIGN_OR_RETURN(
+      s->coordinator_,
+      Process::Start({(bin_dir / "glvq-coordinator").string(), "--listen", "127.0.0.1:0",
+                      "--state-dir", (dir / "state").string(), "--port-file", port_file.string()},
+                     dir / "coordinator.log"));
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  int port = 0;
+  while (port == 0 && absl::Now() < deadline) {
+    std::ifstream in(port_file);
+    if (!(in >> port)) absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (port == 0) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the coordinator did not start; see ", (dir / "coordinator.log").string()));
+  }
+  s->address_ = absl::StrCat("127.0.0.1:", port);
+  s->channel_ = rpc::MakeChannel(s->address_);
+  s->jobs_ = v1::JobService::NewStub(s->channel_);
+  return s;
+}
+
+BenchService::~BenchService() {
+  (void)StopWorkers();
+  // An open connection holds the coordinator's shutdown for its grace time.
+  jobs_.reset();
+  channel_.reset();
+  coordinator_->Signal(SIGTERM);
+  coordinator_->Wait(absl::Seconds(10));
+}
+
+absl::Status BenchService::StartWorkers(int n, const std::vector<std::string>& extra) {
+  const size_t before = workers_.size();
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> argv = {(bin_dir_ / "glvq-worker").string(), "--coordinator",
+                                     address_};
+    for (const std::string& a : extra) {
+      argv.push_back(absl::StrReplaceAll(a, {{"{i}", std::to_string(i)}}));
+    }
+    ASSIGN_OR_RETURN(auto p, Process::Start(argv, dir_ / "workers.log"));
+    workers_.push_back(std::move(p));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(120);
+  while (absl::Now() < deadline) {
+    grpc::ClientContext context;
+    rpc::SetTimeout(&context, absl::Seconds(10));
+    v1::ListWorkersResponse response;
+    if (jobs_->ListWorkers(&context, v1::ListWorkersRequest(), &response).ok() &&
+        static_cast<size_t>(response.workers_size()) == before + n) {
+      return absl::OkStatus();
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat(n, " workers did not register; see ", (dir_ / "workers.log").string()));
+}
+
+absl::Status BenchService::StopWorkers() {
+  for (auto& w : workers_) w->Signal(SIGTERM);
+  int failed = 0;
+  for (auto& w : workers_) failed += w->Wait(absl::Seconds(60)) != 0;
+  workers_.clear();
+  if (failed > 0) {
+    return absl::InternalError(absl::StrCat(failed, " workers did not exit cleanly; see ",
+                                            (dir_ / "workers.log").string()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Job> BenchService::Submit(const v1::QuantizationJob& job) {
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, absl::Minutes(2));
+  v1::SubmitJobRequest request;
+  *request.mutable_job() = job;
+  v1::SubmitJobResponse response;
+  RETURN_IF_ERROR(rpc::FromGrpcStatus(jobs_->SubmitJob(&context, request, &response)));
+  return response.job();
+}
+
+absl::StatusOr<JobTimes> BenchService::Follow(const std::string& job_id, absl::Time submitted) {
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, absl::Hours(1));
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  auto reader = jobs_->WatchJob(&context, request);
+  JobTimes times;
+  v1::JobEvent event;
+  while (reader->Read(&event)) {
+    const double now = absl::ToDoubleSeconds(absl::Now() - submitted);
+    if (event.state() == v1::JOB_STATE_FINALIZING && times.all_committed == 0) {
+      times.all_committed = now;
+    }
+    if (event.state() == v1::JOB_STATE_SUCCEEDED) {
+      times.done = now;
+      if (times.all_committed == 0) times.all_committed = now;
+    } else if (event.state() == v1::JOB_STATE_FAILED || event.state() == v1::JOB_STATE_CANCELLED) {
+      return absl::InternalError(absl::StrCat("job ", job_id, " ", v1::JobState_Name(event.state()),
+                                              ": ", event.message()));
+    }
+  }
+  RETURN_IF_ERROR(rpc::FromGrpcStatus(reader->Finish()));
+  if (times.done == 0) return absl::InternalError(absl::StrCat("job ", job_id, " did not end"));
+  return times;
+}
+
+}  // namespace glvq::bench

@@ -1,0 +1,86 @@
+// The service as `glvq-bench scaling` runs it: a glvq-coordinator process
+// on 127.0.0.1 and glvq-worker processes, started from the bench's own bin
+// directory, and the JobService calls the benchmark makes. (The tests have
+// their own process helper in tests/support; the bench cannot link them.)
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "glvq/v1/services.grpc.pb.h"
+
+namespace glvq::bench {
+
+// A child process with stdout and stderr appended to a log file. Killed
+// (SIGKILL) and reaped on destruction if still running.
+class Process {
+ public:
+  static absl::StatusOr<std::unique_ptr<Process>> Start(const std::vector<std::string>& argv,
+                                                        const std::filesystem::path& log);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  void Signal(int signal);
+  // The exit code (128 + signal if killed), or -1 if it runs past `timeout`.
+  int Wait(absl::Duration timeout);
+  // User + system CPU time it has used so far (/proc/PID/stat), seconds.
+  absl::StatusOr<double> CpuSeconds() const;
+
+ private:
+  explicit Process(pid_t pid) : pid_(pid) {}
+  pid_t pid_;
+  bool reaped_ = false;
+};
+
+// The directory holding the running executable (and its sibling binaries).
+std::filesystem::path OwnBinDir();
+
+// When a job reached its milestones, seconds after its submission (client clock).
+struct JobTimes {
+  double all_committed = 0;  // state FINALIZING: every task committed
+  double done = 0;           // SUCCEEDED: the output written and verified
+};
+
+class BenchService {
+ public:
+  // Starts glvq-coordinator on a free port of 127.0.0.1, its state and logs
+  // under `dir` (created), and waits until it serves.
+  static absl::StatusOr<std::unique_ptr<BenchService>> Start(const std::filesystem::path& bin_dir,
+                                                             const std::filesystem::path& dir);
+  // Stops the workers, then the coordinator (SIGTERM, then SIGKILL).
+  ~BenchService();
+
+  const std::string& address() const { return address_; }
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  Process& coordinator() { return *coordinator_; }
+
+  // Starts `n` glvq-worker processes with `extra` arguments; "{i}" in an
+  // argument becomes the worker's index. Waits until all n registered.
+  absl::Status StartWorkers(int n, const std::vector<std::string>& extra);
+  // SIGTERM to every worker (they drain and exit); waits for them.
+  absl::Status StopWorkers();
+
+  // The job as submitted (its id, plan).
+  absl::StatusOr<v1::Job> Submit(const v1::QuantizationJob& job);
+  // Follows the job (WatchJob) until it ends; SUCCEEDED or an error naming
+  // its state and message. `submitted`: when Submit was called.
+  absl::StatusOr<JobTimes> Follow(const std::string& job_id, absl::Time submitted);
+
+ private:
+  BenchService() = default;
+  std::filesystem::path bin_dir_, dir_;
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::JobService::Stub> jobs_;
+  std::unique_ptr<Process> coordinator_;
+  std::vector<std::unique_ptr<Process>> workers_;
+};
+
+}  // namespace glvq::bench
