@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "common/base/status_macros.h"
 #include "common/rpc/grpc_util.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -19,6 +20,7 @@ void AddServiceOptions(CLI::App* cmd, ServiceArgs* args) {
   cmd->add_option("--timeout", args->timeout_seconds, "Deadline of each call, seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  rpc::AddClientSecurityOptions(cmd, &args->security);
 }
 
 std::string CoordinatorAddress(const ServiceArgs& args) {
@@ -27,8 +29,9 @@ std::string CoordinatorAddress(const ServiceArgs& args) {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:7070";
 }
 
-std::unique_ptr<v1::JobService::Stub> JobStub(const ServiceArgs& args) {
-  return v1::JobService::NewStub(rpc::MakeChannel(CoordinatorAddress(args)));
+absl::StatusOr<std::unique_ptr<v1::JobService::Stub>> JobStub(const ServiceArgs& args) {
+  ASSIGN_OR_RETURN(auto channel, rpc::MakeClientChannel(CoordinatorAddress(args), args.security));
+  return v1::JobService::NewStub(channel);
 }
 
 void SetDeadline(grpc::ClientContext* context, const ServiceArgs& args) {

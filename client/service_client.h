@@ -9,7 +9,9 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/rpc/security.h"
 #include "glvq/v1/services.grpc.pb.h"
 #include "nlohmann/json.hpp"
 
@@ -19,16 +21,21 @@ struct ServiceArgs {
   std::string coordinator;  // --coordinator, else $GLVQ_COORDINATOR
   std::string output = "text";
   double timeout_seconds = 30;
+  rpc::ClientSecurity security;  // --tls-ca, --token-file, ... (docs/security.md)
 
   absl::Duration timeout() const { return absl::Seconds(timeout_seconds); }
   bool json() const { return output == "json"; }
 };
 
-// Adds --coordinator, --output and --timeout to `cmd`.
+// Adds --coordinator, --output, --timeout and the TLS and token options to
+// `cmd`.
 void AddServiceOptions(CLI::App* cmd, ServiceArgs* args);
 // --coordinator, $GLVQ_COORDINATOR, or 127.0.0.1:7070.
 std::string CoordinatorAddress(const ServiceArgs& args);
-std::unique_ptr<v1::JobService::Stub> JobStub(const ServiceArgs& args);
+// A stub on a channel with the configured security. FAILED_PRECONDITION
+// for a plaintext non-loopback address without --insecure, unreadable
+// certificate or token files.
+absl::StatusOr<std::unique_ptr<v1::JobService::Stub>> JobStub(const ServiceArgs& args);
 void SetDeadline(grpc::ClientContext* context, const ServiceArgs& args);
 
 // UNAVAILABLE and DEADLINE_EXCEEDED: kExitUnavailable; anything else

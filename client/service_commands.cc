@@ -68,13 +68,18 @@ void RegisterSubmit(CLI::App& app, int* exit_code) {
       return;
     }
     auto stub = JobStub(*args);
+    if (!stub.ok()) {
+      PrintError(*args, stub.status());
+      *exit_code = ExitCodeFor(stub.status());
+      return;
+    }
     v1::SubmitJobRequest request;
     *request.mutable_job() = parsed->job;
     request.set_request_id(RequestId());
     v1::SubmitJobResponse response;
     grpc::ClientContext context;
     SetDeadline(&context, *args);
-    if (absl::Status s = rpc::FromGrpcStatus(stub->SubmitJob(&context, request, &response));
+    if (absl::Status s = rpc::FromGrpcStatus((*stub)->SubmitJob(&context, request, &response));
         !s.ok()) {
       PrintError(*args, s);
       *exit_code = ExitCodeFor(s);
@@ -91,7 +96,7 @@ void RegisterSubmit(CLI::App& app, int* exit_code) {
       return;
     }
     if (!args->json()) std::cerr << "submitted job " << job.id() << "\n";
-    *exit_code = WaitAndReport(*stub, job.id(), *args);
+    *exit_code = WaitAndReport(**stub, job.id(), *args);
   });
 }
 
@@ -99,10 +104,14 @@ void RegisterSubmit(CLI::App& app, int* exit_code) {
 template <typename Request, typename Reply, typename Call, typename Print>
 int Unary(const ServiceArgs& args, const Request& request, Call call, Print print) {
   auto stub = JobStub(args);
+  if (!stub.ok()) {
+    PrintError(args, stub.status());
+    return ExitCodeFor(stub.status());
+  }
   grpc::ClientContext context;
   SetDeadline(&context, args);
   Reply reply;
-  if (absl::Status s = rpc::FromGrpcStatus(((*stub).*call)(&context, request, &reply)); !s.ok()) {
+  if (absl::Status s = rpc::FromGrpcStatus(((**stub).*call)(&context, request, &reply)); !s.ok()) {
     PrintError(args, s);
     return ExitCodeFor(s);
   }
@@ -139,11 +148,16 @@ void RegisterWatch(CLI::App& app, int* exit_code) {
   AddServiceOptions(cmd, args.get());
   cmd->callback([=] {
     auto stub = JobStub(*args);
+    if (!stub.ok()) {
+      PrintError(*args, stub.status());
+      *exit_code = ExitCodeFor(stub.status());
+      return;
+    }
     WatchOptions options;
     options.style = args->json() ? WatchOptions::Style::kJson : DefaultStyle(STDOUT_FILENO);
     options.out = &std::cout;
     options.call_timeout = args->timeout();
-    absl::StatusOr<v1::Job> job = WatchJob(*stub, *id, options);
+    absl::StatusOr<v1::Job> job = WatchJob(**stub, *id, options);
     if (!job.ok()) {
       PrintError(*args, job.status());
       *exit_code = ExitCodeFor(job.status());

@@ -1,5 +1,6 @@
 #include "coordinator/job_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/rpc/grpc_util.h"
 
@@ -15,19 +16,38 @@ grpc::Status Reply(absl::StatusOr<T> result, T* response) {
 
 }  // namespace
 
-grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+grpc::Status JobServiceImpl::SubmitJob(grpc::ServerContext* context,
+                                       const v1::SubmitJobRequest* request,
                                        v1::SubmitJobResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kClient); !s.ok()) return s;
   return Reply(scheduler_->Submit(*request), response);
 }
 
-grpc::Status JobServiceImpl::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+grpc::Status JobServiceImpl::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                                     v1::Job* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kClient); !s.ok()) return s;
   return Reply(scheduler_->GetJob(request->job_id()), response);
 }
 
 grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
                                       const v1::WatchJobRequest* request,
                                       grpc::ServerWriter<v1::JobEvent>* writer) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kClient); !s.ok()) return s;
+  const uint32_t limit = scheduler_->options().limits.max_watchers;
+  if (watchers_.fetch_add(1) >= limit) {
+    watchers_.fetch_sub(1);
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat(limit, " WatchJob streams are open, the most this coordinator serves "
+                                "(--max-watchers); poll with GetJob instead")};
+  }
+  grpc::Status status = Watch(context, request, writer);
+  watchers_.fetch_sub(1);
+  return status;
+}
+
+grpc::Status JobServiceImpl::Watch(grpc::ServerContext* context,
+                                   const v1::WatchJobRequest* request,
+                                   grpc::ServerWriter<v1::JobEvent>* writer) {
   uint64_t after = request->after_sequence();
   absl::StatusOr<v1::JobEvent> current = scheduler_->CurrentEvent(request->job_id());
   if (!current.ok()) return rpc::ToGrpcStatus(current.status());
@@ -62,19 +82,24 @@ grpc::Status JobServiceImpl::WatchJob(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
-                                       v1::Job* response) {
+grpc::Status JobServiceImpl::CancelJob(grpc::ServerContext* context,
+                                       const v1::CancelJobRequest* request, v1::Job* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kClient); !s.ok()) return s;
   return Reply(scheduler_->Cancel(request->job_id(), request->reason()), response);
 }
 
-grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,
+grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* context,
+                                      const v1::ListJobsRequest* request,
                                       v1::ListJobsResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kClient); !s.ok()) return s;
   *response = scheduler_->ListJobs(*request);
   return grpc::Status::OK;
 }
 
-grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext* context,
+                                         const v1::ListWorkersRequest*,
                                          v1::ListWorkersResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kClient); !s.ok()) return s;
   *response = scheduler_->ListWorkers();
   return grpc::Status::OK;
 }

@@ -8,15 +8,19 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "common/base/file_util.h"
 #include "common/base/logging.h"
+#include "common/rpc/security.h"
+#include "common/metrics/metrics_server.h"
 #include "coordinator/server.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"glvq-coordinator: the glvq job service"};
-  std::string listen = "127.0.0.1:7070", state_dir, port_file;
+  std::string listen = "127.0.0.1:7070", state_dir, port_file, metrics_listen, metrics_port_file;
   double lease_seconds = 30;
   uint32_t max_attempts = 4;
   app.add_option("--listen", listen, "host:port to serve on (port 0: any free port)");
@@ -26,7 +30,39 @@ int main(int argc, char** argv) {
   app.add_option("--max-attempts", max_attempts,
                  "failures (expired leases, reported errors) of one task before its job fails")
       ->check(CLI::PositiveNumber);
+  glvq::coordinator::SetAsidePolicy set_aside;
+  double set_aside_seconds = absl::ToDoubleSeconds(set_aside.duration);
+  app.add_option("--set-aside-after", set_aside.after_failures,
+                 "failed tasks in a row after which a worker gets no leases for a while "
+                 "(0: never)")
+      ->capture_default_str();
+  app.add_option("--set-aside-seconds", set_aside_seconds, "how long such a worker is set aside")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound port to this file once serving");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "host:port to serve Prometheus /metrics on (port 0: any free port; "
+                 "default: no metrics)");
+  app.add_option("--metrics-port-file", metrics_port_file,
+                 "write the bound metrics port to this file once serving")
+      ->needs("--metrics-listen");
+  glvq::rpc::ServerSecurity security;
+  glvq::rpc::AddServerSecurityOptions(&app, &security);
+  glvq::coordinator::ServiceLimits limits;
+  app.add_option("--max-tasks-per-job", limits.max_tasks_per_job, "refuse jobs planning more tasks")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-active-jobs", limits.max_active_jobs, "unfinished jobs at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-watchers", limits.max_watchers, "open WatchJob streams at once")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  std::vector<std::string> allowed_roots;
+  app.add_option("--allowed-root", allowed_roots,
+                 "job model, calibration and output paths must resolve inside one of these "
+                 "directories (repeatable; default: anywhere)")
+      ->check(CLI::ExistingDirectory);
   CLI11_PARSE(app, argc, argv);
 
   // Signals are taken by sigwait below, never by a random thread.
@@ -40,10 +76,25 @@ int main(int argc, char** argv) {
   options.state_dir = state_dir;
   options.lease_duration = absl::Seconds(lease_seconds);
   options.max_attempts = max_attempts;
-  auto server = glvq::coordinator::CoordinatorServer::Start(listen, options);
+  options.set_aside = set_aside;
+  options.set_aside.duration = absl::Seconds(set_aside_seconds);
+  options.limits = limits;
+  options.allowed_roots.assign(allowed_roots.begin(), allowed_roots.end());
+  auto server = glvq::coordinator::CoordinatorServer::Start(listen, options, security);
   if (!server.ok()) {
     std::cerr << "glvq-coordinator: " << server.status().message() << "\n";
     return 1;
+  }
+  // Declared after the server: destroyed first, while what it reads lives.
+  auto metrics = glvq::metrics::ServeMetrics(metrics_listen, "coordinator",
+                                             (*server)->scheduler().MetricsCollectables(),
+                                             metrics_port_file);
+  if (!metrics.ok()) {
+    std::cerr << "glvq-coordinator: " << metrics.status().message() << "\n";
+    return 1;
+  }
+  if (*metrics != nullptr) {
+    std::cout << "glvq-coordinator: metrics on port " << (*metrics)->port() << std::endl;
   }
   const int port = (*server)->port();
   std::cout << "glvq-coordinator: serving on port " << port << ", state in " << state_dir

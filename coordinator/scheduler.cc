@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "common/base/logging.h"
 #include "common/base/status_macros.h"
+#include "common/jobspec/path_policy.h"
 #include "common/rpc/grpc_util.h"
 #include "coordinator/fingerprint.h"
 #include "coordinator/output_writer.h"
@@ -65,8 +66,15 @@ absl::StatusOr<v1::SubmitJobResponse> Scheduler::Submit(const v1::SubmitJobReque
   }
   RETURN_IF_ERROR(jobspec::ValidateJob(definition));
   const v1::JobSpec& spec = definition.spec();
+  RETURN_IF_ERROR(jobspec::CheckPathPolicy(spec, options_.allowed_roots));
   ASSIGN_OR_RETURN(jobspec::JobInputs inputs, jobspec::CheckJobEnvironment(spec));
   ASSIGN_OR_RETURN(Plan plan, PlanJob(spec, inputs, {job_id}));
+  if (plan.tasks.size() > options_.limits.max_tasks_per_job) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the job plans ", plan.tasks.size(), " tasks, more than this coordinator takes (",
+        options_.limits.max_tasks_per_job,
+        ", --max-tasks-per-job); raise spec.workers.maxTaskMemoryBytes or split the job"));
+  }
   ASSIGN_OR_RETURN(v1::InputFingerprint fingerprint, Fingerprint(spec, inputs));
 
   auto job = std::make_unique<JobEntry>();
@@ -89,6 +97,13 @@ absl::StatusOr<v1::SubmitJobResponse> Scheduler::Submit(const v1::SubmitJobReque
   for (v1::Task& task : plan.tasks) job->AddPlannedTask(std::move(task));
 
   std::lock_guard<std::mutex> lock(mu_);
+  const auto active = std::count_if(jobs_.begin(), jobs_.end(),
+                                    [](const auto& j) { return !IsTerminal(j.second->state()); });
+  if (static_cast<uint64_t>(active) >= options_.limits.max_active_jobs) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        active, " jobs are unfinished, the most this coordinator runs at once (",
+        "--max-active-jobs); wait for one to end or cancel one"));
+  }
   for (const auto& [id, other] : jobs_) {
     if (!IsTerminal(other->state()) && other->job.definition().spec().output().path() ==
                                            spec.output().path()) {
@@ -236,6 +251,7 @@ void Scheduler::SweepLoop() {
       for (TaskSlot& slot : job->tasks) {
         if (job->state() == v1::JOB_STATE_RUNNING && slot.phase == Phase::kLeased &&
             slot.expires < now) {
+          metrics_.LeaseExpired();
           Requeue(job, &slot, absl::StrCat("lease expired on worker ", slot.worker_id),
                   /*count_failure=*/true, absl::StatusCode::kUnavailable);
         }

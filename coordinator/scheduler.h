@@ -7,6 +7,11 @@
 // reports, puts the task back (attempt + 1 on the next lease); after
 // `max_attempts` such failures of one task the job fails with the reason.
 // A worker that deregisters gives its tasks back without that counting.
+// A worker whose tasks keep failing is set aside for a while.
+//
+// Fair share: each lease goes to the running job that holds the fewest
+// leases (ties: the one leased to least recently), so concurrent jobs
+// split the workers evenly instead of the first job taking them all.
 //
 // Durability: every submitted job (with its plan and input fingerprint),
 // committed task and finished job is journaled (job_store.h) before it is
@@ -28,12 +33,23 @@
 #include "absl/time/time.h"
 #include "coordinator/job_entry.h"
 #include "coordinator/job_store.h"
+#include "coordinator/metrics.h"
 #include "coordinator/worker_registry.h"
 #include "glvq/v1/services.pb.h"
+#include "prometheus/collectable.h"
+#include "prometheus/metric_family.h"
 
 namespace glvq::coordinator {
 
 inline constexpr char kCoordinatorVersion[] = "glvq 0.1.0";
+
+// Bounds on what clients can make large (docs/security.md, "Limits"); each
+// refusal is RESOURCE_EXHAUSTED naming the flag that raises it.
+struct ServiceLimits {
+  uint32_t max_tasks_per_job = 1'000'000;  // --max-tasks-per-job
+  uint32_t max_active_jobs = 64;           // --max-active-jobs: unfinished jobs
+  uint32_t max_watchers = 1024;            // --max-watchers: open WatchJob streams
+};
 
 struct SchedulerOptions {
   std::filesystem::path state_dir;
@@ -41,6 +57,13 @@ struct SchedulerOptions {
   uint32_t max_attempts = 4;
   absl::Duration sweep_interval = absl::Milliseconds(100);
   absl::Duration max_pull_wait = absl::Seconds(10);
+  // Workers whose tasks fail this many times in a row take no new lease
+  // for a while (docs/service.md, "Workers that keep failing").
+  SetAsidePolicy set_aside;
+  ServiceLimits limits;
+  // Model, calibration and output paths of submitted jobs must resolve
+  // inside one of these (--allowed-root; empty: anywhere).
+  std::vector<std::filesystem::path> allowed_roots;
 };
 
 class Scheduler {
@@ -50,6 +73,7 @@ class Scheduler {
   // finaliser threads.
   static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerOptions& options);
   ~Scheduler();
+  const SchedulerOptions& options() const { return options_; }
   // Stops the background threads and wakes every waiting call. Idempotent.
   void Stop();
 
@@ -82,6 +106,13 @@ class Scheduler {
   absl::Status ReportFailure(const v1::ReportTaskFailureRequest& request);
   absl::Status DeregisterWorker(const std::string& worker_id);
 
+  // ---- metrics (docs/operations.md, "Metrics reference") ---------------
+  CoordinatorMetrics& metrics() { return metrics_; }
+  // What a metrics server serves for this coordinator: the event metrics,
+  // and the job and worker figures read under the lock at each scrape.
+  // Unregister them before destroying the scheduler.
+  std::vector<std::shared_ptr<prometheus::Collectable>> MetricsCollectables();
+
  private:
   struct LeaseRef {
     std::string job_id;
@@ -98,7 +129,12 @@ class Scheduler {
   // All under mu_.
   JobEntry* FindJob(const std::string& job_id);
   v1::JobState StateOf(const std::string& job_id);
+  // The task a worker with `caps` should get next (fair share across
+  // jobs), and its job; nullptr if none.
+  TaskSlot* NextTaskFor(const v1::Capabilities& caps, JobEntry** job);
   bool TryLease(const std::string& worker_id, v1::PullTaskResponse* out);
+  // Counts a failed task against the worker that held it (set aside?).
+  void NoteWorkerFailure(const std::string& worker_id);
   void Requeue(JobEntry* job, TaskSlot* slot, const std::string& reason, bool count_failure,
                absl::StatusCode code);
   void ReleaseLease(JobEntry* job, TaskSlot* slot);
@@ -110,6 +146,8 @@ class Scheduler {
   void SweepLoop();
   void FinalizeLoop();
   void Finalize(const std::string& job_id);
+  // The state figures of MetricsCollectables (scheduler_metrics.cc).
+  std::vector<prometheus::MetricFamily> StateMetrics();
 
   const SchedulerOptions options_;
   std::unique_ptr<JobStore> store_;
@@ -124,6 +162,10 @@ class Scheduler {
   WorkerRegistry workers_;
   std::deque<std::string> to_finalize_;
   uint64_t next_job_number_ = 1;
+  uint64_t lease_serial_ = 0;  // leases granted; orders jobs for fair share
+
+  CoordinatorMetrics metrics_;
+  std::shared_ptr<prometheus::Collectable> state_metrics_;
 
   std::thread sweeper_;
   std::thread finalizer_;

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/rpc/security.h"
 #include "coordinator/job_service.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/worker_service.h"
@@ -19,9 +20,13 @@ namespace glvq::coordinator {
 class CoordinatorServer {
  public:
   // Starts serving on `listen` ("host:port"; port 0 picks a free one; empty:
-  // in-process channels only). FAILED_PRECONDITION if it cannot bind.
+  // in-process channels only) with the TLS and token settings of `security`
+  // (docs/security.md). FAILED_PRECONDITION if it cannot bind or `security`
+  // does not allow serving there (plaintext off loopback without
+  // --insecure, unreadable certificate or token files).
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
-      const std::string& listen, const SchedulerOptions& options);
+      const std::string& listen, const SchedulerOptions& options,
+      const rpc::ServerSecurity& security = {});
   ~CoordinatorServer();
 
   int port() const { return port_; }
@@ -34,6 +39,7 @@ class CoordinatorServer {
  private:
   CoordinatorServer() = default;
 
+  rpc::Authenticator auth_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<JobServiceImpl> job_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

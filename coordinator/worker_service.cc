@@ -49,9 +49,10 @@ absl::StatusOr<std::string> FetchTensorBytes(const v1::Task& task,
   }
 }
 
-grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* context,
                                                const v1::RegisterWorkerRequest* request,
                                                v1::RegisterWorkerResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kWorker); !s.ok()) return s;
   *response = scheduler_->RegisterWorker(*request);
   return grpc::Status::OK;
 }
@@ -59,15 +60,17 @@ grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*,
 grpc::Status WorkerServiceImpl::PullTask(grpc::ServerContext* context,
                                          const v1::PullTaskRequest* request,
                                          v1::PullTaskResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kWorker); !s.ok()) return s;
   auto r = scheduler_->PullTask(*request, [context] { return context->IsCancelled(); });
   if (!r.ok()) return rpc::ToGrpcStatus(r.status());
   *response = *std::move(r);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context,
                                           const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kWorker); !s.ok()) return s;
   auto r = scheduler_->Heartbeat(*request);
   if (!r.ok()) return rpc::ToGrpcStatus(r.status());
   *response = *std::move(r);
@@ -77,6 +80,7 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*,
 grpc::Status WorkerServiceImpl::FetchTensor(grpc::ServerContext* context,
                                             const v1::FetchTensorRequest* request,
                                             grpc::ServerWriter<v1::FetchTensorResponse>* writer) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kWorker); !s.ok()) return s;
   absl::StatusOr<v1::Task> task = scheduler_->TaskForFetch(*request);
   if (!task.ok()) return rpc::ToGrpcStatus(task.status());
   absl::StatusOr<std::string> bytes = FetchTensorBytes(*task, request->what());
@@ -86,16 +90,20 @@ grpc::Status WorkerServiceImpl::FetchTensor(grpc::ServerContext* context,
   }
   v1::FetchTensorResponse message;
   message.set_total_bytes(bytes->size());
-  rpc::ForEachChunk(rpc::AsBytes(*bytes), request->offset(), [&](const v1::Chunk& chunk) {
-    *message.mutable_chunk() = chunk;
-    return !context->IsCancelled() && writer->Write(message);
+  rpc::ForEachChunk(rpc::AsBytes(*bytes), request->offset(), [&](v1::Chunk& chunk) {
+    message.mutable_chunk()->Swap(&chunk);
+    if (context->IsCancelled() || !writer->Write(message)) return false;
+    scheduler_->metrics().BytesStreamed(metrics::StreamDirection::kFetch,
+                                        message.chunk().data().size());
+    return true;
   });
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext* context,
                                              grpc::ServerReader<v1::UploadResultRequest>* reader,
                                              v1::UploadResultResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kWorker); !s.ok()) return s;
   v1::UploadResultRequest message;
   if (!reader->Read(&message) || !message.has_header()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -107,11 +115,14 @@ grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext*,
                         absl::StrCat("result of ", header.payload_bytes(), " bytes is too large"));
   }
   rpc::ChunkReceiver receiver;
+  receiver.Reserve(header.payload_bytes());
   while (reader->Read(&message)) {
     if (!message.has_chunk()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "UploadResult: only the first message may be a header");
     }
+    scheduler_->metrics().BytesStreamed(metrics::StreamDirection::kUpload,
+                                        message.chunk().data().size());
     if (absl::Status s = receiver.Add(message.chunk()); !s.ok()) {
       return rpc::ToGrpcStatus(absl::DataLossError(
           absl::StrCat("task ", header.task_id(), ": ", s.message(), "; upload again")));
@@ -123,15 +134,17 @@ grpc::Status WorkerServiceImpl::UploadResult(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::ReportTaskFailure(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::ReportTaskFailure(grpc::ServerContext* context,
                                                   const v1::ReportTaskFailureRequest* request,
                                                   v1::ReportTaskFailureResponse*) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kWorker); !s.ok()) return s;
   return rpc::ToGrpcStatus(scheduler_->ReportFailure(*request));
 }
 
-grpc::Status WorkerServiceImpl::DeregisterWorker(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::DeregisterWorker(grpc::ServerContext* context,
                                                  const v1::DeregisterWorkerRequest* request,
                                                  v1::DeregisterWorkerResponse*) {
+  if (grpc::Status s = auth_->Check(*context, rpc::Role::kWorker); !s.ok()) return s;
   return rpc::ToGrpcStatus(scheduler_->DeregisterWorker(request->worker_id()));
 }
 

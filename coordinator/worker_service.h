@@ -3,6 +3,7 @@
 // checksummed chunks, UploadResult checks every chunk as it arrives.
 #pragma once
 
+#include "common/rpc/security.h"
 #include "coordinator/scheduler.h"
 #include "glvq/v1/services.grpc.pb.h"
 
@@ -10,7 +11,9 @@ namespace glvq::coordinator {
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  explicit WorkerServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
+  // Borrows both; `auth` checks every call's token (docs/security.md).
+  WorkerServiceImpl(Scheduler* scheduler, const rpc::Authenticator* auth)
+      : scheduler_(scheduler), auth_(auth) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext* context,
                               const v1::RegisterWorkerRequest* request,
@@ -35,6 +38,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 
  private:
   Scheduler* scheduler_;
+  const rpc::Authenticator* auth_;
 };
 
 // The bytes FetchTensor streams for `what` of `task` (services.proto).

@@ -22,7 +22,8 @@ namespace fs = std::filesystem;
 namespace {
 
 void Write(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 std::vector<float> Weights() {
@@ -38,7 +39,8 @@ std::string ComponentsFile(const glvq::QuantizedTensor& qt) {
   for (auto& p : parts) p.name = p.name.substr(p.name.rfind('.') + 1);
   std::vector<size_t> order;
   std::string file = glvq::SerializeSafetensorsHeader(parts, {}, &order).value();
-  for (size_t i : order) file.append(reinterpret_cast<const char*>(parts[i].data.data()), parts[i].data.size());
+  for (size_t i : order)
+    file.append(reinterpret_cast<const char*>(parts[i].data.data()), parts[i].data.size());
   return file;
 }
 

@@ -41,7 +41,9 @@ glvq::QuantizedTensor Meta(uint8_t mode, const uint8_t* shape) {
   meta.rows = 1 + shape[0] % 16;
   meta.cols = 1 + shape[1] % 96;
   meta.group_size = 8 << (shape[2] % 3);  // 8, 16, 32
-  meta.dim = meta.method == glvq::kMethodRtn ? 1 : meta.method == glvq::kMethodE8p ? 8 : 2 << (shape[2] / 3 % 3);
+  meta.dim = meta.method == glvq::kMethodRtn   ? 1
+             : meta.method == glvq::kMethodE8p ? 8
+                                               : 2 << (shape[2] / 3 % 3);
   return meta;
 }
 

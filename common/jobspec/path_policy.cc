@@ -31,7 +31,8 @@ absl::Status CheckPathPolicy(const v1::JobSpec& spec, const std::vector<fs::path
   for (const fs::path& r : roots) resolved_roots.push_back(Resolved(r));
   std::vector<std::pair<const char*, std::string>> paths = {
       {"spec.model.path", spec.model().path()}, {"spec.output.path", spec.output().path()}};
-  if (spec.has_calibration()) paths.emplace_back("spec.calibration.hessians", spec.calibration().hessians());
+  if (spec.has_calibration())
+    paths.emplace_back("spec.calibration.hessians", spec.calibration().hessians());
   for (const auto& [field, path] : paths) {
     const fs::path p = Resolved(path);
     const bool allowed = std::any_of(resolved_roots.begin(), resolved_roots.end(),

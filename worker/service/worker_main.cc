@@ -12,7 +12,11 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/metrics/metrics_server.h"
+#include "absl/strings/str_cat.h"
+#include "common/base/file_util.h"
 #include "common/rpc/grpc_util.h"
+#include "common/rpc/security.h"
 #include "worker/service/worker.h"
 
 int main(int argc, char** argv) {
@@ -22,6 +26,7 @@ int main(int argc, char** argv) {
   bool no_shared_fs = false;
   std::vector<std::string> shared_paths;
   int task_delay_ms = 0;
+  std::string metrics_listen, metrics_port_file;
   app.add_option("--coordinator", coordinator, "coordinator address host:port")->required();
   app.add_option("--threads", options.threads,
                  "engine threads per task (0: the job's setting); never changes results")
@@ -32,9 +37,36 @@ int main(int argc, char** argv) {
                  "directory readable under the coordinator's paths (default: all)");
   app.add_option("--memory-bytes", options.memory_bytes,
                  "memory for tasks (default: physical memory)");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "host:port to serve Prometheus /metrics on (port 0: any free port; "
+                 "default: no metrics)");
+  app.add_option("--metrics-port-file", metrics_port_file,
+                 "write the bound metrics port to this file once serving")
+      ->needs("--metrics-listen");
   app.add_option("--task-delay-ms", task_delay_ms, "testing: pause before each task")
       ->group("");
+  // The bench engine: for glvq-bench scaling only, never chosen by a job.
+  std::string backend = "cpu", bench_stats;
+  double bench_task_seconds = 1;
+  app.add_option("--backend", backend,
+                 "cpu; or bench: each task takes --bench-task-seconds (the CPU engine's "
+                 "result padded with a sleep), to measure the coordinator")
+      ->check(CLI::IsMember({"cpu", "bench"}))
+      ->group("Benchmarking");
+  app.add_option("--bench-task-seconds", bench_task_seconds, "bench: time per task")
+      ->check(CLI::PositiveNumber)
+      ->group("Benchmarking");
+  app.add_option("--bench-stats", bench_stats,
+                 "bench: write the lease-grant and upload round trips (s) here at exit")
+      ->group("Benchmarking");
+  glvq::rpc::ClientSecurity security;
+  glvq::rpc::AddClientSecurityOptions(&app, &security);
   CLI11_PARSE(app, argc, argv);
+  if (backend == "bench") {
+    options.bench_task_time = absl::Seconds(bench_task_seconds);
+    std::cerr << "glvq-worker: BENCH backend: every task is padded to " << bench_task_seconds
+              << " s; for glvq-bench scaling only" << std::endl;
+  }
   if (no_shared_fs) {
     options.shared_paths.clear();
   } else if (!shared_paths.empty()) {
@@ -51,7 +83,19 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  glvq::worker::Worker worker(glvq::rpc::MakeChannel(coordinator), options);
+  auto channel = glvq::rpc::MakeClientChannel(coordinator, security);
+  if (!channel.ok()) {
+    std::cerr << "glvq-worker: " << channel.status().message() << "\n";
+    return 1;
+  }
+  glvq::worker::Worker worker(*channel, options);
+  // Declared after the worker: destroyed first, while what it reads lives.
+  auto metrics = glvq::metrics::ServeMetrics(metrics_listen, "worker",
+                                             worker.MetricsCollectables(), metrics_port_file);
+  if (!metrics.ok()) {
+    std::cerr << "glvq-worker: " << metrics.status().message() << "\n";
+    return 1;
+  }
   std::thread([&worker, signals] {
     int signal = 0;
     sigwait(&signals, &signal);
@@ -62,6 +106,15 @@ int main(int argc, char** argv) {
   if (!s.ok()) {
     std::cerr << "glvq-worker: " << s.message() << "\n";
     return 1;
+  }
+  if (!bench_stats.empty()) {
+    std::string lines;
+    for (double t : worker.bench_stats().grant_seconds) lines += absl::StrCat("grant ", t, "\n");
+    for (double t : worker.bench_stats().upload_seconds) lines += absl::StrCat("upload ", t, "\n");
+    if (absl::Status w = glvq::AtomicWriteString(bench_stats, lines); !w.ok()) {
+      std::cerr << "glvq-worker: " << w.message() << "\n";
+      return 1;
+    }
   }
   return 0;
 }
