@@ -20,7 +20,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"glvq-coordinator: the glvq job service"};
-  std::string listen = "127.0.0.1:7070", state_dir, port_file, metrics_listen, metrics_port_file;
+  std::string listen = "127.0.0.1:7070", state_dir, port_file;
   double lease_seconds = 30;
   uint32_t max_attempts = 4;
   app.add_option("--listen", listen, "host:port to serve on (port 0: any free port)");
@@ -40,12 +40,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--port-file", port_file, "write the bound port to this file once serving");
-  app.add_option("--metrics-listen", metrics_listen,
-                 "host:port to serve Prometheus /metrics on (port 0: any free port; "
-                 "default: no metrics)");
-  app.add_option("--metrics-port-file", metrics_port_file,
-                 "write the bound metrics port to this file once serving")
-      ->needs("--metrics-listen");
+  glvq::metrics::MetricsFlags metrics_flags;
+  glvq::metrics::AddMetricsOptions(&app, &metrics_flags);
   glvq::rpc::ServerSecurity security;
   glvq::rpc::AddServerSecurityOptions(&app, &security);
   glvq::coordinator::ServiceLimits limits;
@@ -86,9 +82,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   // Declared after the server: destroyed first, while what it reads lives.
-  auto metrics = glvq::metrics::ServeMetrics(metrics_listen, "coordinator",
+  auto metrics = glvq::metrics::ServeMetrics(metrics_flags.listen, "coordinator",
                                              (*server)->scheduler().MetricsCollectables(),
-                                             metrics_port_file);
+                                             metrics_flags.port_file);
   if (!metrics.ok()) {
     std::cerr << "glvq-coordinator: " << metrics.status().message() << "\n";
     return 1;

@@ -2,6 +2,7 @@
 
 #include <exception>
 
+#include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "common/base/file_util.h"
 #include "common/base/status_macros.h"
@@ -42,6 +43,15 @@ void MetricsServer::Register(const std::shared_ptr<prometheus::Collectable>& col
 
 void MetricsServer::Unregister(const std::shared_ptr<prometheus::Collectable>& collectable) {
   exposer_->RemoveCollectable(collectable);
+}
+
+void AddMetricsOptions(CLI::App* app, MetricsFlags* flags) {
+  app->add_option("--metrics-listen", flags->listen,
+                  "host:port to serve Prometheus /metrics on (port 0: any free port; "
+                  "default: no metrics)");
+  app->add_option("--metrics-port-file", flags->port_file,
+                  "write the bound metrics port to this file once serving")
+      ->needs("--metrics-listen");
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> ServeMetrics(

@@ -12,6 +12,10 @@
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 
+namespace CLI {
+class App;
+}
+
 namespace glvq::metrics {
 
 class MetricsServer {
@@ -39,6 +43,13 @@ class MetricsServer {
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };
+
+// --metrics-listen and --metrics-port-file, as every binary spells them.
+struct MetricsFlags {
+  std::string listen;     // host:port; empty: no metrics
+  std::string port_file;  // where to write the bound port
+};
+void AddMetricsOptions(CLI::App* app, MetricsFlags* flags);
 
 // What a binary's --metrics-listen and --metrics-port-file do: nullptr when
 // `listen` is empty; else a server serving `collectables` whose port is

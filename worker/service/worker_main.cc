@@ -26,7 +26,6 @@ int main(int argc, char** argv) {
   bool no_shared_fs = false;
   std::vector<std::string> shared_paths;
   int task_delay_ms = 0;
-  std::string metrics_listen, metrics_port_file;
   app.add_option("--coordinator", coordinator, "coordinator address host:port")->required();
   app.add_option("--threads", options.threads,
                  "engine threads per task (0: the job's setting); never changes results")
@@ -37,12 +36,8 @@ int main(int argc, char** argv) {
                  "directory readable under the coordinator's paths (default: all)");
   app.add_option("--memory-bytes", options.memory_bytes,
                  "memory for tasks (default: physical memory)");
-  app.add_option("--metrics-listen", metrics_listen,
-                 "host:port to serve Prometheus /metrics on (port 0: any free port; "
-                 "default: no metrics)");
-  app.add_option("--metrics-port-file", metrics_port_file,
-                 "write the bound metrics port to this file once serving")
-      ->needs("--metrics-listen");
+  glvq::metrics::MetricsFlags metrics_flags;
+  glvq::metrics::AddMetricsOptions(&app, &metrics_flags);
   app.add_option("--task-delay-ms", task_delay_ms, "testing: pause before each task")
       ->group("");
   // The bench engine: for glvq-bench scaling only, never chosen by a job.
@@ -90,8 +85,9 @@ int main(int argc, char** argv) {
   }
   glvq::worker::Worker worker(*channel, options);
   // Declared after the worker: destroyed first, while what it reads lives.
-  auto metrics = glvq::metrics::ServeMetrics(metrics_listen, "worker",
-                                             worker.MetricsCollectables(), metrics_port_file);
+  auto metrics = glvq::metrics::ServeMetrics(metrics_flags.listen, "worker",
+                                             worker.MetricsCollectables(),
+                                             metrics_flags.port_file);
   if (!metrics.ok()) {
     std::cerr << "glvq-worker: " << metrics.status().message() << "\n";
     return 1;
