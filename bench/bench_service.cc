@@ -13,6 +13,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/base/status_macros.h"
+#include "common/jobspec/job_spec.h"
+#include "common/jobspec/quantizer_spec.h"
 #include "common/rpc/grpc_util.h"
 
 extern char** environ;
@@ -78,20 +80,59 @@ absl::StatusOr<double> Process::CpuSeconds() const {
   return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+absl::StatusOr<uint64_t> Process::RssBytes() const {
+  std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
+  std::string key;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    uint64_t kib = 0;
+    if (fields >> key >> kib && key == "VmRSS:") return kib * 1024;
+  }
+  return absl::NotFoundError("no VmRSS for the process");
+}
+
+v1::QuantizationJob JobFor(const std::string& name, const fs::path& model, const fs::path& out,
+                           const engine::QuantizerConfig& quantizer) {
+  v1::QuantizationJob job;
+  job.set_api_version(jobspec::kApiVersion);
+  job.set_kind(jobspec::kKind);
+  job.mutable_metadata()->set_name(name);
+  v1::JobSpec& spec = *job.mutable_spec();
+  spec.mutable_model()->set_path(model.string());
+  spec.mutable_output()->set_path(out.string());
+  *spec.mutable_quantizer() = jobspec::FromQuantizerConfig(quantizer);
+  for (const std::string& p : jobspec::DefaultIncludePatterns())
+    spec.mutable_tensors()->add_include(p);
+  for (const std::string& p : jobspec::DefaultExcludePatterns())
+    spec.mutable_tensors()->add_exclude(p);
+  spec.mutable_workers()->set_backend(v1::BACKEND_CPU);
+  return job;
+}
+
 fs::path OwnBinDir() { return fs::read_symlink("/proc/self/exe").parent_path(); }
 
-absl::StatusOr<std::unique_ptr<BenchService>> BenchService::Start(const fs::path& bin_dir,
-                                                                  const fs::path& dir) {
+absl::StatusOr<std::unique_ptr<BenchService>> BenchService::Start(
+    const fs::path& bin_dir, const fs::path& dir,
+    const std::vector<std::string>& coordinator_args) {
   std::unique_ptr<BenchService> s(new BenchService());
   s->bin_dir_ = bin_dir;
   s->dir_ = dir;
+  s->coordinator_args_ = coordinator_args;
   fs::create_directories(dir);
-  const fs::path port_file = dir / "port";
-  ASSIGN_OR_RETURN(
-      s->coordinator_,
-      Process::Start({(bin_dir / "glvq-coordinator").string(), "--listen", "127.0.0.1:0",
-                      "--state-dir", (dir / "state").string(), "--port-file", port_file.string()},
-                     dir / "coordinator.log"));
+  RETURN_IF_ERROR(s->StartCoordinator("127.0.0.1:0"));
+  s->channel_ = rpc::MakeChannel(s->address_);
+  s->jobs_ = v1::JobService::NewStub(s->channel_);
+  return s;
+}
+
+absl::Status BenchService::StartCoordinator(const std::string& listen) {
+  const fs::path port_file = dir_ / "port";
+  fs::remove(port_file);
+  std::vector<std::string> argv = {(bin_dir_ / "glvq-coordinator").string(), "--listen", listen,
+                                   "--state-dir", (dir_ / "state").string(), "--port-file",
+                                   port_file.string()};
+  argv.insert(argv.end(), coordinator_args_.begin(), coordinator_args_.end());
+  ASSIGN_OR_RETURN(coordinator_, Process::Start(argv, dir_ / "coordinator.log"));
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   int port = 0;
   while (port == 0 && absl::Now() < deadline) {
@@ -100,12 +141,16 @@ absl::StatusOr<std::unique_ptr<BenchService>> BenchService::Start(const fs::path
   }
   if (port == 0) {
     return absl::DeadlineExceededError(
-        absl::StrCat("the coordinator did not start; see ", (dir / "coordinator.log").string()));
+        absl::StrCat("the coordinator did not start; see ", (dir_ / "coordinator.log").string()));
   }
-  s->address_ = absl::StrCat("127.0.0.1:", port);
-  s->channel_ = rpc::MakeChannel(s->address_);
-  s->jobs_ = v1::JobService::NewStub(s->channel_);
-  return s;
+  address_ = absl::StrCat("127.0.0.1:", port);
+  return absl::OkStatus();
+}
+
+absl::Status BenchService::RestartCoordinator() {
+  coordinator_->Signal(SIGKILL);
+  coordinator_->Wait(absl::Seconds(10));
+  return StartCoordinator(address_);
 }
 
 BenchService::~BenchService() {
@@ -117,17 +162,27 @@ BenchService::~BenchService() {
   coordinator_->Wait(absl::Seconds(10));
 }
 
+absl::Status BenchService::StartWorker(int index) {
+  std::vector<std::string> argv = {(bin_dir_ / "glvq-worker").string(), "--coordinator", address_};
+  for (const std::string& a : worker_args_) {
+    argv.push_back(absl::StrReplaceAll(a, {{"{i}", std::to_string(workers_started_)}}));
+  }
+  ++workers_started_;
+  ASSIGN_OR_RETURN(workers_[index], Process::Start(argv, dir_ / "workers.log"));
+  return absl::OkStatus();
+}
+
+absl::Status BenchService::ReplaceWorker(int index) {
+  workers_[index]->Signal(SIGKILL);
+  workers_[index]->Wait(absl::Seconds(10));
+  return StartWorker(index);
+}
+
 absl::Status BenchService::StartWorkers(int n, const std::vector<std::string>& extra) {
   const size_t before = workers_.size();
-  for (int i = 0; i < n; ++i) {
-    std::vector<std::string> argv = {(bin_dir_ / "glvq-worker").string(), "--coordinator",
-                                     address_};
-    for (const std::string& a : extra) {
-      argv.push_back(absl::StrReplaceAll(a, {{"{i}", std::to_string(i)}}));
-    }
-    ASSIGN_OR_RETURN(auto p, Process::Start(argv, dir_ / "workers.log"));
-    workers_.push_back(std::move(p));
-  }
+  worker_args_ = extra;
+  workers_.resize(before + n);
+  for (int i = 0; i < n; ++i) RETURN_IF_ERROR(StartWorker(static_cast<int>(before) + i));
   const absl::Time deadline = absl::Now() + absl::Seconds(120);
   while (absl::Now() < deadline) {
     grpc::ClientContext context;
@@ -144,9 +199,12 @@ absl::Status BenchService::StartWorkers(int n, const std::vector<std::string>& e
 }
 
 absl::Status BenchService::StopWorkers() {
-  for (auto& w : workers_) w->Signal(SIGTERM);
+  // A slot is empty only where a start failed.
+  for (auto& w : workers_) {
+    if (w) w->Signal(SIGTERM);
+  }
   int failed = 0;
-  for (auto& w : workers_) failed += w->Wait(absl::Seconds(60)) != 0;
+  for (auto& w : workers_) failed += w && w->Wait(absl::Seconds(60)) != 0;
   workers_.clear();
   if (failed > 0) {
     return absl::InternalError(absl::StrCat(failed, " workers did not exit cleanly; see ",
@@ -189,6 +247,16 @@ absl::StatusOr<JobTimes> BenchService::Follow(const std::string& job_id, absl::T
   RETURN_IF_ERROR(rpc::FromGrpcStatus(reader->Finish()));
   if (times.done == 0) return absl::InternalError(absl::StrCat("job ", job_id, " did not end"));
   return times;
+}
+
+absl::StatusOr<v1::Job> BenchService::GetJob(const std::string& job_id) {
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, absl::Seconds(5));
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job job;
+  RETURN_IF_ERROR(rpc::FromGrpcStatus(jobs_->GetJob(&context, request, &job)));
+  return job;
 }
 
 }  // namespace glvq::bench

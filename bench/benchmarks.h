@@ -17,5 +17,11 @@ void RegisterModelBench(CLI::App& app);
 // `scaling`: the service on loopback: CPU workers, coordinator capacity
 // with bench-engine workers, streaming (scaling_bench.cc).
 void RegisterScalingBench(CLI::App& app);
+// `chaos`: a job while workers and the coordinator are killed; the output
+// must match a clean run's (chaos_bench.cc).
+void RegisterChaosBench(CLI::App& app);
+// `load`: the coordinator's RSS and unary RPC latency under many WatchJob
+// streams and workers (load_bench.cc).
+void RegisterLoadBench(CLI::App& app);
 
 }  // namespace glvq::bench

@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   glvq::bench::RegisterSpeedBench(app);
   glvq::bench::RegisterModelBench(app);
   glvq::bench::RegisterScalingBench(app);
+  glvq::bench::RegisterChaosBench(app);
+  glvq::bench::RegisterLoadBench(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

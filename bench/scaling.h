@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/tensor/dtype.h"
 
 namespace glvq::bench {
 
@@ -67,6 +68,13 @@ struct StreamRow {
   double median_s = 0;
   double mb_per_s = 0;  // bytes / median_s / 1e6
 };
+
+// `count` LLM-like rows × cols weights named like MLP projections, in
+// `dtype`: a model of `count` one-task tensors (also `glvq-bench load`'s).
+absl::Status WriteLinearModel(const std::filesystem::path& dir, int count, int64_t rows,
+                              int64_t cols, DType dtype);
+// The q-quantile (0..1) of `v` (nearest rank); 0 for an empty `v`.
+double Quantile(std::vector<double> v, double q);
 
 absl::StatusOr<std::vector<CpuRow>> RunCpuScaling(const ScalingOptions& o);
 absl::StatusOr<std::vector<CapacityRow>> RunCoordinatorCapacity(const ScalingOptions& o);

@@ -8,7 +8,6 @@
 #include "bench/bench_service.h"
 #include "bench/scaling.h"
 #include "common/base/status_macros.h"
-#include "common/jobspec/job_spec.h"
 #include "common/jobspec/quantizer_spec.h"
 #include "common/rpc/chunks.h"
 #include "common/rpc/grpc_util.h"
@@ -19,29 +18,9 @@
 #include "worker/service/task_inputs.h"
 
 namespace glvq::bench {
-namespace {
 
 namespace fs = std::filesystem;
 
-v1::QuantizationJob JobFor(const std::string& name, const fs::path& model, const fs::path& out,
-                           const engine::QuantizerConfig& quantizer) {
-  v1::QuantizationJob job;
-  job.set_api_version(jobspec::kApiVersion);
-  job.set_kind(jobspec::kKind);
-  job.mutable_metadata()->set_name(name);
-  v1::JobSpec& spec = *job.mutable_spec();
-  spec.mutable_model()->set_path(model.string());
-  spec.mutable_output()->set_path(out.string());
-  *spec.mutable_quantizer() = jobspec::FromQuantizerConfig(quantizer);
-  for (const std::string& p : jobspec::DefaultIncludePatterns())
-    spec.mutable_tensors()->add_include(p);
-  for (const std::string& p : jobspec::DefaultExcludePatterns())
-    spec.mutable_tensors()->add_exclude(p);
-  spec.mutable_workers()->set_backend(v1::BACKEND_CPU);
-  return job;
-}
-
-// `count` LLM-like rows × cols weights named like MLP projections, in `dtype`.
 absl::Status WriteLinearModel(const fs::path& dir, int count, int64_t rows, int64_t cols,
                               DType dtype) {
   std::vector<std::vector<std::byte>> data;
@@ -68,6 +47,8 @@ double Quantile(std::vector<double> v, double q) {
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
+
+namespace {
 
 double Mean(const std::vector<double>& v) {
   double sum = 0;
