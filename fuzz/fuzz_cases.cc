@@ -1,5 +1,8 @@
 #include "fuzz/fuzz_cases.h"
 
+#include <cstdio>
+#include <vector>
+
 #include "common/jobspec/quantizer_spec.h"
 
 namespace glvq::fuzz {
@@ -40,6 +43,16 @@ std::string JoinResult(uint8_t method_byte, std::string_view header, std::string
   out.append(header);
   out.append(payload);
   return out;
+}
+
+void RequireDecodableOrRefused(const QuantizedTensor& qt) {
+  (void)ComputeAccounting(qt);
+  std::vector<float> out(static_cast<size_t>(qt.NumWeights()));
+  const absl::Status s = DequantizeRef(qt, out);
+  if (!s.ok() && (s.code() != absl::StatusCode::kInvalidArgument || s.message().empty())) {
+    std::fprintf(stderr, "accepted tensor fails to decode: %s\n", s.ToString().c_str());
+    __builtin_trap();
+  }
 }
 
 }  // namespace glvq::fuzz

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/packed/quantized_tensor.h"
 #include "glvq/v1/task.pb.h"
 #include "worker/engine/config.h"
 
@@ -29,5 +30,11 @@ v1::Task SmallTask(engine::Method method);
 // little-endian header length, the serialized TaskResultHeader, then the
 // payload.
 std::string JoinResult(uint8_t method_byte, std::string_view header, std::string_view payload);
+
+// The promise both tensor readers keep: a tensor they accept has an
+// accounting and decodes, or the decoder refuses it with INVALID_ARGUMENT
+// (validation bounds every field but does not decode, so finite scales
+// times extreme codes may still overflow F32). Traps otherwise.
+void RequireDecodableOrRefused(const QuantizedTensor& qt);
 
 }  // namespace glvq::fuzz
