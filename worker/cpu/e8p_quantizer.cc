@@ -8,8 +8,8 @@
 
 #include "common/base/status_macros.h"
 #include "common/packed/e8p.h"
+#include "worker/cpu/block_ldlq.h"
 #include "worker/cpu/e8p_codebook.h"
-#include "worker/engine/parallel.h"
 #include "worker/engine/problem.h"
 
 namespace glvq::cpu {
@@ -18,14 +18,6 @@ namespace {
 using e8p::kDim;
 using engine::Quantizer;
 using Eigen::MatrixXd;
-
-// Rows never interact in BlockLDLQ (the feedback runs along a row), so
-// blocks of rows are independent tasks; a fixed block size keeps every
-// product identical whatever the thread count.
-constexpr int64_t kRowsPerTask = 64;
-// Columns whose feedback onto the rest of the matrix is applied as one
-// product (a multiple of kDim, so blocks never straddle a batch).
-constexpr int64_t kLazyBatch = 128;
 
 engine::QuantizerConfig WithRht(engine::QuantizerConfig c) {
   c.rht = true;
@@ -70,25 +62,25 @@ class E8pQuantizer final : public Quantizer {
       // records the weights each block is really rounded against, and the
       // scales are taken from those.
       MatrixXd drifted(p.w.rows, p.w.cols);
-      Sweep(p, w, scales, &u, &codes, &drifted);
+      Sweep(w, scales, &u, &codes, &drifted);
       scales = GroupScales(drifted);
     }
-    Sweep(p, w, scales, feedback ? &u : nullptr, &codes, nullptr);
+    Sweep(w, scales, feedback ? &u : nullptr, &codes, nullptr);
     return Assemble(p, scales, codes, result);
   }
 
  private:
-  // Runs SweepRows over fixed row blocks in parallel (rows are independent
-  // under BlockLDLQ); `drifted`, if given, receives the swept weights.
-  void Sweep(const Problem& p, const MatrixXd& w, const std::vector<float>& scales,
-             const MatrixXd* u, E8pCodes* codes, MatrixXd* drifted) const {
-    const int64_t tasks = (p.w.rows + kRowsPerTask - 1) / kRowsPerTask;
-    engine::ParallelFor(tasks, config().threads, [&](int64_t t) {
-      const int64_t r0 = t * kRowsPerTask, r1 = std::min(p.w.rows, r0 + kRowsPerTask);
-      MatrixXd rows = w.middleRows(r0, r1 - r0);
-      SweepRows(scales, u, r0, &rows, codes);
-      if (drifted != nullptr) drifted->middleRows(r0, r1 - r0) = rows;
-    });
+  // BlockLDLQ (or plain rounding when u is null) with scales per group;
+  // `drifted`, if given, receives the swept weights.
+  void Sweep(const MatrixXd& w, const std::vector<float>& scales, const MatrixXd* u,
+             E8pCodes* codes, MatrixXd* drifted) const {
+    const int64_t gs = config().group_size;
+    SweepBlockLdlq(
+        w, kDim, u, config().threads,
+        [&](const MatrixXd& rows, int64_t c0, int64_t k, int64_t r0) {
+          return RoundBlock(rows, c0, static_cast<int>(k), r0, scales[c0 / gs], codes);
+        },
+        drifted);
   }
 
   // RMS(W_g) / 1.03 as the F32 the format stores; a group of zeros gets the
@@ -122,32 +114,6 @@ class E8pQuantizer final : public Quantizer {
       for (int i = 0; i < k; ++i) err(r, i) = w(r, c0 + i) - scale * c[i];
     }
     return err;
-  }
-
-  // BlockLDLQ (or plain rounding when u is null) over the rows in `w`
-  // (rows r0 … of the tensor), which are left as rounded against.
-  void SweepRows(const std::vector<float>& scales, const MatrixXd* u, int64_t r0, MatrixXd* wp,
-                 E8pCodes* codes) const {
-    MatrixXd& w = *wp;
-    const int64_t m = w.rows(), n = w.cols(), gs = config().group_size;
-    MatrixXd feedback(m, kLazyBatch);  // (W_B − Ŵ_B) U_BB⁻¹ of the batch's blocks
-    for (int64_t b0 = 0; b0 < n; b0 += kLazyBatch) {
-      const int64_t b1 = std::min(b0 + kLazyBatch, n);
-      for (int64_t c0 = b0; c0 < b1; c0 += kDim) {
-        const int k = static_cast<int>(std::min<int64_t>(kDim, n - c0));
-        const MatrixXd err = RoundBlock(w, c0, k, r0, scales[c0 / gs], codes);
-        if (u == nullptr) continue;
-        const auto u_bb = u->block(c0, c0, k, k).triangularView<Eigen::Upper>();
-        feedback.middleCols(c0 - b0, k) = u_bb.transpose().solve(err.transpose()).transpose();
-        const int64_t rest = b1 - c0 - k;
-        w.middleCols(c0 + k, rest).noalias() -=
-            feedback.middleCols(c0 - b0, k) * u->block(c0, c0 + k, k, rest);
-      }
-      if (u != nullptr && b1 < n) {
-        w.rightCols(n - b1).noalias() -=
-            feedback.leftCols(b1 - b0) * u->block(b0, b1, b1 - b0, n - b1);
-      }
-    }
   }
 
   absl::Status Assemble(const Problem& p, const std::vector<float>& scales,

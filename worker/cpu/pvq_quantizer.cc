@@ -9,10 +9,10 @@
 #include "common/base/status_macros.h"
 #include "common/packed/pvq.h"
 #include "common/packed/pvq_tensor.h"
+#include "worker/cpu/block_ldlq.h"
 #include "worker/cpu/pvq_gain.h"
 #include "worker/cpu/pvq_projection.h"
 #include "worker/cpu/pvq_rate.h"
-#include "worker/engine/parallel.h"
 #include "worker/engine/problem.h"
 
 namespace glvq::cpu {
@@ -20,13 +20,6 @@ namespace {
 
 using engine::Quantizer;
 using Eigen::MatrixXd;
-
-// Rows never interact (the feedback runs along a row), so fixed blocks of
-// rows are independent tasks and results do not depend on threads.
-constexpr int64_t kRowsPerTask = 64;
-// Columns whose feedback onto the rest of the matrix is applied as one
-// product, rounded up to whole D-vectors.
-constexpr int64_t kLazyColumns = 128;
 
 engine::QuantizerConfig WithRht(engine::QuantizerConfig c) {
   c.rht = true;
@@ -120,13 +113,12 @@ class PvqQuantizer final : public Quantizer {
 
   void Sweep(const Plan& plan, const MatrixXd& w, const MatrixXd* u, PvqCodes* codes,
              MatrixXd* drifted) const {
-    const int64_t tasks = (w.rows() + kRowsPerTask - 1) / kRowsPerTask;
-    engine::ParallelFor(tasks, config().threads, [&](int64_t t) {
-      const int64_t r0 = t * kRowsPerTask, r1 = std::min<int64_t>(w.rows(), r0 + kRowsPerTask);
-      MatrixXd rows = w.middleRows(r0, r1 - r0);
-      SweepRows(plan, u, r0, w.rows(), &rows, codes);
-      if (drifted != nullptr) drifted->middleRows(r0, r1 - r0) = rows;
-    });
+    SweepBlockLdlq(
+        w, Dim(), u, config().threads,
+        [&](const MatrixXd& rows, int64_t c0, int64_t k, int64_t r0) {
+          return CodeBlock(plan, rows, c0, k, r0, w.rows(), codes);
+        },
+        drifted);
   }
 
   // Codes the k (≤ D) columns from c0 of every row of `w` (rows r0 … of a
@@ -147,33 +139,6 @@ class PvqQuantizer final : public Quantizer {
       for (int64_t i = 0; i < k; ++i) err(r, i) = x[i] - w_hat[i];
     }
     return err;
-  }
-
-  // BlockLDLQ (or plain coding when u is null) over the rows in `w`, which
-  // are left as coded against.
-  void SweepRows(const Plan& plan, const MatrixXd* u, int64_t r0, int64_t total_rows,
-                 MatrixXd* wp, PvqCodes* codes) const {
-    MatrixXd& w = *wp;
-    const int64_t m = w.rows(), n = w.cols(), d = Dim();
-    const int64_t batch = (kLazyColumns + d - 1) / d * d;
-    MatrixXd feedback(m, batch);  // (W_B − Ŵ_B) U_BB⁻¹ of the batch's blocks
-    for (int64_t b0 = 0; b0 < n; b0 += batch) {
-      const int64_t b1 = std::min(b0 + batch, n);
-      for (int64_t c0 = b0; c0 < b1; c0 += d) {
-        const int64_t k = std::min(d, n - c0);
-        const MatrixXd err = CodeBlock(plan, w, c0, k, r0, total_rows, codes);
-        if (u == nullptr) continue;
-        const auto u_bb = u->block(c0, c0, k, k).triangularView<Eigen::Upper>();
-        feedback.middleCols(c0 - b0, k) = u_bb.transpose().solve(err.transpose()).transpose();
-        const int64_t rest = b1 - c0 - k;
-        w.middleCols(c0 + k, rest).noalias() -=
-            feedback.middleCols(c0 - b0, k) * u->block(c0, c0 + k, k, rest);
-      }
-      if (u != nullptr && b1 < n) {
-        w.rightCols(n - b1).noalias() -=
-            feedback.leftCols(b1 - b0) * u->block(b0, b1, b1 - b0, n - b1);
-      }
-    }
   }
 
   absl::Status Assemble(const Problem& p, Plan plan, const PvqCodes& codes,
