@@ -18,6 +18,7 @@ inline constexpr int kExitUnavailable = 4;  // coordinator unreachable / deadlin
 void RegisterInspectCommand(CLI::App& app, int* exit_code);
 void RegisterExampleModelCommand(CLI::App& app, int* exit_code);
 void RegisterEvalCommand(CLI::App& app, int* exit_code);
+void RegisterSampleCommand(CLI::App& app, int* exit_code);
 void RegisterCalibrateCommand(CLI::App& app, int* exit_code);
 void RegisterDequantizeCommand(CLI::App& app, int* exit_code);
 void RegisterValidateCommand(CLI::App& app, int* exit_code);

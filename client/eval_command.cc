@@ -53,6 +53,7 @@ void PrintJson(const model::EvalResult& r) {
     j["top1"] = *r.top1;
     j["nll_original"] = *r.nll_original;
     j["ppl_original"] = std::exp(*r.nll_original);
+    j["dnll"] = r.nll - *r.nll_original;
   }
   j["sequences"] = r.sequences;
   j["predictions"] = r.predictions;
@@ -70,6 +71,8 @@ void PrintText(const EvalArgs& a, const model::EvalResult& r) {
   std::cout << absl::StrFormat("original:   %s: nll %.6f (ppl %.4f)\n", a.model, *r.nll_original,
                                std::exp(*r.nll_original));
   std::cout << absl::StrFormat("quantized:  %s: nll %.6f (ppl %.4f)\n", a.packed, r.nll, r.ppl);
+  std::cout << absl::StrFormat("dnll:       %+.6f nats/token (quantized - original)\n",
+                               r.nll - *r.nll_original);
   std::cout << absl::StrFormat("kl:         %.6f nats/token, KL(original || quantized)\n", *r.kl);
   std::cout << absl::StrFormat("top1:       %.4f (same most likely next token)\n", *r.top1);
 }

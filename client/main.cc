@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   glvq::cli::RegisterInspectCommand(app, &exit_code);
   glvq::cli::RegisterExampleModelCommand(app, &exit_code);
   glvq::cli::RegisterEvalCommand(app, &exit_code);
+  glvq::cli::RegisterSampleCommand(app, &exit_code);
   glvq::cli::RegisterCalibrateCommand(app, &exit_code);
   glvq::cli::RegisterDequantizeCommand(app, &exit_code);
   glvq::cli::RegisterValidateCommand(app, &exit_code);

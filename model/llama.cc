@@ -7,69 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "model/llama_ops.h"
 
 namespace glvq::model {
 namespace {
-
-// x · W ᵀ for row-major activations x [tokens, in] and weights W [out, in].
-RowMatrix Linear(const RowMatrix& x, const RowMatrix& w) {
-  RowMatrix y(x.rows(), w.rows());
-  y.noalias() = x * w.transpose();
-  return y;
-}
-
-// HF LlamaRMSNorm: x · rsqrt(mean(x²) + eps), then times the weight.
-RowMatrix RmsNorm(const RowMatrix& x, const Eigen::VectorXf& weight, double eps) {
-  RowMatrix y(x.rows(), x.cols());
-  const float n = static_cast<float>(x.cols());
-  const auto eps_f = static_cast<float>(eps);
-  for (Eigen::Index r = 0; r < x.rows(); ++r) {
-    const float inv_rms = 1.0f / std::sqrt(x.row(r).squaredNorm() / n + eps_f);
-    y.row(r) = (x.row(r) * inv_rms).cwiseProduct(weight.transpose());
-  }
-  return y;
-}
-
-// cos and sin of the rotary angles, [position, head_dim / 2]. The angles
-// are formed in F32 exactly as HF does (inv_freq = 1 / θ^(2i/d) in F32,
-// times the position in F32) so that long sequences match the reference.
-struct RopeTable {
-  RowMatrix cos, sin;
-};
-
-RopeTable MakeRopeTable(int64_t positions, int64_t head_dim, double theta) {
-  const int64_t half = head_dim / 2;
-  RopeTable t{RowMatrix(positions, half), RowMatrix(positions, half)};
-  for (int64_t i = 0; i < half; ++i) {
-    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
-    const float inv_freq = 1.0f / std::pow(static_cast<float>(theta), exponent);
-    for (int64_t p = 0; p < positions; ++p) {
-      const float angle = static_cast<float>(p) * inv_freq;
-      t.cos(p, i) = static_cast<float>(std::cos(static_cast<double>(angle)));
-      t.sin(p, i) = static_cast<float>(std::sin(static_cast<double>(angle)));
-    }
-  }
-  return t;
-}
-
-// Rotate-half RoPE on every head of x [tokens, heads · head_dim]; token r
-// is at position positions[r].
-void ApplyRope(const RopeTable& rope, const std::vector<int64_t>& positions, int64_t head_dim,
-               RowMatrix& x) {
-  const int64_t half = head_dim / 2;
-  for (Eigen::Index r = 0; r < x.rows(); ++r) {
-    const auto c = rope.cos.row(positions[r]);
-    const auto s = rope.sin.row(positions[r]);
-    for (Eigen::Index h = 0; h < x.cols(); h += head_dim) {
-      float* v = x.row(r).data() + h;
-      for (int64_t i = 0; i < half; ++i) {
-        const float a = v[i], b = v[i + half];
-        v[i] = a * c(i) - b * s(i);
-        v[i + half] = b * c(i) + a * s(i);
-      }
-    }
-  }
-}
 
 // Row-wise softmax of the lower triangle (causal mask); the strict upper
 // triangle is left unspecified since only the lower triangle is used.
@@ -115,11 +56,6 @@ RowMatrix SelfAttention(const LlamaConfig& c, const LlamaLayerWeights& w, const 
     first += length;
   }
   return out;
-}
-
-// silu(gate) · up, element-wise.
-RowMatrix SwiGlu(const RowMatrix& gate, const RowMatrix& up) {
-  return (gate.array() / (1.0f + (-gate.array()).exp()) * up.array()).matrix();
 }
 
 // The position of every token of the batch within its sequence;

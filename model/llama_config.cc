@@ -37,6 +37,15 @@ class ConfigReader {
     return v.get<int64_t>();
   }
 
+  absl::StatusOr<int64_t> NonNegativeInt(const std::string& key, int64_t fallback) const {
+    if (!Has(key)) return fallback;
+    const json& v = c_.at(key);
+    if (!v.is_number_integer() || v.get<int64_t>() < 0) {
+      return Error(key, absl::StrCat("must be a non-negative integer, not ", v.dump()));
+    }
+    return v.get<int64_t>();
+  }
+
   absl::StatusOr<double> PositiveNumber(const json& obj, const std::string& key,
                                         double fallback) const {
     if (!obj.contains(key) || obj.at(key).is_null()) return fallback;
@@ -139,6 +148,7 @@ absl::StatusOr<LlamaConfig> ParseLlamaConfig(std::string_view json_text, const s
   ASSIGN_OR_RETURN(c.rms_norm_eps, r.PositiveNumber(parsed, "rms_norm_eps", 1e-6));
   ASSIGN_OR_RETURN(c.rope_theta, RopeTheta(r));
   ASSIGN_OR_RETURN(c.tie_word_embeddings, r.Bool("tie_word_embeddings", false));
+  ASSIGN_OR_RETURN(c.bos_token_id, r.NonNegativeInt("bos_token_id", 1));
   return c;
 }
 

@@ -23,6 +23,7 @@ struct LlamaConfig {
   double rms_norm_eps = 0;
   double rope_theta = 0;
   bool tie_word_embeddings = false;
+  int64_t bos_token_id = 1;  // where sampled sequences start (HF's default)
 
   int64_t q_dim() const { return num_heads * head_dim; }
   int64_t kv_dim() const { return num_kv_heads * head_dim; }
@@ -32,7 +33,8 @@ struct LlamaConfig {
 // Parses the text of a config.json; `where` (the file's path) prefixes every
 // error. Missing optional keys take the Hugging Face LlamaConfig defaults.
 // INVALID_ARGUMENT for malformed JSON, a model_type other than "llama",
-// missing or non-positive sizes, heads that do not divide, an odd head_dim;
+// missing or non-positive sizes, heads that do not divide, an odd head_dim,
+// a bos_token_id that is not a non-negative integer;
 // UNIMPLEMENTED for features this forward pass lacks (rope_scaling,
 // attention or MLP biases, an activation other than silu).
 absl::StatusOr<LlamaConfig> ParseLlamaConfig(std::string_view json_text, const std::string& where);

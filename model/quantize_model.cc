@@ -12,9 +12,9 @@ namespace glvq::model {
 
 absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::filesystem::path& out,
                            const engine::QuantizerConfig& config,
-                           const SafetensorsModel* hessians) {
+                           const SafetensorsModel* hessians, const ConfigForWeight& per_weight) {
   ASSIGN_OR_RETURN(const SafetensorsModel source, SafetensorsModel::Open(model_dir));
-  ASSIGN_OR_RETURN(const auto quantizer, engine::MakeQuantizer(config));
+  ASSIGN_OR_RETURN(auto quantizer, engine::MakeQuantizer(config));
   std::vector<QuantizedTensor> quantized;
   for (const std::string& name : source.tensor_names()) {
     if (name.find("_proj.weight") == std::string::npos) continue;
@@ -27,6 +27,9 @@ absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::fi
       ASSIGN_OR_RETURN(h, LoadHessianFor(*hessians, name));
     }
     const engine::HessianView hv{h ? h->data.data() : nullptr, h ? h->n : 0};
+    if (per_weight) {
+      ASSIGN_OR_RETURN(quantizer, engine::MakeQuantizer(per_weight(config, view.shape[1])));
+    }
     ASSIGN_OR_RETURN(
         engine::QuantizeResult r,
         quantizer->Quantize(name, {w.data(), view.shape[0], view.shape[1]}, h ? &hv : nullptr));

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/base/file_util.h"
 #include "common/base/status_macros.h"
 
@@ -86,6 +87,16 @@ absl::StatusOr<std::vector<TokenSequence>> ReadTokenFile(const std::filesystem::
                                                          int64_t vocab_size) {
   ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, kMaxTokenFileBytes));
   return ParseTokens(text, path.string(), vocab_size);
+}
+
+std::string FormatTokens(const std::vector<TokenSequence>& sequences,
+                         const std::vector<std::string>& comments) {
+  std::string text;
+  for (const std::string& c : comments) absl::StrAppend(&text, "# ", c, "\n");
+  for (const TokenSequence& seq : sequences) {
+    absl::StrAppend(&text, absl::StrJoin(seq, " "), "\n");
+  }
+  return text;
 }
 
 int64_t CountTokens(const std::vector<TokenSequence>& sequences) {

@@ -27,6 +27,12 @@ absl::StatusOr<std::vector<TokenSequence>> ParseTokens(std::string_view text,
 absl::StatusOr<std::vector<TokenSequence>> ReadTokenFile(const std::filesystem::path& path,
                                                          int64_t vocab_size);
 
+// Token-file text that ParseTokens reads back as `sequences`: each of
+// `comments` on a line of its own after "# " (they must not contain a
+// newline), then one sequence per line, ids separated by single spaces.
+std::string FormatTokens(const std::vector<TokenSequence>& sequences,
+                         const std::vector<std::string>& comments);
+
 // Total number of tokens over all sequences.
 int64_t CountTokens(const std::vector<TokenSequence>& sequences);
 

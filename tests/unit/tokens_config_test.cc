@@ -68,7 +68,7 @@ constexpr char kStoriesConfig[] = R"({
   "intermediate_size": 172, "num_hidden_layers": 5, "num_attention_heads": 8,
   "num_key_value_heads": 4, "vocab_size": 512, "max_position_embeddings": 512,
   "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "hidden_act": "silu",
-  "tie_word_embeddings": true, "torch_dtype": "float32"})";
+  "tie_word_embeddings": true, "torch_dtype": "float32", "bos_token_id": 0})";
 
 TEST(LlamaConfig, ParsesAnHfConfig) {
   auto c = ParseLlamaConfig(kStoriesConfig, "config.json");
@@ -85,6 +85,7 @@ TEST(LlamaConfig, ParsesAnHfConfig) {
   EXPECT_DOUBLE_EQ(c->rms_norm_eps, 1e-5);
   EXPECT_DOUBLE_EQ(c->rope_theta, 10000.0);
   EXPECT_TRUE(c->tie_word_embeddings);
+  EXPECT_EQ(c->bos_token_id, 0);
 }
 
 TEST(LlamaConfig, DefaultsFollowHuggingFace) {
@@ -100,6 +101,7 @@ TEST(LlamaConfig, DefaultsFollowHuggingFace) {
   EXPECT_DOUBLE_EQ(c->rope_theta, 500000.0);
   EXPECT_FALSE(c->tie_word_embeddings);
   EXPECT_EQ(c->max_position_embeddings, 2048);
+  EXPECT_EQ(c->bos_token_id, 1);
 }
 
 TEST(LlamaConfig, RejectsWhatItCannotRunWithClearErrors) {
@@ -127,6 +129,8 @@ TEST(LlamaConfig, RejectsWhatItCannotRunWithClearErrors) {
        "vocab_size must be a positive integer, not -5"},
       {"{" + base + R"(, "rms_norm_eps": "small"})", absl::StatusCode::kInvalidArgument,
        "rms_norm_eps must be a positive number"},
+      {"{" + base + R"(, "bos_token_id": [1, 2]})", absl::StatusCode::kInvalidArgument,
+       "bos_token_id must be a non-negative integer, not [1,2]"},
       {"{" + base + R"(, "rope_scaling": {"type": "linear", "factor": 2.0}})",
        absl::StatusCode::kUnimplemented, "rope_scaling is not supported"},
       {"{" + base + R"(, "attention_bias": true})", absl::StatusCode::kUnimplemented,
