@@ -23,11 +23,17 @@ prefix in camelCase (method: glvq, backend: auto, rtnVariant: clipSearch),
 `*_bytes` fields take byte counts such as 8Gi, and relative paths resolve
 against the YAML file's directory. The coordinator validates the job.
 
+Security options are those of `glvq` (docs/security.md): --tls-ca turns TLS
+on, --tls-cert/--tls-key add a client certificate (mTLS), --token-file sends
+its token on every call; plaintext is allowed only to a loopback address
+unless --insecure.
+
 Exit codes follow docs/service.md: 0 success, 1 job failed or request
 refused, 2 usage, 3 job cancelled, 4 coordinator unavailable / deadline.
 Needs: grpcio, protobuf (both come with grpcio-tools) and PyYAML.
 """
 import argparse
+import collections
 import os
 import re
 import sys
@@ -175,13 +181,97 @@ def load_job(path):
 MAX_MESSAGE_BYTES = 16 << 20
 # Every call has a deadline; a watch stream's covers a long job (as `glvq watch`).
 WATCH_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+# As `glvq watch` (client/job_watch.h): a broken stream is retried every half
+# second, and given up (UNAVAILABLE) after a minute without reaching the
+# coordinator, e.g. when its certificate is not trusted.
+WATCH_RETRY_SECONDS = 0.5
+WATCH_RECONNECT_FOR_SECONDS = 60.0
 
-def connect(address):
-    """A JobService stub on a plaintext channel (no proxy: it is usually local)."""
+# Token and certificate files are read whole, up to this size (as glvq's).
+MAX_SECRET_FILE_BYTES = 1 << 20
+
+
+def is_loopback(address):
+    """True for the addresses glvq lets plaintext reach without --insecure
+    (IsLoopbackAddress in common/rpc/security.cc)."""
+    return address.startswith(("unix:", "127.0.0.1:", "localhost:", "[::1]:",
+                               "ipv4:127.0.0.1:"))
+
+
+def _read_secret(path, flag):
+    """A secret file's bytes; errors name the flag and path, never the content."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_SECRET_FILE_BYTES + 1)
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot read: {e.strerror}") from None
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise ValueError(f"{flag} {path}: cannot read: larger than {MAX_SECRET_FILE_BYTES} bytes")
+    return data
+
+
+def read_token(path):
+    """The first token of a token file: its first line that is neither blank
+    nor a # comment, without surrounding whitespace (as glvq's --token-file)."""
+    try:
+        text = _read_secret(path, "--token-file").decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"--token-file {path}: not ASCII text") from None
+    for line in text.split("\n"):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line
+    raise ValueError(f"--token-file {path}: holds no token")
+
+
+def _bearer_token_interceptor(token):
+    """A client interceptor adding "authorization: Bearer <token>" to every
+    call's metadata, unary and streaming alike (JobService has no client-
+    streaming methods). Per-call credentials would do on TLS only, and glvq
+    also allows tokens over plaintext on loopback."""
     import grpc
 
+    header = ("authorization", f"Bearer {token}")
+    fields = ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")
+
+    class CallDetails(collections.namedtuple("CallDetails", fields), grpc.ClientCallDetails):
+        pass
+
+    class BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+        def _details(self, d):
+            metadata = list(d.metadata or []) + [header]
+            return CallDetails(d.method, d.timeout, metadata, d.credentials,
+                               d.wait_for_ready, d.compression)
+
+        def intercept_unary_unary(self, continuation, details, request):
+            return continuation(self._details(details), request)
+
+        def intercept_unary_stream(self, continuation, details, request):
+            return continuation(self._details(details), request)
+
+    return BearerToken()
+
+
+def connect(address, tls_ca=None, tls_cert=None, tls_key=None, token_file=None,
+            insecure=False):
+    """A JobService stub for `address`, secured as glvq's own clients are
+    (MakeClientChannel in common/rpc/security.cc): TLS verified against the
+    PEM roots in `tls_ca` when given, with the client certificate
+    `tls_cert`/`tls_key` (mTLS); plaintext otherwise, to a loopback address
+    only unless `insecure`. With `token_file` every call carries its token.
+    Raises ValueError naming the option when the settings do not fit
+    together or a file cannot be read. No proxy: it is usually local."""
+    import grpc
+
+    if bool(tls_cert) != bool(tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if not tls_ca and tls_cert:
+        raise ValueError("--tls-cert needs --tls-ca")
+    if not tls_ca and not is_loopback(address) and not insecure:
+        raise ValueError(f"plaintext to {address} (not loopback) needs --insecure; "
+                         "give --tls-ca for TLS")
     # The same transport settings as glvq's own channels (common/rpc/grpc_util.h).
-    channel = grpc.insecure_channel(address, options=[
+    options = [
         ("grpc.enable_http_proxy", 0),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -189,7 +279,17 @@ def connect(address):
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
-    ])
+    ]
+    if tls_ca:
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=_read_secret(tls_ca, "--tls-ca"),
+            private_key=_read_secret(tls_key, "--tls-key") if tls_key else None,
+            certificate_chain=_read_secret(tls_cert, "--tls-cert") if tls_cert else None)
+        channel = grpc.secure_channel(address, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(address, options=options)
+    if token_file:
+        channel = grpc.intercept_channel(channel, _bearer_token_interceptor(read_token(token_file)))
     return services_pb2_grpc.JobServiceStub(channel)
 
 
@@ -208,21 +308,31 @@ def watch(stub, job_id, out=sys.stderr):
     """Follows WatchJob until the stream ends (terminal state), printing
     progress; resumes after the last event seen if the stream breaks.
     Returns the final Job (GetJob)."""
+    import time
+
     import grpc
 
     after = 0
+    unreachable_since = None
     while True:
         try:
             for event in stub.WatchJob(services_pb2.WatchJobRequest(job_id=job_id,
                                                                    after_sequence=after),
                                        timeout=WATCH_TIMEOUT_SECONDS):
+                unreachable_since = None
                 after = event.sequence
                 print(format_event(event), file=out, flush=True)
             break
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.UNAVAILABLE:
                 raise
+            now = time.monotonic()
+            if unreachable_since is None:
+                unreachable_since = now
+            if now - unreachable_since > WATCH_RECONNECT_FOR_SECONDS:
+                raise
             print(f"watch: stream broke ({e.details()}); resuming after event {after}", file=out)
+            time.sleep(WATCH_RETRY_SECONDS)
     return stub.GetJob(services_pb2.GetJobRequest(job_id=job_id), timeout=30.0)
 
 
@@ -264,11 +374,26 @@ def report(job):
 
 # ---- CLI ----------------------------------------------------------------------
 
+def _env(name):
+    """$name as an option's default; unset or empty means none (as glvq)."""
+    return os.environ.get(name) or None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--coordinator", default="127.0.0.1:7070", help="host:port")
     parser.add_argument("--stubs", help="directory holding the generated glvq/v1/*_pb2*.py")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per unary call")
+    parser.add_argument("--tls-ca", default=_env("GLVQ_TLS_CA"),
+                        help="PEM roots to verify the coordinator: use TLS [$GLVQ_TLS_CA]")
+    parser.add_argument("--tls-cert", default=_env("GLVQ_TLS_CERT"),
+                        help="PEM client certificate for mTLS [$GLVQ_TLS_CERT]")
+    parser.add_argument("--tls-key", default=_env("GLVQ_TLS_KEY"),
+                        help="PEM private key of --tls-cert [$GLVQ_TLS_KEY]")
+    parser.add_argument("--token-file", default=_env("GLVQ_TOKEN_FILE"),
+                        help="file holding the bearer token [$GLVQ_TOKEN_FILE]")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow plaintext to a non-loopback coordinator")
     sub = parser.add_subparsers(dest="command", required=True)
     p_submit = sub.add_parser("submit", help="submit a job spec (YAML)")
     p_submit.add_argument("job", help="job spec YAML")
@@ -281,7 +406,13 @@ def main(argv=None):
     load_stubs(args.stubs)
     import grpc
 
-    stub = connect(args.coordinator)
+    try:
+        stub = connect(args.coordinator, args.tls_ca, args.tls_cert, args.tls_key,
+                       args.token_file, args.insecure)
+    except ValueError as e:
+        # What glvq answers with FAILED_PRECONDITION (exit 1) before any call.
+        print(f"glvq_client: FAILED_PRECONDITION: {e}", file=sys.stderr)
+        return EXIT_FAILED
     try:
         if args.command == "submit":
             try:
