@@ -10,7 +10,9 @@
 
 #include "common/base/crc32c.h"
 #include "common/base/random.h"
+#include "common/base/status_macros.h"
 #include "common/packed/packed_model.h"
+#include "common/packed/pvq_tensor.h"
 #include "common/rpc/result_codec.h"
 #include "common/safetensors/writer.h"
 #include "fuzz/fuzz_cases.h"
@@ -28,7 +30,7 @@ void Write(const fs::path& path, const std::string& bytes) {
 
 std::vector<float> Weights() {
   glvq::Rng rng(11);
-  std::vector<float> w(8 * 64);
+  std::vector<float> w(8 * 64);  // 8 × 64 (8 × 61 seeds take its first 488)
   for (float& x : w) x = static_cast<float>(rng.Normal());
   return w;
 }
@@ -66,6 +68,48 @@ glvq::Manifest OneTensorManifest(const glvq::QuantizedTensor& qt) {
   return m;
 }
 
+// A pvq tensor the reference quantizer never writes (it needs D to divide
+// the group size): D = 3, group size 8, 2 × 13, so both groups (widths 8
+// and 5) have whole vectors and a short one of 2 weights.
+absl::StatusOr<glvq::QuantizedTensor> ShortVectorPvq() {
+  glvq::QuantizedTensor qt;
+  qt.name = "w";
+  qt.method = std::string(glvq::kMethodPvq);
+  qt.rows = 2;
+  qt.cols = 13;
+  qt.group_size = 8;
+  qt.dim = 3;
+  // Pyramid sizes N(3, 2) = 18, N(2, 1) = 4; N(3, 3) = 38, N(2, 2) = 8.
+  qt.pulses = {2, 1, 3, 2};
+  qt.gains = {0.5f, 1.0f, 0.25f, 0.75f};  // 1 gain bit; rows for whole and short vectors
+  qt.norms = {2.0f, 4.0f};
+  glvq::PvqCodes codes;
+  for (int j = 0; j < 10; ++j) {  // rows · (3 + 2) records; indices below every N
+    codes.indices.push_back(static_cast<uint64_t>(3 * j % 4));
+    codes.gain_codes.push_back(static_cast<uint8_t>(j % 2));
+  }
+  RETURN_IF_ERROR(glvq::PackPvqCodes(codes, &qt));
+  return qt;
+}
+
+// Writes the packed_format seeds of pvq geometries that the 8 × 64 seeds
+// miss: a ragged tensor from the quantizer (D = 4; the last group of 29
+// columns ends in a short vector of 1) and ShortVectorPvq.
+absl::Status WriteMorePvqSeeds(const fs::path& dir, const std::vector<float>& w, uint8_t mode) {
+  auto config = glvq::fuzz::SmallConfig(glvq::engine::Method::kPvq);
+  config.dim = 4;
+  ASSIGN_OR_RETURN(auto quantizer, glvq::engine::MakeQuantizer(config));
+  ASSIGN_OR_RETURN(auto ragged, glvq::engine::QuantizeRange(*quantizer, {"w", {w.data(), 8, 61}}));
+  ASSIGN_OR_RETURN(glvq::QuantizedTensor short_vectors, ShortVectorPvq());
+  // Shape bytes: 8 × 61, group 32 and D 4; then 2 × 13, group 8 and D 3.
+  const char m = static_cast<char>(mode);
+  Write(dir / "seed-pvq-ragged-components",
+        std::string{m, 7, 60, 5} + ComponentsFile(ragged.result.tensor));
+  Write(dir / "seed-pvq-short-components",
+        std::string{m, 1, 12, 0} + ComponentsFile(short_vectors));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,6 +144,14 @@ int main(int argc, char** argv) {
     Write(root / "packed_format" / (name + "-components"), shape + ComponentsFile(qt));
     Write(root / "packed_format" / (name + "-manifest"),
           std::string(1, '\0') + glvq::SerializeManifest(OneTensorManifest(qt)));
+    if (config.method == glvq::engine::Method::kPvq) {
+      const absl::Status s =
+          WriteMorePvqSeeds(root / "packed_format", w, static_cast<uint8_t>(2 * i + 1));
+      if (!s.ok()) {
+        std::cerr << "fuzz_seeds: " << s << "\n";
+        return 1;
+      }
+    }
   }
   return 0;
 }

@@ -5,9 +5,10 @@
 // Input: a mode byte, then
 //   mode even: glvq_manifest.json text. Promise: an accepted manifest
 //     serializes and parses back to itself.
-//   mode odd: 3 shape bytes (rows, cols, group choice), then a safetensors
-//     file whose tensors are the components ("codes", "bits", ...) of a
-//     tensor "w" of the method picked by the mode. Promise: an accepted
+//   mode odd: 3 shape bytes (rows, cols, group and dim choice), then a
+//     safetensors file whose tensors are the components ("codes", "bits",
+//     ...) of a tensor "w" of the method picked by the mode (fuzz_cases.h's
+//     kMethods, glvq rtn e8p pvq). Promise: an accepted
 //     tensor has an accounting and decodes with the reference decoder, or
 //     is refused by it with INVALID_ARGUMENT (values overflowing F32).
 #include <cstddef>
@@ -32,18 +33,25 @@ void FuzzManifest(std::string_view text) {
   if (!again.ok() || !(*again == *manifest)) __builtin_trap();
 }
 
+// pvq's D by the dim choice: 3 divides no group size, so every group has a
+// short vector (the format allows it; the reference quantizer never writes
+// it), 4 and 8 are what the quantizer writes.
+constexpr int64_t kPvqDims[] = {3, 4, 8};
+
 glvq::QuantizedTensor Meta(uint8_t mode, const uint8_t* shape) {
-  static constexpr std::string_view kMethods[] = {glvq::kMethodGlvq, glvq::kMethodRtn,
-                                                  glvq::kMethodE8p};
+  using glvq::engine::Method;
+  const Method method = glvq::fuzz::kMethods[(mode >> 1) % glvq::fuzz::kMethods.size()];
+  const int choice = shape[2] / 3 % 3;
   glvq::QuantizedTensor meta;
   meta.name = "w";
-  meta.method = std::string(kMethods[(mode >> 1) % 3]);
+  meta.method = glvq::engine::MethodName(method);
   meta.rows = 1 + shape[0] % 16;
   meta.cols = 1 + shape[1] % 96;
   meta.group_size = 8 << (shape[2] % 3);  // 8, 16, 32
-  meta.dim = meta.method == glvq::kMethodRtn   ? 1
-             : meta.method == glvq::kMethodE8p ? 8
-                                               : 2 << (shape[2] / 3 % 3);
+  meta.dim = method == Method::kRtn   ? 1
+             : method == Method::kE8p ? 8
+             : method == Method::kPvq ? kPvqDims[choice]
+                                      : 2 << choice;  // glvq: 2, 4, 8
   return meta;
 }
 
