@@ -11,6 +11,7 @@
 #include "worker/cpu/block_ldlq.h"
 #include "worker/cpu/e8p_codebook.h"
 #include "worker/engine/problem.h"
+#include "worker/engine/rht.h"
 
 namespace glvq::cpu {
 namespace {
@@ -18,11 +19,6 @@ namespace {
 using e8p::kDim;
 using engine::Quantizer;
 using Eigen::MatrixXd;
-
-engine::QuantizerConfig WithRht(engine::QuantizerConfig c) {
-  c.rht = true;
-  return c;
-}
 
 // Indices laid out as the "e8p" tensor stores them: group after group,
 // each rows × VectorsPerRow(g) row-major.
@@ -45,7 +41,7 @@ struct E8pCodes {
 class E8pQuantizer final : public Quantizer {
  public:
   E8pQuantizer(const engine::QuantizerConfig& c, E8pOptions options)
-      : Quantizer(WithRht(c)), options_(options) {}
+      : Quantizer(engine::WithRht(c)), options_(options) {}
 
  protected:
   absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {

@@ -14,17 +14,13 @@
 #include "worker/cpu/pvq_projection.h"
 #include "worker/cpu/pvq_rate.h"
 #include "worker/engine/problem.h"
+#include "worker/engine/rht.h"
 
 namespace glvq::cpu {
 namespace {
 
 using engine::Quantizer;
 using Eigen::MatrixXd;
-
-engine::QuantizerConfig WithRht(engine::QuantizerConfig c) {
-  c.rht = true;
-  return c;
-}
 
 std::vector<float> RowNorms(const MatrixXd& w) {
   std::vector<float> norms(static_cast<size_t>(w.rows()));
@@ -35,7 +31,7 @@ std::vector<float> RowNorms(const MatrixXd& w) {
 class PvqQuantizer final : public Quantizer {
  public:
   PvqQuantizer(const engine::QuantizerConfig& c, PvqRate rate, pvq::Enumeration enumeration)
-      : Quantizer(WithRht(c)), rate_(rate), enumeration_(std::move(enumeration)) {}
+      : Quantizer(engine::WithRht(c)), rate_(rate), enumeration_(std::move(enumeration)) {}
 
  protected:
   absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {

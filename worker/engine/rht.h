@@ -39,4 +39,12 @@ absl::StatusOr<PreparedHessian> RhtTransformHessian(const PreparedHessian& h,
 // The `rht_seed` component of a tensor quantized under `seeds`.
 std::vector<int64_t> RhtSeedComponent(const RhtSeeds& seeds);
 
+// `c` with the transform switched on. The lattice quantizers (e8p, pvq)
+// always run under it: their codebooks and gain levels assume the
+// near-Gaussian, incoherent weights it produces.
+inline QuantizerConfig WithRht(QuantizerConfig c) {
+  c.rht = true;
+  return c;
+}
+
 }  // namespace glvq::engine
