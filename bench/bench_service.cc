@@ -1,13 +1,6 @@
 #include "bench/bench_service.h"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -17,79 +10,8 @@
 #include "common/jobspec/quantizer_spec.h"
 #include "common/rpc/grpc_util.h"
 
-extern char** environ;
-
 namespace glvq::bench {
 namespace fs = std::filesystem;
-
-absl::StatusOr<std::unique_ptr<Process>> Process::Start(const std::vector<std::string>& argv,
-                                                        const fs::path& log) {
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("cannot start ", argv[0], ": errno ", rc));
-  }
-  return std::unique_ptr<Process>(new Process(pid));
-}
-
-Process::~Process() {
-  if (!reaped_) {
-    Signal(SIGKILL);
-    Wait(absl::Seconds(10));
-  }
-}
-
-void Process::Signal(int signal) {
-  if (!reaped_) ::kill(pid_, signal);
-}
-
-int Process::Wait(absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (true) {
-    int status = 0;
-    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      reaped_ = true;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    if (r < 0 || absl::Now() > deadline) return -1;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-}
-
-absl::StatusOr<double> Process::CpuSeconds() const {
-  std::ifstream in(absl::StrCat("/proc/", pid_, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after "(comm)": state is field 3, utime 14 and stime 15.
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return absl::NotFoundError("no /proc stat for the process");
-  std::istringstream fields(stat.substr(close + 2));
-  std::string skip;
-  for (int field = 3; field < 14; ++field) fields >> skip;
-  double utime = 0, stime = 0;
-  fields >> utime >> stime;
-  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-absl::StatusOr<uint64_t> Process::RssBytes() const {
-  std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
-  std::string key;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream fields(line);
-    uint64_t kib = 0;
-    if (fields >> key >> kib && key == "VmRSS:") return kib * 1024;
-  }
-  return absl::NotFoundError("no VmRSS for the process");
-}
 
 v1::QuantizationJob JobFor(const std::string& name, const fs::path& model, const fs::path& out,
                            const engine::QuantizerConfig& quantizer) {
@@ -132,13 +54,8 @@ absl::Status BenchService::StartCoordinator(const std::string& listen) {
                                    "--state-dir", (dir_ / "state").string(), "--port-file",
                                    port_file.string()};
   argv.insert(argv.end(), coordinator_args_.begin(), coordinator_args_.end());
-  ASSIGN_OR_RETURN(coordinator_, Process::Start(argv, dir_ / "coordinator.log"));
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  int port = 0;
-  while (port == 0 && absl::Now() < deadline) {
-    std::ifstream in(port_file);
-    if (!(in >> port)) absl::SleepFor(absl::Milliseconds(10));
-  }
+  ASSIGN_OR_RETURN(coordinator_, process::ChildProcess::Start(argv, dir_ / "coordinator.log"));
+  const int port = process::WaitForPortFile(port_file, absl::Seconds(30));
   if (port == 0) {
     return absl::DeadlineExceededError(
         absl::StrCat("the coordinator did not start; see ", (dir_ / "coordinator.log").string()));
@@ -168,7 +85,7 @@ absl::Status BenchService::StartWorker(int index) {
     argv.push_back(absl::StrReplaceAll(a, {{"{i}", std::to_string(workers_started_)}}));
   }
   ++workers_started_;
-  ASSIGN_OR_RETURN(workers_[index], Process::Start(argv, dir_ / "workers.log"));
+  ASSIGN_OR_RETURN(workers_[index], process::ChildProcess::Start(argv, dir_ / "workers.log"));
   return absl::OkStatus();
 }
 

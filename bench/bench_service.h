@@ -1,10 +1,7 @@
 // The service as `glvq-bench scaling` runs it: a glvq-coordinator process
 // on 127.0.0.1 and glvq-worker processes, started from the bench's own bin
-// directory, and the JobService calls the benchmark makes. (The tests have
-// their own process helper in tests/support; the bench cannot link them.)
+// directory, and the JobService calls the benchmark makes.
 #pragma once
-
-#include <sys/types.h>
 
 #include <filesystem>
 #include <memory>
@@ -13,34 +10,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/process/child_process.h"
 #include "glvq/v1/services.grpc.pb.h"
 #include "worker/engine/config.h"
 
 namespace glvq::bench {
-
-// A child process with stdout and stderr appended to a log file. Killed
-// (SIGKILL) and reaped on destruction if still running.
-class Process {
- public:
-  static absl::StatusOr<std::unique_ptr<Process>> Start(const std::vector<std::string>& argv,
-                                                        const std::filesystem::path& log);
-  ~Process();
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  void Signal(int signal);
-  // The exit code (128 + signal if killed), or -1 if it runs past `timeout`.
-  int Wait(absl::Duration timeout);
-  // User + system CPU time it has used so far (/proc/PID/stat), seconds.
-  absl::StatusOr<double> CpuSeconds() const;
-  // Its resident set size now (/proc/PID/status VmRSS), bytes.
-  absl::StatusOr<uint64_t> RssBytes() const;
-
- private:
-  explicit Process(pid_t pid) : pid_(pid) {}
-  pid_t pid_;
-  bool reaped_ = false;
-};
 
 // The directory holding the running executable (and its sibling binaries).
 std::filesystem::path OwnBinDir();
@@ -70,7 +44,7 @@ class BenchService {
 
   const std::string& address() const { return address_; }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
-  Process& coordinator() { return *coordinator_; }
+  process::ChildProcess& coordinator() { return *coordinator_; }
 
   // Starts `n` glvq-worker processes with `extra` arguments; "{i}" in an
   // argument becomes the worker's index. Waits until all n registered.
@@ -105,8 +79,8 @@ class BenchService {
   std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::JobService::Stub> jobs_;
-  std::unique_ptr<Process> coordinator_;
-  std::vector<std::unique_ptr<Process>> workers_;
+  std::unique_ptr<process::ChildProcess> coordinator_;
+  std::vector<std::unique_ptr<process::ChildProcess>> workers_;
 };
 
 }  // namespace glvq::bench

@@ -82,7 +82,7 @@ class PrometheusTest : public ::testing::Test {
                                  std::string("--metrics-port-file"), port_file.string()}) {
       argv.push_back(a);
     }
-    *process = std::make_unique<ChildProcess>(argv, dir_ / (name + ".log"));
+    *process = StartChild(argv, dir_ / (name + ".log"));
     return WaitForPortFile(port_file);
   }
 
@@ -114,11 +114,11 @@ TEST_F(PrometheusTest, ScrapesAJobsProgressToItsEnd) {
                 "  - job_name: glvq-worker\n"
                 "    static_configs: [{targets: ['127.0.0.1:" +
                 std::to_string(worker_metrics) + "']}]\n");
-  ChildProcess prometheus(
-      {prometheus_, "--config.file=" + (dir_ / "prometheus.yml").string(),
-       "--storage.tsdb.path=" + (dir_ / "tsdb").string(),
-       "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"},
-      dir_ / "prometheus.log");
+  const std::unique_ptr<ChildProcess> prometheus =
+      StartChild({prometheus_, "--config.file=" + (dir_ / "prometheus.yml").string(),
+                  "--storage.tsdb.path=" + (dir_ / "tsdb").string(),
+                  "--web.listen-address=127.0.0.1:" + std::to_string(port), "--log.level=warn"},
+                 dir_ / "prometheus.log");
 
   WriteJobYaml(Stories260KJob(Stories260KDir(), dir_ / "out", 100 << 10), dir_ / "job.yaml");
   const CommandResult submitted = RunCommand(Bin("glvq") + " submit " +
@@ -159,8 +159,8 @@ TEST_F(PrometheusTest, ScrapesAJobsProgressToItsEnd) {
     EXPECT_EQ(json::parse(r.body, nullptr, false).value("status", ""), "success") << q;
   }
 
-  prometheus.Signal(SIGTERM);
-  EXPECT_EQ(prometheus.Wait(), 0);
+  prometheus->Signal(SIGTERM);
+  EXPECT_EQ(prometheus->Wait(), 0);
   worker->Signal(SIGTERM);
   EXPECT_EQ(worker->Wait(), 0);
   coordinator->Signal(SIGTERM);

@@ -354,7 +354,7 @@ TEST_F(SecurityTest, JobOverTlsWithTokensThroughTheBinaries) {
   Pki pki(dir_.path());
   const std::string bin = testing::BinDir().string();
   const fs::path log = dir_.path() / "service.log";
-  testing::ChildProcess coordinator(
+  const auto coordinator = testing::StartChild(
       {bin + "/glvq-coordinator", "--listen", "127.0.0.1:0", "--state-dir",
        (dir_.path() / "state").string(), "--port-file", (dir_.path() / "port").string(),
        "--tls-cert", pki.Pem("server"), "--tls-key", pki.Key("server"), "--client-token-file",
@@ -366,9 +366,10 @@ TEST_F(SecurityTest, JobOverTlsWithTokensThroughTheBinaries) {
   // An IP, not "localhost": c-ares (gRPC's resolver) leaks 10 bytes per
   // name lookup, which LeakSanitizer turns into exit 1 in the asan build.
   const std::string address = "127.0.0.1:" + std::to_string(port);
-  testing::ChildProcess worker({bin + "/glvq-worker", "--coordinator", address, "--tls-ca",
-                                pki.Pem("ca"), "--token-file", TokenFile("worker")},
-                               log);
+  const auto worker =
+      testing::StartChild({bin + "/glvq-worker", "--coordinator", address, "--tls-ca",
+                           pki.Pem("ca"), "--token-file", TokenFile("worker")},
+                          log);
   const fs::path job = dir_.path() / "job.yaml";
   testing::WriteJobYaml(testing::Stories260KJob(testing::Stories260KDir(), dir_.path() / "out"),
                         job);
@@ -381,10 +382,10 @@ TEST_F(SecurityTest, JobOverTlsWithTokensThroughTheBinaries) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(fs::exists(dir_.path() / "out" / "glvq_manifest.json"));
 
-  worker.Signal(SIGTERM);
-  EXPECT_EQ(worker.Wait(), 0);
-  coordinator.Signal(SIGTERM);
-  EXPECT_EQ(coordinator.Wait(), 0);
+  worker->Signal(SIGTERM);
+  EXPECT_EQ(worker->Wait(), 0);
+  coordinator->Signal(SIGTERM);
+  EXPECT_EQ(coordinator->Wait(), 0);
   const std::string logs = ReadFileToString(log).value_or("");
   EXPECT_THAT(logs, ::testing::Not(HasSubstr(kClientToken)));
   EXPECT_THAT(logs, ::testing::Not(HasSubstr(kWorkerToken)));

@@ -38,7 +38,7 @@ class ServiceCliTest : public ::testing::Test {
   // Starts the coordinator (on `port`, 0: any) and returns its port.
   int StartCoordinator(int port = 0, const std::string& lease_seconds = "30") {
     fs::remove(dir_ / "port");
-    coordinator_ = std::make_unique<ChildProcess>(
+    coordinator_ = StartChild(
         std::vector<std::string>{Bin("glvq-coordinator"), "--listen",
                                  "127.0.0.1:" + std::to_string(port), "--state-dir",
                                  (dir_ / "state").string(), "--port-file",
@@ -52,7 +52,7 @@ class ServiceCliTest : public ::testing::Test {
   std::unique_ptr<ChildProcess> StartWorker(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {Bin("glvq-worker"), "--coordinator", Address()};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    return std::make_unique<ChildProcess>(argv, dir_ / "workers.log");
+    return StartChild(argv, dir_ / "workers.log");
   }
 
   std::string Address() const { return "127.0.0.1:" + std::to_string(port_); }
