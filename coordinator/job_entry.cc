@@ -86,16 +86,39 @@ void JobEntry::AddPlannedTask(v1::Task task) {
   slot.task = std::move(task);
 }
 
-void JobEntry::CountCommitted(const TaskSlot& slot, const v1::TaskResultHeader& header) {
+void JobEntry::Commit(TaskSlot& slot, const v1::TaskResultHeader& header) {
+  slot.phase = TaskSlot::Phase::kCommitted;
+  slot.payload_crc32c = header.payload_crc32c();
+  slot.payload_bytes = header.payload_bytes();
+  slot.payload_bits = header.payload_bits();
+  const v1::TensorQuality& q = header.quality();
+  slot.quality = {q.nmse(), q.sqnr_db(), q.proxy_loss()};
+  Count(slot);
+}
+
+void JobEntry::RecountCommitted() {
+  tasks_done = 0;
+  weights_done = 0;
+  bytes_read = 0;
+  bytes_written = 0;
+  quality = QualityAccumulator();
+  ranges_left.clear();
+  tensors_done = 0;
+  for (const TaskSlot& slot : tasks) ++ranges_left[slot.task.tensor()];
+  for (const TaskSlot& slot : tasks) {
+    if (slot.phase == TaskSlot::Phase::kCommitted) Count(slot);
+  }
+}
+
+void JobEntry::Count(const TaskSlot& slot) {
   const v1::Task& t = slot.task;
   ++tasks_done;
   weights_done += t.weights();
   const std::optional<DType> dtype = ParseDType(t.source().dtype());
   bytes_read += t.weights() * (dtype ? DTypeSize(*dtype) : 0);
-  bytes_written += header.payload_bytes();
-  BitsAccounting bits{t.weights(), header.payload_bits(), header.payload_bytes() * 8};
-  const v1::TensorQuality& q = header.quality();
-  quality.Add(t.weights(), {q.nmse(), q.sqnr_db(), q.proxy_loss()}, bits);
+  bytes_written += slot.payload_bytes;
+  BitsAccounting bits{t.weights(), slot.payload_bits, slot.payload_bytes * 8};
+  quality.Add(t.weights(), slot.quality, bits);
   if (--ranges_left[t.tensor()] == 0) ++tensors_done;
 }
 

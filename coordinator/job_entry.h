@@ -28,8 +28,16 @@ struct TaskSlot {
   std::string lease_id;   // the current lease (kLeased)
   std::string worker_id;  // its holder
   absl::Time expires;
-  uint32_t failures = 0;  // expired leases and reported failures
-  uint32_t payload_crc32c = 0;  // kCommitted
+  // Expired leases, reported failures and staged results found damaged.
+  uint32_t failures = 0;
+  // An upload of this task is being checked and staged; other uploads of
+  // it wait for the outcome, so a result is staged and journaled once.
+  bool committing = false;
+  // kCommitted: the result's checksum and what the progress figures count.
+  uint32_t payload_crc32c = 0;
+  uint64_t payload_bytes = 0;
+  uint64_t payload_bits = 0;
+  TensorQuality quality;
 };
 
 bool IsTerminal(v1::JobState state);
@@ -40,6 +48,7 @@ struct JobEntry {
   v1::Job job;  // status.progress is filled in on demand (ProgressNow)
   std::string request_id;
   v1::InputFingerprint fingerprint;
+  uint64_t submitted_seq = 0;  // its JobSubmitted journal record (0: replayed)
   std::shared_ptr<const jobspec::JobInputs> inputs;  // while the job can run
   std::vector<TaskSlot> tasks;                       // plan order
   std::map<std::string, size_t> task_index;          // task id -> index
@@ -77,8 +86,15 @@ struct JobEntry {
                               const std::string& message);
   // Appends a task of the plan (pending).
   void AddPlannedTask(v1::Task task);
-  // Counts a committed task into the progress and quality figures.
-  void CountCommitted(const TaskSlot& slot, const v1::TaskResultHeader& header);
+  // Marks `slot` committed with the result `header` describes and counts it
+  // into the progress and quality figures.
+  void Commit(TaskSlot& slot, const v1::TaskResultHeader& header);
+  // Recounts those figures from the committed slots (after some went back
+  // to pending).
+  void RecountCommitted();
+
+ private:
+  void Count(const TaskSlot& slot);
 };
 
 }  // namespace glvq::coordinator

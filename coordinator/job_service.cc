@@ -92,8 +92,7 @@ grpc::Status JobServiceImpl::ListJobs(grpc::ServerContext* context,
                                       const v1::ListJobsRequest* request,
                                       v1::ListJobsResponse* response) {
   if (grpc::Status s = auth_->Check(*context, rpc::Role::kClient); !s.ok()) return s;
-  *response = scheduler_->ListJobs(*request);
-  return grpc::Status::OK;
+  return Reply(scheduler_->ListJobs(*request), response);
 }
 
 grpc::Status JobServiceImpl::ListWorkers(grpc::ServerContext* context,

@@ -19,18 +19,25 @@ std::string U32(uint32_t v) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::filesystem::path& state_dir,
-                                                         std::vector<v1::JournalRecord>* records) {
+                                                         std::vector<v1::JournalRecord>* records,
+                                                         JournalOptions journal_options) {
   std::error_code ec;
   std::filesystem::create_directories(state_dir / "results", ec);
   if (ec) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create state dir ", state_dir.string(), ": ", ec.message()));
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<Journal> journal, Journal::Open(state_dir / "journal", records));
-  return std::unique_ptr<JobStore>(new JobStore(state_dir, std::move(journal)));
+  auto pending = std::make_shared<PendingDirectories>();
+  journal_options.before_write = [pending, next = std::move(journal_options.before_write)] {
+    pending->SyncAll();
+    if (next) next();
+  };
+  ASSIGN_OR_RETURN(std::unique_ptr<Journal> journal, Journal::Open(state_dir / "journal", records,
+                                                                 std::move(journal_options)));
+  return std::unique_ptr<JobStore>(new JobStore(state_dir, pending, std::move(journal)));
 }
 
-absl::Status JobStore::Append(v1::JournalRecord record) {
+absl::StatusOr<uint64_t> JobStore::Append(v1::JournalRecord record) {
   *record.mutable_time() = rpc::ToProto(absl::Now());
   return journal_->Append(record);
 }
@@ -44,13 +51,31 @@ absl::Status JobStore::WriteResult(const std::string& job_id, const v1::TaskResu
                                    std::string_view payload) {
   const std::filesystem::path path = ResultPath(job_id, header.task_id());
   std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
+  const bool created = std::filesystem::create_directories(path.parent_path(), ec);
   const std::string head = header.SerializeAsString();
-  return AtomicWriteFile(path, [&](FileSink& sink) -> absl::Status {
+  const auto fill = [&](FileSink& sink) -> absl::Status {
     RETURN_IF_ERROR(sink.Write(U32(static_cast<uint32_t>(head.size()))));
     RETURN_IF_ERROR(sink.Write(head));
     return sink.Write(payload);
-  });
+  };
+  RETURN_IF_ERROR(AtomicWriteFile(path, fill, /*sync_directory=*/false));
+  pending_->Add(path.parent_path());
+  if (created) pending_->Add(path.parent_path().parent_path());
+  return absl::OkStatus();
+}
+
+void JobStore::PendingDirectories::Add(const std::filesystem::path& dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  dirs_.insert(dir);
+}
+
+void JobStore::PendingDirectories::SyncAll() {
+  std::set<std::filesystem::path> dirs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs.swap(dirs_);
+  }
+  for (const std::filesystem::path& dir : dirs) SyncDirectory(dir);
 }
 
 absl::StatusOr<StoredResult> JobStore::ReadResult(const std::string& job_id,
@@ -69,6 +94,11 @@ absl::StatusOr<StoredResult> JobStore::ReadResult(const std::string& job_id,
   r.payload = text.substr(4 + head_size);
   RETURN_IF_ERROR(rpc::CheckPayload(r.header, r.payload));
   return r;
+}
+
+void JobStore::RemoveResult(const std::string& job_id, const std::string& task_id) {
+  std::error_code ec;
+  std::filesystem::remove(ResultPath(job_id, task_id), ec);
 }
 
 void JobStore::RemoveResults(const std::string& job_id) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/crc32c.h"
 #include "common/base/file_util.h"
+#include "common/base/logging.h"
 #include "common/base/status_macros.h"
 
 namespace glvq::coordinator {
@@ -62,7 +63,8 @@ absl::StatusOr<size_t> ParseRecords(const std::string& text, const std::filesyst
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::path& path,
-                                                       std::vector<v1::JournalRecord>* records) {
+                                                       std::vector<v1::JournalRecord>* records,
+                                                       JournalOptions options) {
   std::string text;
   if (std::filesystem::exists(path)) {
     ASSIGN_OR_RETURN(text, ReadFileToString(path, uint64_t{1} << 40));
@@ -70,32 +72,96 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::filesystem::pa
   ASSIGN_OR_RETURN(const size_t intact, ParseRecords(text, path, records));
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot open journal", path);
-  std::unique_ptr<Journal> journal(new Journal(path, fd));
+  std::unique_ptr<Journal> journal(new Journal(path, fd, std::move(options)));
   if (intact != text.size() && ::ftruncate(fd, static_cast<off_t>(intact)) != 0) {
     return ErrnoError("cannot drop the torn tail of", path);
   }
   return journal;
 }
 
-Journal::~Journal() { ::close(fd_); }
+Journal::Journal(std::filesystem::path path, int fd, JournalOptions options)
+    : path_(std::move(path)), fd_(fd), options_(std::move(options)) {}
 
-absl::Status Journal::Append(const v1::JournalRecord& record) {
+Journal::~Journal() {
+  if (absl::Status s = SyncAll(); !s.ok()) {
+    GLVQ_LOG(kError) << "journal " << path_.string() << ": records not flushed at exit: " << s;
+  }
+  ::close(fd_);
+}
+
+absl::StatusOr<uint64_t> Journal::Append(const v1::JournalRecord& record) {
   std::string body;
   if (!record.SerializeToString(&body) || body.size() > kMaxRecordBytes) {
     return absl::InternalError("journal record does not serialize");
   }
-  std::string frame;
-  StoreU32(static_cast<uint32_t>(body.size()), &frame);
-  StoreU32(Crc32c(std::as_bytes(std::span(body.data(), body.size()))), &frame);
-  frame += body;
+  const uint32_t crc = Crc32c(std::as_bytes(std::span(body.data(), body.size())));
   std::lock_guard<std::mutex> lock(mu_);
-  for (size_t done = 0; done < frame.size();) {
-    const ssize_t n = ::write(fd_, frame.data() + done, frame.size() - done);
+  if (!failed_.ok()) return failed_;
+  StoreU32(static_cast<uint32_t>(body.size()), &buffer_);
+  StoreU32(crc, &buffer_);
+  buffer_ += body;
+  return ++appended_;
+}
+
+absl::Status Journal::Sync(uint64_t seq) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (durable_ < seq) {
+    if (!failed_.ok()) return failed_;
+    if (flushing_) {
+      flushed_.wait(lock);
+      continue;
+    }
+    // This thread flushes everything buffered so far, for every waiter.
+    std::string frames;
+    frames.swap(buffer_);
+    const uint64_t last = appended_;
+    flushing_ = true;
+    lock.unlock();
+    const absl::Status s = WriteAndFlush(frames, last);
+    lock.lock();
+    flushing_ = false;
+    ++flushes_;
+    if (s.ok()) {
+      durable_ = last;
+    } else {
+      failed_ = s;
+    }
+    flushed_.notify_all();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Journal::SyncAll() {
+  uint64_t last = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last = appended_;
+  }
+  return Sync(last);
+}
+
+uint64_t Journal::flushes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return flushes_;
+}
+
+absl::Status Journal::WriteAndFlush(const std::string& frames, uint64_t last) {
+  auto fail = [&](const char* what) {
+    return absl::InternalError(absl::StrCat(
+        "journal ", path_.string(), ": cannot ", what, " records up to #", last, ": ",
+        std::strerror(errno),
+        "; no further commit can be made durable: restart the coordinator (it replays every "
+        "acknowledged record)"));
+  };
+  if (options_.before_write) options_.before_write();
+  for (size_t done = 0; done < frames.size();) {
+    const ssize_t n = ::write(fd_, frames.data() + done, frames.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("cannot append to", path_);
+    if (n < 0) return fail("append");
     done += static_cast<size_t>(n);
   }
-  if (::fdatasync(fd_) != 0) return ErrnoError("cannot sync", path_);
+  const int rc = options_.sync ? options_.sync(fd_) : ::fdatasync(fd_);
+  if (rc != 0) return fail("flush");
   return absl::OkStatus();
 }
 

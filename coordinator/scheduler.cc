@@ -23,8 +23,9 @@ using Phase = TaskSlot::Phase;
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOptions& options) {
   std::unique_ptr<Scheduler> s(new Scheduler(options));
   std::vector<v1::JournalRecord> records;
-  ASSIGN_OR_RETURN(s->store_, JobStore::Open(options.state_dir, &records));
+  ASSIGN_OR_RETURN(s->store_, JobStore::Open(options.state_dir, &records, options.journal));
   RETURN_IF_ERROR(s->Recover(records));
+  RETURN_IF_ERROR(s->store_->SyncAll());  // jobs that could not resume, journaled as failed
   s->sweeper_ = std::thread([p = s.get()] { p->SweepLoop(); });
   s->finalizer_ = std::thread([p = s.get()] { p->FinalizeLoop(); });
   return s;
@@ -59,10 +60,15 @@ absl::StatusOr<v1::SubmitJobResponse> Scheduler::Submit(const v1::SubmitJobReque
     if (const auto it = request_ids_.find(request.request_id());
         !request.request_id().empty() && it != request_ids_.end()) {
       *response.mutable_job() = FindJob(it->second)->Snapshot(now);
-      return response;
+      job_id = it->second;
+    } else {
+      // Reserved now: a failed submission leaves a gap, never a duplicate.
+      job_id = absl::StrFormat("%s-%06d", definition.metadata().name(), next_job_number_++);
     }
-    // Reserved now: a failed submission leaves a gap, never a duplicate.
-    job_id = absl::StrFormat("%s-%06d", definition.metadata().name(), next_job_number_++);
+  }
+  if (response.has_job()) {  // a retried submission
+    RETURN_IF_ERROR(store_->SyncAll());
+    return response;
   }
   RETURN_IF_ERROR(jobspec::ValidateJob(definition));
   const v1::JobSpec& spec = definition.spec();
@@ -96,6 +102,16 @@ absl::StatusOr<v1::SubmitJobResponse> Scheduler::Submit(const v1::SubmitJobReque
   job->run_started = now;
   for (v1::Task& task : plan.tasks) job->AddPlannedTask(std::move(task));
 
+  ASSIGN_OR_RETURN(const uint64_t seq, Enqueue(std::move(job), now, &response));
+  // The client hears of the job once its submission is on disk.
+  RETURN_IF_ERROR(store_->Sync(seq));
+  return response;
+}
+
+absl::StatusOr<uint64_t> Scheduler::Enqueue(std::unique_ptr<JobEntry> job, absl::Time now,
+                                            v1::SubmitJobResponse* response) {
+  const std::string job_id = job->id();
+  const v1::JobSpec& spec = job->job.definition().spec();
   std::lock_guard<std::mutex> lock(mu_);
   const auto active = std::count_if(jobs_.begin(), jobs_.end(),
                                     [](const auto& j) { return !IsTerminal(j.second->state()); });
@@ -115,55 +131,71 @@ absl::StatusOr<v1::SubmitJobResponse> Scheduler::Submit(const v1::SubmitJobReque
   v1::JobSubmitted* submitted = record.mutable_submitted();
   *submitted->mutable_job() = job->job;
   submitted->set_request_id(job->request_id);
-  *submitted->mutable_fingerprint() = fingerprint;
+  *submitted->mutable_fingerprint() = job->fingerprint;
   for (const TaskSlot& t : job->tasks) submitted->add_task_ids(t.task.id());
-  RETURN_IF_ERROR(store_->Append(std::move(record)));
+  ASSIGN_OR_RETURN(job->submitted_seq, store_->Append(std::move(record)));
 
   if (!job->request_id.empty()) request_ids_[job->request_id] = job_id;
   job->AddMessageEvent(now, absl::StrCat("submitted: ", job->tasks.size(), " tasks"));
-  *response.mutable_job() = job->Snapshot(now);
-  response.set_created(true);
+  *response->mutable_job() = job->Snapshot(now);
+  response->set_created(true);
   GLVQ_LOG(kInfo) << "job " << job_id << ": submitted, " << job->tasks.size() << " tasks";
+  const uint64_t seq = job->submitted_seq;
   job_order_.push_back(job_id);
   jobs_[job_id] = std::move(job);
   cv_.notify_all();
-  return response;
+  return seq;
 }
 
 absl::StatusOr<v1::Job> Scheduler::GetJob(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  JobEntry* job = FindJob(job_id);
-  if (job == nullptr) return UnknownJobError(job_id);
-  return job->Snapshot(absl::Now());
+  v1::Job snapshot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    JobEntry* job = FindJob(job_id);
+    if (job == nullptr) return UnknownJobError(job_id);
+    snapshot = job->Snapshot(absl::Now());
+  }
+  RETURN_IF_ERROR(store_->SyncAll());
+  return snapshot;
 }
 
 absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& job_id, const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
-  JobEntry* job = FindJob(job_id);
-  if (job == nullptr) return UnknownJobError(job_id);
-  if (job->state() == v1::JOB_STATE_CANCELLED) return job->Snapshot(absl::Now());
-  if (IsTerminal(job->state()) || job->state() == v1::JOB_STATE_FINALIZING) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " is ", v1::JobState_Name(job->state()),
-                     "; only a running job can be cancelled"));
+  v1::Job snapshot;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    JobEntry* job = FindJob(job_id);
+    if (job == nullptr) return UnknownJobError(job_id);
+    if (job->state() != v1::JOB_STATE_CANCELLED) {
+      if (IsTerminal(job->state()) || job->state() == v1::JOB_STATE_FINALIZING) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job ", job_id, " is ", v1::JobState_Name(job->state()),
+                         "; only a running job can be cancelled"));
+      }
+      FinishJob(job, v1::JOB_STATE_CANCELLED, absl::OkStatus(),
+                reason.empty() ? "cancelled" : absl::StrCat("cancelled: ", reason));
+    }
+    snapshot = job->Snapshot(absl::Now());
   }
-  FinishJob(job, v1::JOB_STATE_CANCELLED, absl::OkStatus(),
-            reason.empty() ? "cancelled" : absl::StrCat("cancelled: ", reason));
-  return job->Snapshot(absl::Now());
+  RETURN_IF_ERROR(store_->SyncAll());
+  return snapshot;
 }
 
-v1::ListJobsResponse Scheduler::ListJobs(const v1::ListJobsRequest& request) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const absl::Time now = absl::Now();
+absl::StatusOr<v1::ListJobsResponse> Scheduler::ListJobs(const v1::ListJobsRequest& request) {
   v1::ListJobsResponse response;
-  for (auto it = job_order_.rbegin(); it != job_order_.rend(); ++it) {
-    const JobEntry& job = *jobs_[*it];
-    const auto& states = request.states();
-    if (!states.empty() && std::find(states.begin(), states.end(), job.state()) == states.end()) {
-      continue;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time now = absl::Now();
+    for (auto it = job_order_.rbegin(); it != job_order_.rend(); ++it) {
+      const JobEntry& job = *jobs_[*it];
+      const auto& states = request.states();
+      if (!states.empty() &&
+          std::find(states.begin(), states.end(), job.state()) == states.end()) {
+        continue;
+      }
+      *response.add_jobs() = job.Snapshot(now);
     }
-    *response.add_jobs() = job.Snapshot(now);
   }
+  RETURN_IF_ERROR(store_->SyncAll());
   return response;
 }
 
@@ -175,17 +207,20 @@ v1::ListWorkersResponse Scheduler::ListWorkers() {
 }
 
 absl::StatusOr<v1::JobEvent> Scheduler::CurrentEvent(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  JobEntry* job = FindJob(job_id);
-  if (job == nullptr) return UnknownJobError(job_id);
-  const absl::Time now = absl::Now();
   v1::JobEvent e;
-  e.set_job_id(job_id);
-  e.set_sequence(job->last_sequence);
-  *e.mutable_time() = rpc::ToProto(now);
-  e.set_state(job->state());
-  *e.mutable_progress() = job->ProgressNow(now);
-  e.set_message(absl::StrCat("state ", v1::JobState_Name(job->state())));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    JobEntry* job = FindJob(job_id);
+    if (job == nullptr) return UnknownJobError(job_id);
+    const absl::Time now = absl::Now();
+    e.set_job_id(job_id);
+    e.set_sequence(job->last_sequence);
+    *e.mutable_time() = rpc::ToProto(now);
+    e.set_state(job->state());
+    *e.mutable_progress() = job->ProgressNow(now);
+    e.set_message(absl::StrCat("state ", v1::JobState_Name(job->state())));
+  }
+  RETURN_IF_ERROR(store_->SyncAll());
   return e;
 }
 
@@ -201,6 +236,8 @@ absl::StatusOr<std::vector<v1::JobEvent>> Scheduler::WaitForEvents(const std::st
       for (const v1::JobEvent& e : job->events) {
         if (e.sequence() > after) out.push_back(e);
       }
+      lock.unlock();
+      RETURN_IF_ERROR(store_->SyncAll());
       return out;
     }
     if (stopping_) return absl::UnavailableError("the coordinator is shutting down");
@@ -228,12 +265,13 @@ void Scheduler::FinishJob(JobEntry* job, v1::JobState state, const absl::Status&
   finished->set_error_code(status.error_code());
   finished->set_error_message(status.error_message());
   *finished->mutable_progress() = job->ProgressNow(now);
-  if (absl::Status s = store_->Append(std::move(record)); !s.ok()) {
-    GLVQ_LOG(kError) << "job " << job->id() << ": cannot journal its end: " << s;
+  if (absl::StatusOr<uint64_t> seq = store_->Append(std::move(record)); seq.ok()) {
+    to_clean_.push_back({job->id(), *seq});
+  } else {
+    GLVQ_LOG(kError) << "job " << job->id() << ": cannot journal its end: " << seq.status();
   }
   job->final_progress = job->ProgressNow(now);
   job->inputs.reset();
-  store_->RemoveResults(job->id());
   job->AddMessageEvent(now, absl::StrCat(v1::JobState_Name(state), ": ",
                                          status.error_message()));
   GLVQ_LOG(kInfo) << "job " << job->id() << ": " << v1::JobState_Name(state) << " "
@@ -264,6 +302,15 @@ void Scheduler::SweepLoop() {
 void Scheduler::FinalizeLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
+    if (!to_clean_.empty()) {
+      const auto [id, seq] = to_clean_.front();
+      to_clean_.pop_front();
+      lock.unlock();
+      // A crash before the job's end is on disk resumes it from its results.
+      if (store_->Sync(seq).ok()) store_->RemoveResults(id);
+      lock.lock();
+      continue;
+    }
     if (to_finalize_.empty()) {
       cv_.wait(lock);
       continue;
@@ -277,18 +324,31 @@ void Scheduler::FinalizeLoop() {
 }
 
 void Scheduler::Finalize(const std::string& job_id) {
+  // The output is built only from commits that are on disk.
+  if (absl::Status s = store_->SyncAll(); !s.ok()) {
+    GLVQ_LOG(kError) << "job " << job_id << ": output not written: " << s;
+    return;
+  }
   v1::JobSpec spec;
   std::vector<v1::Task> tasks;
+  std::map<std::string, uint32_t> committed_crc;
   std::shared_ptr<const jobspec::JobInputs> inputs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     JobEntry* job = FindJob(job_id);
     spec = job->job.definition().spec();
-    for (const TaskSlot& s : job->tasks) tasks.push_back(s.task);
+    for (const TaskSlot& s : job->tasks) {
+      tasks.push_back(s.task);
+      committed_crc[s.task.id()] = s.payload_crc32c;
+    }
     inputs = job->inputs;
   }
   const ResultLoader load = [&](const v1::Task& task) -> absl::StatusOr<CommittedResult> {
     ASSIGN_OR_RETURN(StoredResult r, store_->ReadResult(job_id, task.id()));
+    if (const uint32_t want = committed_crc[task.id()]; r.header.payload_crc32c() != want) {
+      return absl::DataLossError(absl::StrCat("payload CRC32C ", r.header.payload_crc32c(),
+                                              " is not the committed one (", want, ")"));
+    }
     return CommittedResult{std::move(r.header), std::move(r.payload)};
   };
   absl::StatusOr<v1::QualitySummary> quality;
@@ -298,6 +358,13 @@ void Scheduler::Finalize(const std::string& job_id) {
     quality = VerifyExistingOutput(spec.output().path());
     how = "output found in place (written before a restart) and verified";
   } else {
+    const auto damaged = FindDamagedResults(tasks, load);
+    if (!damaged.empty()) {
+      for (const auto& [task_id, why] : damaged) store_->RemoveResult(job_id, task_id);
+      std::lock_guard<std::mutex> lock(mu_);
+      RedoDamaged(FindJob(job_id), damaged);
+      return;
+    }
     quality = WriteJobOutput(spec, tasks, inputs->model, load);
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -14,8 +14,12 @@
 // split the workers evenly instead of the first job taking them all.
 //
 // Durability: every submitted job (with its plan and input fingerprint),
-// committed task and finished job is journaled (job_store.h) before it is
-// acted on; Create() replays the journal and resumes unfinished jobs.
+// committed task and finished job is journaled (job_store.h). Records are
+// appended under the lock, in the order of the state changes, and flushed
+// by group commit outside it: every call waits, after releasing the lock,
+// until the journal is on disk up to the records behind what it reports
+// (an upload's commit, a job's state), so nothing a crash could undo is
+// ever reported. Create() replays the journal and resumes unfinished jobs.
 #pragma once
 
 #include <condition_variable>
@@ -25,7 +29,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -64,6 +70,8 @@ struct SchedulerOptions {
   // Model, calibration and output paths of submitted jobs must resolve
   // inside one of these (--allowed-root; empty: anywhere).
   std::vector<std::filesystem::path> allowed_roots;
+  // The journal's flush (tests count or fail it; journal.h).
+  JournalOptions journal;
 };
 
 class Scheduler {
@@ -81,7 +89,7 @@ class Scheduler {
   absl::StatusOr<v1::SubmitJobResponse> Submit(const v1::SubmitJobRequest& request);
   absl::StatusOr<v1::Job> GetJob(const std::string& job_id);
   absl::StatusOr<v1::Job> Cancel(const std::string& job_id, const std::string& reason);
-  v1::ListJobsResponse ListJobs(const v1::ListJobsRequest& request);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   v1::ListWorkersResponse ListWorkers();
   // The job's current state as one event (sequence = the last event's).
   absl::StatusOr<v1::JobEvent> CurrentEvent(const std::string& job_id);
@@ -99,8 +107,9 @@ class Scheduler {
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
   // The task a FetchTensor request may read: its lease must be current.
   absl::StatusOr<v1::Task> TaskForFetch(const v1::FetchTensorRequest& request);
-  // Checks, stores and journals a task's result (see UploadResult in
-  // services.proto for the outcomes and errors).
+  // Checks, stages and journals a task's result (see UploadResult in
+  // services.proto for the outcomes and errors); answers once its commit
+  // record is on disk.
   absl::StatusOr<v1::UploadResultResponse::Outcome> CommitResult(
       const v1::TaskResultHeader& header, const std::string& payload);
   absl::Status ReportFailure(const v1::ReportTaskFailureRequest& request);
@@ -126,6 +135,11 @@ class Scheduler {
   void ResumeJob(JobEntry* job, const v1::JobSubmitted& submitted,
                  const std::vector<const v1::TaskCommitted*>& committed);
 
+  // Submit's last step, under the lock: the limits checked, the job
+  // journaled (its record's sequence number returned) and added.
+  absl::StatusOr<uint64_t> Enqueue(std::unique_ptr<JobEntry> job, absl::Time now,
+                                   v1::SubmitJobResponse* response);
+
   // All under mu_.
   JobEntry* FindJob(const std::string& job_id);
   v1::JobState StateOf(const std::string& job_id);
@@ -137,9 +151,19 @@ class Scheduler {
   void NoteWorkerFailure(const std::string& worker_id);
   void Requeue(JobEntry* job, TaskSlot* slot, const std::string& reason, bool count_failure,
                absl::StatusCode code);
+  // CommitResult's steps under the lock: claim the task for this upload
+  // (nullopt: committed before), then journal and count the staged result
+  // (or release the claim if staging failed); the commit record's sequence
+  // number.
+  absl::StatusOr<std::optional<v1::Task>> BeginCommit(const v1::TaskResultHeader& header);
+  absl::StatusOr<uint64_t> EndCommit(const v1::TaskResultHeader& header,
+                                     const absl::Status& staged);
+  // Finalisation found these tasks' staged results damaged: they go back
+  // to the queue (each counts as a failure of its task).
+  void RedoDamaged(JobEntry* job, const std::vector<std::pair<std::string, absl::Status>>& damaged);
   void ReleaseLease(JobEntry* job, TaskSlot* slot);
-  // Ends a job: terminal state, journal record, results dropped, leases
-  // revoked (by the next heartbeats).
+  // Ends a job: terminal state, journal record, leases revoked (by the next
+  // heartbeats); its staged results are dropped once the record is on disk.
   void FinishJob(JobEntry* job, v1::JobState state, const absl::Status& error,
                  const std::string& message);
   void MarkCommitted(JobEntry* job, TaskSlot* slot, const v1::TaskResultHeader& header);
@@ -161,6 +185,9 @@ class Scheduler {
   std::map<std::string, std::string> request_ids_;  // request id -> job id
   WorkerRegistry workers_;
   std::deque<std::string> to_finalize_;
+  // Jobs whose results to delete once their JobFinished record (sequence
+  // number) is on disk.
+  std::deque<std::pair<std::string, uint64_t>> to_clean_;
   uint64_t next_job_number_ = 1;
   uint64_t lease_serial_ = 0;  // leases granted; orders jobs for fair share
 

@@ -98,6 +98,8 @@ absl::Status Scheduler::Recover(const std::vector<v1::JournalRecord>& records) {
       status.set_error_code(j.finished->error_code());
       status.set_error_message(j.finished->error_message());
       entry->final_progress = j.finished->progress();
+      // Left behind if the coordinator stopped before it removed them.
+      to_clean_.push_back({id, 0});
       continue;
     }
     ResumeJob(entry, *j.submitted, j.committed);
@@ -129,10 +131,7 @@ void Scheduler::ResumeJob(JobEntry* job, const v1::JobSubmitted& submitted,
                       << (stored.ok() ? "checksum differs" : stored.status().ToString()) << ")";
       continue;
     }
-    TaskSlot& slot = job->tasks[it->second];
-    slot.phase = TaskSlot::Phase::kCommitted;
-    slot.payload_crc32c = c->header().payload_crc32c();
-    job->CountCommitted(slot, c->header());
+    job->Commit(job->tasks[it->second], c->header());
     ++kept;
   }
   job->run_started = now;

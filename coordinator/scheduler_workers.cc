@@ -55,7 +55,9 @@ TaskSlot* Scheduler::NextTaskFor(const v1::Capabilities& caps, JobEntry** job_ou
       continue;
     }
     for (TaskSlot& slot : job.tasks) {
-      if (slot.phase != Phase::kPending) continue;
+      // A task whose result is being committed (its lease expired
+      // meanwhile) is not handed out again.
+      if (slot.phase != Phase::kPending || slot.committing) continue;
       if (caps.memory_bytes() != 0 && slot.task.memory_bytes() > caps.memory_bytes()) continue;
       best = &slot;
       best_job = &job;
@@ -113,7 +115,13 @@ absl::StatusOr<v1::PullTaskResponse> Scheduler::PullTask(const v1::PullTaskReque
           absl::StrCat("unknown worker '", request.worker_id(), "': register again"));
     }
     if (worker->info.state() == v1::WORKER_STATE_DRAINING) break;
-    if (TryLease(request.worker_id(), &response)) return response;
+    if (TryLease(request.worker_id(), &response)) {
+      const uint64_t submitted = FindJob(response.task().job_id())->submitted_seq;
+      lock.unlock();
+      // No work on a job whose submission a crash could still undo.
+      RETURN_IF_ERROR(store_->Sync(submitted));
+      return response;
+    }
     if (stopping_ || absl::Now() >= deadline || cancelled()) break;
     cv_.wait_for(lock, std::chrono::milliseconds(200));
   }
@@ -122,7 +130,7 @@ absl::StatusOr<v1::PullTaskResponse> Scheduler::PullTask(const v1::PullTaskReque
 }
 
 absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRequest& request) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   v1::HeartbeatResponse response;
   WorkerEntry* worker = workers_.Find(request.worker_id());
   if (worker == nullptr) {
@@ -149,6 +157,9 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
     *lease->mutable_expires_at() = rpc::ToProto(slot->expires);
     *lease->mutable_renew_interval() = rpc::ToProto(options_.lease_duration / 3);
   }
+  lock.unlock();
+  // A revocation may stem from a commit or a job's end: reported once on disk.
+  if (response.revoked_lease_ids_size() > 0) RETURN_IF_ERROR(store_->SyncAll());
   return response;
 }
 
@@ -168,48 +179,77 @@ absl::StatusOr<v1::Task> Scheduler::TaskForFetch(const v1::FetchTensorRequest& r
 
 absl::StatusOr<v1::UploadResultResponse::Outcome> Scheduler::CommitResult(
     const v1::TaskResultHeader& header, const std::string& payload) {
-  v1::Task task;
-  auto check_committed = [&](JobEntry* job) -> absl::StatusOr<bool> {
-    const TaskSlot& slot = job->tasks[job->task_index[header.task_id()]];
-    if (slot.phase != Phase::kCommitted) return false;
-    if (slot.payload_crc32c != header.payload_crc32c()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "task ", header.task_id(), " was committed with a different result (CRC32C ",
-          slot.payload_crc32c, ", this upload ", header.payload_crc32c(),
-          "): results must be deterministic; the committed result stays"));
-    }
-    return true;
-  };
-  auto find = [&]() -> absl::StatusOr<JobEntry*> {
+  ASSIGN_OR_RETURN(const std::optional<v1::Task> task, BeginCommit(header));
+  if (!task) {
+    // Committed before, maybe by an upload whose record is still being flushed.
+    RETURN_IF_ERROR(store_->SyncAll());
+    return v1::UploadResultResponse::OUTCOME_ALREADY_COMMITTED;
+  }
+  // Checked and staged outside the lock: decoding and writing are the
+  // expensive part.
+  absl::Status staged = rpc::DecodeResult(*task, header, payload).status();
+  if (staged.ok()) staged = store_->WriteResult(header.job_id(), header, payload);
+  ASSIGN_OR_RETURN(const uint64_t seq, EndCommit(header, staged));
+  // Group commit: this waits for the flush that covers the commit record.
+  RETURN_IF_ERROR(store_->Sync(seq));
+  return v1::UploadResultResponse::OUTCOME_COMMITTED;
+}
+
+namespace {
+
+// Whether the task's slot holds this result already; FAILED_PRECONDITION
+// if it holds a different one.
+absl::StatusOr<bool> AlreadyCommitted(const TaskSlot& slot, const v1::TaskResultHeader& header) {
+  if (slot.phase != TaskSlot::Phase::kCommitted) return false;
+  if (slot.payload_crc32c != header.payload_crc32c()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "task ", header.task_id(), " was committed with a different result (CRC32C ",
+        slot.payload_crc32c, ", this upload ", header.payload_crc32c(),
+        "): results must be deterministic; the committed result stays"));
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::optional<v1::Task>> Scheduler::BeginCommit(
+    const v1::TaskResultHeader& header) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
     JobEntry* job = FindJob(header.job_id());
     if (job == nullptr) return UnknownJobError(header.job_id());
-    if (!job->task_index.contains(header.task_id())) {
+    const auto it = job->task_index.find(header.task_id());
+    if (it == job->task_index.end()) {
       return absl::NotFoundError(absl::StrCat("job ", header.job_id(), " has no task '",
                                               header.task_id(), "'"));
     }
-    return job;
-  };
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ASSIGN_OR_RETURN(JobEntry * job, find());
-    ASSIGN_OR_RETURN(const bool done, check_committed(job));
-    if (done) return v1::UploadResultResponse::OUTCOME_ALREADY_COMMITTED;
+    TaskSlot& slot = job->tasks[it->second];
+    ASSIGN_OR_RETURN(const bool done, AlreadyCommitted(slot, header));
+    if (done) return std::nullopt;
     if (job->state() != v1::JOB_STATE_RUNNING) {
       return absl::AbortedError(absl::StrCat("job ", job->id(), " is ",
                                              v1::JobState_Name(job->state())));
     }
-    task = job->tasks[job->task_index[header.task_id()]].task;
+    if (!slot.committing) {
+      slot.committing = true;
+      return slot.task;
+    }
+    // Another upload of the task is being staged: its outcome decides.
+    if (stopping_) return absl::UnavailableError("the coordinator is shutting down");
+    cv_.wait(lock);
   }
-  // Checked and stored outside the lock: decoding is the expensive part.
-  RETURN_IF_ERROR(rpc::DecodeResult(task, header, payload).status());
-  RETURN_IF_ERROR(store_->WriteResult(header.job_id(), header, payload));
+}
 
+absl::StatusOr<uint64_t> Scheduler::EndCommit(const v1::TaskResultHeader& header,
+                                              const absl::Status& staged) {
   std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(JobEntry * job, find());
-  ASSIGN_OR_RETURN(const bool done, check_committed(job));
-  if (done) return v1::UploadResultResponse::OUTCOME_ALREADY_COMMITTED;
+  JobEntry* job = FindJob(header.job_id());  // jobs are never removed
+  TaskSlot* slot = &job->tasks[job->task_index[header.task_id()]];
+  slot->committing = false;
+  cv_.notify_all();
+  RETURN_IF_ERROR(staged);
   if (job->state() != v1::JOB_STATE_RUNNING) {
-    store_->RemoveResults(job->id());  // the job ended while this result was written
+    store_->RemoveResult(job->id(), header.task_id());  // the job ended meanwhile
     return absl::AbortedError(absl::StrCat("job ", job->id(), " is ",
                                            v1::JobState_Name(job->state())));
   }
@@ -218,8 +258,7 @@ absl::StatusOr<v1::UploadResultResponse::Outcome> Scheduler::CommitResult(
   committed->set_job_id(header.job_id());
   committed->set_task_id(header.task_id());
   *committed->mutable_header() = header;
-  RETURN_IF_ERROR(store_->Append(std::move(record)));
-  TaskSlot* slot = &job->tasks[job->task_index[header.task_id()]];
+  ASSIGN_OR_RETURN(const uint64_t seq, store_->Append(std::move(record)));
   if (slot->phase == Phase::kLeased) {
     if (WorkerEntry* w = workers_.Find(slot->worker_id)) {
       w->info.set_tasks_completed(w->info.tasks_completed() + 1);
@@ -229,14 +268,12 @@ absl::StatusOr<v1::UploadResultResponse::Outcome> Scheduler::CommitResult(
   workers_.RecordSuccess(header.worker_id());
   MarkCommitted(job, slot, header);
   metrics_.TaskCommitted(header);
-  return v1::UploadResultResponse::OUTCOME_COMMITTED;
+  return seq;
 }
 
 void Scheduler::MarkCommitted(JobEntry* job, TaskSlot* slot, const v1::TaskResultHeader& header) {
   ReleaseLease(job, slot);
-  slot->phase = Phase::kCommitted;
-  slot->payload_crc32c = header.payload_crc32c();
-  job->CountCommitted(*slot, header);
+  job->Commit(*slot, header);
   const absl::Time now = absl::Now();
   *job->AddTaskEvent(now, v1::TaskEvent::KIND_COMMITTED, *slot, "").mutable_quality() =
       header.quality();
@@ -245,6 +282,39 @@ void Scheduler::MarkCommitted(JobEntry* job, TaskSlot* slot, const v1::TaskResul
     job->AddMessageEvent(now, "every task committed: writing the output");
     to_finalize_.push_back(job->id());
   }
+  cv_.notify_all();
+}
+
+void Scheduler::RedoDamaged(JobEntry* job,
+                            const std::vector<std::pair<std::string, absl::Status>>& damaged) {
+  if (job->state() != v1::JOB_STATE_FINALIZING) return;
+  const absl::Time now = absl::Now();
+  for (const auto& [task_id, why] : damaged) {
+    TaskSlot& slot = job->tasks[job->task_index[task_id]];
+    if (++slot.failures >= options_.max_attempts) {
+      job->AddTaskEvent(now, v1::TaskEvent::KIND_FAILED, slot, std::string(why.message()));
+      FinishJob(job, v1::JOB_STATE_FAILED,
+                absl::DataLossError(absl::StrCat(
+                    "task ", task_id, " (", slot.task.tensor(), ") failed ", slot.failures,
+                    " times; last: its staged result is damaged: ", why.message())),
+                "");
+      return;
+    }
+  }
+  for (const auto& [task_id, why] : damaged) {
+    TaskSlot& slot = job->tasks[job->task_index[task_id]];
+    slot.phase = Phase::kPending;
+    slot.payload_crc32c = 0;
+    ++job->retries;
+    metrics_.TaskRetried();
+    job->AddTaskEvent(now, v1::TaskEvent::KIND_RETRIED, slot, std::string(why.message()));
+    GLVQ_LOG(kWarn) << "job " << job->id() << ": " << why << "; the task is redone";
+  }
+  job->RecountCommitted();
+  job->job.mutable_status()->set_state(v1::JOB_STATE_RUNNING);
+  job->AddMessageEvent(now, absl::StrCat("the staged results of ", damaged.size(),
+                                         " tasks are damaged: redoing them (",
+                                         damaged.front().second.message(), ")"));
   cv_.notify_all();
 }
 
@@ -291,7 +361,7 @@ void Scheduler::Requeue(JobEntry* job, TaskSlot* slot, const std::string& reason
 }
 
 absl::Status Scheduler::ReportFailure(const v1::ReportTaskFailureRequest& request) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   const auto it = leases_.find(request.lease_id());
   JobEntry* job = it == leases_.end() ? nullptr : FindJob(it->second.job_id);
   if (job == nullptr) return absl::OkStatus();  // nothing to give back any more
@@ -318,11 +388,12 @@ absl::Status Scheduler::ReportFailure(const v1::ReportTaskFailureRequest& reques
   } else {
     Requeue(job, slot, reason, /*count_failure=*/true, code);
   }
-  return absl::OkStatus();
+  lock.unlock();
+  return store_->SyncAll();  // the job may have failed
 }
 
 absl::Status Scheduler::DeregisterWorker(const std::string& worker_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   for (const std::string& id : job_order_) {
     JobEntry* job = jobs_[id].get();
     for (TaskSlot& slot : job->tasks) {
@@ -334,7 +405,8 @@ absl::Status Scheduler::DeregisterWorker(const std::string& worker_id) {
   }
   workers_.Remove(worker_id);
   GLVQ_LOG(kInfo) << "worker " << worker_id << " deregistered";
-  return absl::OkStatus();
+  lock.unlock();
+  return store_->SyncAll();  // a job may have failed
 }
 
 }  // namespace glvq::coordinator

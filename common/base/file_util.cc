@@ -53,13 +53,6 @@ absl::Status ErrnoCodeStatus(int err, absl::string_view what) {
   }
 }
 
-void SyncDirectory(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;  // best effort, as in AtomicWriteFile
-  ::fsync(fd);
-  ::close(fd);
-}
-
 // Renames a directory into place unless the target exists (even empty).
 absl::Status RenameNoReplace(const std::filesystem::path& from,
                              const std::filesystem::path& to) {
@@ -152,9 +145,16 @@ absl::Status FileSink::Write(std::string_view text) {
   return Write(std::as_bytes(std::span(text.data(), text.size())));
 }
 
+void SyncDirectory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
 absl::Status AtomicWriteFile(
     const std::filesystem::path& path,
-    const std::function<absl::Status(FileSink&)>& fill) {
+    const std::function<absl::Status(FileSink&)>& fill, bool sync_directory) {
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
   const std::filesystem::path tmp = path.string() + TempSuffix();
@@ -172,11 +172,7 @@ absl::Status AtomicWriteFile(
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     return fail(ErrnoStatus("cannot rename temporary file into place", path));
   }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {  // best effort: some filesystems refuse directory fsync
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  if (sync_directory) SyncDirectory(dir);
   return absl::OkStatus();
 }
 

@@ -53,11 +53,17 @@ class FileSink {
 
 // Writes `path` atomically: `fill` writes into a temporary file in the same
 // directory, which is fsync'd and renamed over `path` only if `fill` returned
-// OK (the directory is fsync'd too). On any error the temporary is removed
-// and `path` is left as it was. Readers never see a partial file.
+// OK (the directory is fsync'd too, unless `sync_directory` is false: then
+// the rename is durable only once the caller has called SyncDirectory, which
+// lets one directory fsync cover many files). On any error the temporary is
+// removed and `path` is left as it was. Readers never see a partial file.
 absl::Status AtomicWriteFile(
     const std::filesystem::path& path,
-    const std::function<absl::Status(FileSink&)>& fill);
+    const std::function<absl::Status(FileSink&)>& fill, bool sync_directory = true);
+
+// Fsyncs directory `dir`, making the renames and creations in it durable
+// (best effort: some filesystems refuse directory fsync).
+void SyncDirectory(const std::filesystem::path& dir);
 
 // Convenience: atomically writes `contents` to `path`.
 absl::Status AtomicWriteString(const std::filesystem::path& path,

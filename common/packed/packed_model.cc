@@ -411,17 +411,21 @@ absl::Status CheckSourceNames(const SafetensorsModel& source) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::map<std::string, const QuantizedTensor*, std::less<>>> IndexQuantized(
-    const SafetensorsModel& source, std::span<const QuantizedTensor> quantized) {
-  std::map<std::string, const QuantizedTensor*, std::less<>> by_name;
-  for (const QuantizedTensor& qt : quantized) {
-    RETURN_IF_ERROR(CheckAgainstSource(source, qt));
-    if (!by_name.emplace(qt.name, &qt).second) {
+// Every quantized name once, each naming a tensor of the source.
+absl::StatusOr<std::set<std::string, std::less<>>> QuantizedNames(
+    const SafetensorsModel& source, const std::vector<std::string>& names) {
+  std::set<std::string, std::less<>> set;
+  for (const std::string& name : names) {
+    if (source.Find(name) == nullptr) {
       return absl::InvalidArgumentError(
-          absl::StrCat("quantized tensor '", qt.name, "' is given twice"));
+          absl::StrCat("quantized tensor '", name, "' is not in the source model"));
+    }
+    if (!set.insert(name).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("quantized tensor '", name, "' is given twice"));
     }
   }
-  return by_name;
+  return set;
 }
 
 absl::StatusOr<json> ReadConfigJson(const fs::path& path) {
@@ -484,17 +488,23 @@ ManifestTensor QuantizedEntry(const QuantizedTensor& qt) {
   return t;
 }
 
-absl::StatusOr<Manifest> BuildManifest(
-    const SafetensorsModel& source,
-    const std::map<std::string, const QuantizedTensor*, std::less<>>& quantized,
-    const QuantizationConfig& config) {
+// The manifest, one quantized tensor loaded at a time.
+absl::StatusOr<Manifest> BuildManifest(const SafetensorsModel& source,
+                                       const std::set<std::string, std::less<>>& quantized,
+                                       const QuantizedTensorLoader& load,
+                                       const QuantizationConfig& config) {
   Manifest m;
   m.config = config;
   // Quantized names are a subset of the (sorted) source names.
   for (const std::string& name : source.tensor_names()) {
-    auto it = quantized.find(name);
-    if (it != quantized.end()) {
-      m.tensors.push_back(QuantizedEntry(*it->second));
+    if (quantized.contains(name)) {
+      ASSIGN_OR_RETURN(const QuantizedTensor* qt, load(name));
+      if (qt->name != name) {
+        return absl::InternalError(
+            absl::StrCat("asked for tensor '", name, "', got '", qt->name, "'"));
+      }
+      RETURN_IF_ERROR(CheckAgainstSource(source, *qt));
+      m.tensors.push_back(QuantizedEntry(*qt));
       m.totals += m.tensors.back().accounting;
       continue;
     }
@@ -505,20 +515,40 @@ absl::StatusOr<Manifest> BuildManifest(
   return m;
 }
 
-absl::StatusOr<std::vector<TensorToWrite>> PackedTensors(
-    const SafetensorsModel& source,
-    const std::map<std::string, const QuantizedTensor*, std::less<>>& quantized) {
-  std::vector<TensorToWrite> out;
-  for (const std::string& name : source.tensor_names()) {
-    auto it = quantized.find(name);
-    if (it != quantized.end()) {
-      for (TensorToWrite& c : ComponentTensors(*it->second)) out.push_back(std::move(c));
+// The safetensors tensors of the packed model, as the manifest describes
+// them; `owner[i]` is the manifest entry tensor i belongs to.
+std::vector<TensorToStream> PackedTensors(const Manifest& m,
+                                          std::vector<const ManifestTensor*>* owner) {
+  std::vector<TensorToStream> out;
+  for (const ManifestTensor& t : m.tensors) {
+    if (!t.quantized) {
+      out.push_back({t.name, t.dtype, t.shape, t.bytes});
+      owner->push_back(&t);
       continue;
     }
-    ASSIGN_OR_RETURN(TensorView view, source.Get(name));
-    out.push_back({name, view.dtype, view.shape, view.data});
+    for (const auto& [component, c] : t.components) {
+      out.push_back({c.tensor, c.dtype, c.shape, c.bytes});
+      owner->push_back(&t);
+    }
   }
   return out;
+}
+
+// Writes packed tensor `name` of manifest entry `t`: a pass-through
+// tensor from the source, a component from its tensor as loaded again.
+absl::Status WritePackedData(const ManifestTensor& t, const std::string& name,
+                             const SafetensorsModel& source, const QuantizedTensorLoader& load,
+                             FileSink& sink) {
+  if (!t.quantized) {
+    ASSIGN_OR_RETURN(TensorView view, source.Get(t.name));
+    return sink.Write(view.data);
+  }
+  ASSIGN_OR_RETURN(const QuantizedTensor* qt, load(t.name));
+  for (const TensorToWrite& c : ComponentTensors(*qt)) {
+    if (c.name == name) return sink.Write(c.data);
+  }
+  return absl::InternalError(absl::StrCat("tensor '", t.name, "' lost its component '", name,
+                                          "' between loads"));
 }
 
 // ---------------------------------------------------------------------------
@@ -704,19 +734,49 @@ absl::StatusOr<Manifest> ParseManifest(std::string_view json_text) {
 absl::Status WritePackedModel(const fs::path& out_dir, const SafetensorsModel& source,
                               std::span<const QuantizedTensor> quantized,
                               const QuantizationConfig& config, uint64_t max_shard_bytes) {
+  std::map<std::string, const QuantizedTensor*, std::less<>> by_name;
+  for (const QuantizedTensor& qt : quantized) {
+    if (!by_name.emplace(qt.name, &qt).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("quantized tensor '", qt.name, "' is given twice"));
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& [name, qt] : by_name) names.push_back(name);
+  const QuantizedTensorLoader load =
+      [&](const std::string& name) -> absl::StatusOr<const QuantizedTensor*> {
+    return by_name.at(name);
+  };
+  return WritePackedModelStreamed(out_dir, source, names, load, config, max_shard_bytes)
+      .status();
+}
+
+absl::StatusOr<Manifest> WritePackedModelStreamed(const fs::path& out_dir,
+                                                  const SafetensorsModel& source,
+                                                  const std::vector<std::string>& names,
+                                                  const QuantizedTensorLoader& load,
+                                                  const QuantizationConfig& config,
+                                                  uint64_t max_shard_bytes) {
   RETURN_IF_ERROR(ValidateConfig(config));
   RETURN_IF_ERROR(CheckSourceNames(source));
-  ASSIGN_OR_RETURN(auto by_name, IndexQuantized(source, quantized));
+  ASSIGN_OR_RETURN(const auto quantized, QuantizedNames(source, names));
   ASSIGN_OR_RETURN(std::string config_json, PackedConfigJson(source.directory(), config));
-  ASSIGN_OR_RETURN(Manifest manifest, BuildManifest(source, by_name, config));
-  ASSIGN_OR_RETURN(std::vector<TensorToWrite> tensors, PackedTensors(source, by_name));
-  return WriteDirectoryAtomically(out_dir, [&](const fs::path& tmp) -> absl::Status {
-    RETURN_IF_ERROR(WriteSafetensorsModel(tmp, tensors, source.metadata(), max_shard_bytes));
+  ASSIGN_OR_RETURN(Manifest manifest, BuildManifest(source, quantized, load, config));
+  std::vector<const ManifestTensor*> owner;
+  const std::vector<TensorToStream> tensors = PackedTensors(manifest, &owner);
+  const TensorDataWriter write_data = [&](size_t i, FileSink& sink) {
+    return WritePackedData(*owner[i], tensors[i].name, source, load, sink);
+  };
+  const auto fill = [&](const fs::path& tmp) -> absl::Status {
+    RETURN_IF_ERROR(
+        StreamSafetensorsModel(tmp, tensors, write_data, source.metadata(), max_shard_bytes));
     RETURN_IF_ERROR(AtomicWriteString(tmp / kConfigFileName, config_json));
     RETURN_IF_ERROR(AtomicWriteString(tmp / kManifestFileName, SerializeManifest(manifest)));
     // Re-read what was written before it is presented as done.
     return PackedModel::Open(tmp).status();
-  });
+  };
+  RETURN_IF_ERROR(WriteDirectoryAtomically(out_dir, fill));
+  return manifest;
 }
 
 absl::StatusOr<PackedModel> PackedModel::Open(const fs::path& dir) {

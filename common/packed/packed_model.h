@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -108,6 +109,29 @@ absl::Status WritePackedModel(const std::filesystem::path& out_dir,
                               std::span<const QuantizedTensor> quantized,
                               const QuantizationConfig& config,
                               uint64_t max_shard_bytes = uint64_t{5} << 30);
+
+// Hands WritePackedModelStreamed the quantized tensor named `name`; the
+// pointer stays valid until the next call. It is called once per tensor
+// while the manifest is built, then again as the data is written (once for
+// each element size among the tensor's components, in name order within
+// each), and must return the same tensor every time.
+using QuantizedTensorLoader =
+    std::function<absl::StatusOr<const QuantizedTensor*>(const std::string& name)>;
+
+// WritePackedModel for quantized tensors that are not all in memory: the
+// tensors `names` (each once) are obtained from `load` when they are
+// needed, so only one must exist at a time. The same checks (INVALID_ARGUMENT
+// before anything is written), the same temp-directory scheme with the
+// re-read verification before the rename, and the same bytes as
+// WritePackedModel with the same tensors; `load`'s errors are passed on. A
+// tensor that changes between loads fails the verification (DATA_LOSS).
+// Returns the manifest written.
+absl::StatusOr<Manifest> WritePackedModelStreamed(const std::filesystem::path& out_dir,
+                                                  const SafetensorsModel& source,
+                                                  const std::vector<std::string>& names,
+                                                  const QuantizedTensorLoader& load,
+                                                  const QuantizationConfig& config,
+                                                  uint64_t max_shard_bytes = uint64_t{5} << 30);
 
 // A verified, read-only packed model. Tensor data stays memory-mapped for
 // the object's lifetime; results of the accessors are owned copies.

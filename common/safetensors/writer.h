@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/base/file_util.h"
 #include "common/tensor/dtype.h"
 
 namespace glvq {
@@ -28,6 +30,19 @@ struct TensorToWrite {
   std::vector<int64_t> shape;
   std::span<const std::byte> data;
 };
+
+// A tensor whose bytes are produced while the file is written
+// (StreamSafetensorsModel): `bytes` must be product(shape) * DTypeSize(dtype).
+struct TensorToStream {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  uint64_t bytes = 0;
+};
+
+// Writes tensors[index]'s bytes, exactly tensors[index].bytes of them (in
+// any number of Write calls).
+using TensorDataWriter = std::function<absl::Status(size_t index, FileSink& sink)>;
 
 // The complete header (length prefix + JSON + padding) for `tensors`, which
 // is also the order their data must follow (returned in `order` as indices
@@ -52,5 +67,18 @@ absl::Status WriteSafetensorsModel(const std::filesystem::path& dir,
                                    std::span<const TensorToWrite> tensors,
                                    const std::map<std::string, std::string>& metadata = {},
                                    uint64_t max_shard_bytes = uint64_t{5} << 30);
+
+// WriteSafetensorsModel for data that is not all in memory: the same files,
+// byte for byte, but each tensor's bytes come from `write_data` as the file
+// reaches them (in data order: decreasing dtype size, then name), so a
+// caller can produce one tensor at a time. INVALID_ARGUMENT (before any
+// file is written) as WriteSafetensorsModel; INTERNAL if `write_data`
+// writes a different number of bytes than declared; its errors are passed
+// on. Every file is written atomically.
+absl::Status StreamSafetensorsModel(const std::filesystem::path& dir,
+                                    std::span<const TensorToStream> tensors,
+                                    const TensorDataWriter& write_data,
+                                    const std::map<std::string, std::string>& metadata = {},
+                                    uint64_t max_shard_bytes = uint64_t{5} << 30);
 
 }  // namespace glvq

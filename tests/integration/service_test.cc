@@ -1,16 +1,22 @@
 // The coordinator and workers as a service, in one test process but over
 // real gRPC on 127.0.0.1: result intake (checksums, idempotent uploads),
-// leases and retries, cancel, concurrent jobs, FetchTensor, bad specs, and
-// resuming from the journal after a restart.
+// leases and retries, cancel, concurrent jobs, FetchTensor, bad specs,
+// resuming from the journal and the staged results after a restart, and
+// staged results found damaged at finalisation.
 #include <gtest/gtest.h>
+
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
+#include <utility>
 
 #include "grpcpp/generic/generic_stub.h"
 
 #include "absl/time/clock.h"
+#include "common/base/file_util.h"
 #include "common/rpc/grpc_util.h"
 #include "common/safetensors/reader.h"
 #include "common/safetensors/writer.h"
@@ -47,6 +53,34 @@ class ServiceTest : public ::testing::Test {
   ScratchDir dir_;
 };
 
+// Identity and last change of a file: equal only if it was not rewritten.
+std::pair<ino_t, int64_t> FileStamp(const fs::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return {st.st_ino, int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+// The staged results of a job, file name -> stamp.
+std::map<std::string, std::pair<ino_t, int64_t>> StagedResults(const fs::path& state_dir,
+                                                               const std::string& job_id) {
+  std::map<std::string, std::pair<ino_t, int64_t>> out;
+  if (!fs::exists(state_dir / "results" / job_id)) return out;
+  for (const auto& e : fs::directory_iterator(state_dir / "results" / job_id)) {
+    out[e.path().filename().string()] = FileStamp(e.path());
+  }
+  return out;
+}
+
+// Waits (up to 10 s) until the job's staged results are gone.
+bool StagedResultsRemoved(const fs::path& state_dir, const std::string& job_id) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (fs::exists(state_dir / "results" / job_id)) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
 TEST_F(ServiceTest, WorkersCompleteAJobWhoseOutputDoesNotDependOnTheirNumber) {
   const auto one = Reference(100 << 10);
   ServiceHarness h(dir_ / "state");
@@ -79,10 +113,16 @@ TEST_F(ServiceTest, CorruptChunkIsDataLossAndDuplicateUploadsAreIdempotent) {
   s = raw.Upload(result, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_COMMITTED);
+  // A duplicate upload changes nothing: no staged file rewritten, no record.
+  const auto staged = StagedResults(dir_ / "state", *id);
+  ASSERT_EQ(staged.size(), 1u);
+  const uint64_t journal_bytes = fs::file_size(dir_ / "state" / "journal");
   s = raw.Upload(result, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_ALREADY_COMMITTED);
   EXPECT_EQ(h.Get(*id)->status().progress().tasks_done(), 1u);
+  EXPECT_EQ(StagedResults(dir_ / "state", *id), staged);
+  EXPECT_EQ(fs::file_size(dir_ / "state" / "journal"), journal_bytes);
 
   // Different bytes for a committed task: a determinism violation.
   rpc::EncodedResult other = result;
@@ -301,6 +341,7 @@ std::map<std::string, int> CommitsPerTask(const fs::path& state_dir) {
 TEST_F(ServiceTest, ARestartedCoordinatorResumesWithoutRedoingCommittedTasks) {
   const auto reference = Reference();
   std::string id;
+  std::map<std::string, std::pair<ino_t, int64_t>> staged;
   {
     ServiceHarness h(dir_ / "state");
     id = *h.Submit(Stories260KJob(model_, dir_ / "out"));
@@ -312,13 +353,19 @@ TEST_F(ServiceTest, ARestartedCoordinatorResumesWithoutRedoingCommittedTasks) {
       ASSERT_TRUE(raw.Upload(raw.Compute(*leased), &response).ok());
     }
     ASSERT_TRUE(raw.Pull().has_value());  // in flight when the coordinator stops
+    staged = StagedResults(dir_ / "state", id);
   }
+  // The staged results of the committed tasks survive the restart as they
+  // were, and the output is assembled from them.
+  ASSERT_EQ(staged.size(), 5u);
   ServiceHarness h(dir_ / "state");
   EXPECT_EQ(h.Get(id)->status().progress().tasks_done(), 5u);
+  EXPECT_EQ(StagedResults(dir_ / "state", id), staged);
   h.StartWorker();
   const v1::Job job = h.WaitDone(id);
   ASSERT_EQ(job.status().state(), v1::JOB_STATE_SUCCEEDED) << job.status().error_message();
   EXPECT_EQ(ReadTree(dir_ / "out"), reference);
+  EXPECT_TRUE(StagedResultsRemoved(dir_ / "state", id));
   const auto commits = CommitsPerTask(dir_ / "state");
   EXPECT_EQ(commits.size(), job.status().plan().tasks());
   for (const auto& [task, n] : commits) EXPECT_EQ(n, 1) << task;
@@ -357,6 +404,47 @@ TEST_F(ServiceTest, ChangedInputsStopAResumeWithAClearReason) {
   EXPECT_NE(job.status().error_message().find("changed size"), std::string::npos)
       << job.status().error_message();
   EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+TEST_F(ServiceTest, ADamagedStagedResultIsRedoneBeforeTheOutputIsWritten) {
+  const auto reference = Reference();
+  ServiceHarness h(dir_ / "state");
+  const std::string id = *h.Submit(Stories260KJob(model_, dir_ / "out"));
+  const uint32_t tasks = h.Get(id)->status().plan().tasks();
+  RawWorker raw(h.channel());
+  std::string victim;
+  for (uint32_t i = 0; i < tasks; ++i) {
+    auto leased = raw.Pull();
+    ASSERT_TRUE(leased.has_value());
+    if (i == 0) victim = leased->task().id();
+    if (i + 1 == tasks) {
+      // Before the last commit, which starts the finalisation: a bit flips
+      // in the payload of the first staged result.
+      const fs::path path = dir_ / "state" / "results" / id / (victim + ".result");
+      std::string bytes = *ReadFileToString(path);
+      bytes[bytes.size() - 3] ^= 0x04;
+      WriteFile(path, bytes);
+    }
+    v1::UploadResultResponse response;
+    ASSERT_TRUE(raw.Upload(raw.Compute(*leased), &response).ok());
+    ASSERT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_COMMITTED);
+  }
+  // The finalisation checks the staged results first and queues the task again.
+  auto again = raw.Pull(absl::Seconds(10));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->task().id(), victim);
+  EXPECT_EQ(again->task().attempt(), 2u);
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+  v1::UploadResultResponse response;
+  ASSERT_TRUE(raw.Upload(raw.Compute(*again), &response).ok());
+  EXPECT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_COMMITTED);
+
+  const v1::Job job = h.WaitDone(id);
+  ASSERT_EQ(job.status().state(), v1::JOB_STATE_SUCCEEDED) << job.status().error_message();
+  EXPECT_EQ(ReadTree(dir_ / "out"), reference);
+  EXPECT_EQ(job.status().progress().tasks_done(), tasks);
+  EXPECT_EQ(job.status().progress().task_retries(), 1u);
+  EXPECT_EQ(CommitsPerTask(dir_ / "state")[victim], 2);
 }
 
 }  // namespace

@@ -1,14 +1,22 @@
 // The Scheduler on its own (no gRPC): fair sharing of workers across
-// concurrent jobs, and workers whose tasks keep failing set aside, on the
+// concurrent jobs, workers whose tasks keep failing set aside, and commits
+// (concurrent duplicate uploads, a journal that cannot flush), on the
 // tiny model of tests/support/tiny_model.h (three projections: three tasks
 // per job, in plan order down_proj, up_proj, q_proj).
 #include "coordinator/scheduler.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -31,10 +39,11 @@ class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override { glvq::testing::WriteTinyModel(dir_ / "model"); }
 
-  void Start(SetAsidePolicy set_aside = {}) {
+  void Start(SetAsidePolicy set_aside = {}, JournalOptions journal = {}) {
     SchedulerOptions options;
     options.state_dir = dir_ / "state";
     options.set_aside = set_aside;
+    options.journal = std::move(journal);
     auto s = Scheduler::Create(options);
     ASSERT_TRUE(s.ok()) << s.status();
     scheduler_ = *std::move(s);
@@ -78,20 +87,26 @@ class SchedulerTest : public ::testing::Test {
     ASSERT_TRUE(scheduler_->ReportFailure(request).ok());
   }
 
-  // Quantizes the leased task as a worker would and commits the result.
-  void Commit(const v1::PullTaskResponse& leased) {
+  // Quantizes the leased task as a worker would.
+  static rpc::EncodedResult Compute(const v1::PullTaskResponse& leased) {
     const v1::Task& task = leased.task();
     auto data = worker::ReadTaskInputs(task);
-    ASSERT_TRUE(data.ok()) << data.status();
+    EXPECT_TRUE(data.ok()) << data.status();
     auto config = jobspec::ToQuantizerConfig(task.quantizer());
-    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_TRUE(config.ok()) << config.status();
     auto quantizer = engine::MakeQuantizer(*config);
-    ASSERT_TRUE(quantizer.ok()) << quantizer.status();
+    EXPECT_TRUE(quantizer.ok()) << quantizer.status();
     auto result = engine::QuantizeRange(**quantizer, data->Input(task.tensor()));
-    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result.ok()) << result.status();
     rpc::EncodedResult encoded = rpc::EncodeResult(task, *result);
     encoded.header.set_lease_id(leased.lease().lease_id());
     encoded.header.set_worker_id(leased.lease().worker_id());
+    return encoded;
+  }
+
+  // ... and commits the result.
+  void Commit(const v1::PullTaskResponse& leased) {
+    const rpc::EncodedResult encoded = Compute(leased);
     auto outcome = scheduler_->CommitResult(encoded.header, encoded.payload);
     ASSERT_TRUE(outcome.ok()) << outcome.status();
     EXPECT_EQ(*outcome, v1::UploadResultResponse::OUTCOME_COMMITTED);
@@ -212,6 +227,69 @@ TEST_F(SchedulerTest, BadInputAndDeregistrationDoNotCountAgainstAWorker) {
   EXPECT_EQ(State(job), v1::JOB_STATE_FAILED);
   EXPECT_EQ(Worker(w).state(), v1::WORKER_STATE_IDLE);
   EXPECT_EQ(Worker(w).consecutive_failures(), 0u);
+}
+
+// The journal's commit records, by task.
+std::map<std::string, int> JournaledCommits(const fs::path& state_dir) {
+  std::vector<v1::JournalRecord> records;
+  EXPECT_TRUE(Journal::Open(state_dir / "journal", &records).ok());
+  std::map<std::string, int> commits;
+  for (const v1::JournalRecord& r : records) {
+    if (r.has_committed()) ++commits[r.committed().task_id()];
+  }
+  return commits;
+}
+
+TEST_F(SchedulerTest, ConcurrentUploadsOfOneResultStageAndJournalItOnce) {
+  Start();
+  Submit("job-a");
+  auto leased = Pull(Register());
+  ASSERT_TRUE(leased.has_value());
+  const rpc::EncodedResult result = Compute(*leased);
+  std::vector<absl::StatusOr<v1::UploadResultResponse::Outcome>> outcomes(4);
+  std::vector<std::thread> uploads;
+  for (auto& outcome : outcomes) {
+    uploads.emplace_back(
+        [&] { outcome = scheduler_->CommitResult(result.header, result.payload); });
+  }
+  for (std::thread& t : uploads) t.join();
+  int committed = 0;
+  for (const auto& outcome : outcomes) {
+    ASSERT_TRUE(outcome.ok()) << outcome.status();
+    committed += *outcome == v1::UploadResultResponse::OUTCOME_COMMITTED;
+  }
+  EXPECT_EQ(committed, 1) << "the others are told it was committed already";
+  scheduler_.reset();
+  EXPECT_EQ(JournaledCommits(dir_ / "state"),
+            (std::map<std::string, int>{{leased->task().id(), 1}}));
+}
+
+TEST_F(SchedulerTest, AFailedJournalFlushFailsTheUploadAndNothingReportsTheCommit) {
+  std::atomic<bool> disk_broken = false;
+  JournalOptions journal;
+  journal.sync = [&](int fd) {
+    if (!disk_broken) return ::fdatasync(fd);
+    errno = EIO;
+    return -1;
+  };
+  Start({}, journal);
+  const std::string job = Submit("job-a");
+  auto leased = Pull(Register());
+  ASSERT_TRUE(leased.has_value());
+  disk_broken = true;
+  const rpc::EncodedResult result = Compute(*leased);
+  auto outcome = scheduler_->CommitResult(result.header, result.payload);
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(outcome.status().message()),
+              ::testing::HasSubstr("cannot flush records up to #2: Input/output error"));
+  // The commit is in memory but not on disk: no call reports it.
+  EXPECT_EQ(scheduler_->GetJob(job).status().code(), absl::StatusCode::kInternal);
+  outcome = scheduler_->CommitResult(result.header, result.payload);
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInternal);
+  // A restart recovers from what is on disk.
+  scheduler_.reset();
+  Start();
+  EXPECT_EQ(State(job), v1::JOB_STATE_RUNNING);
 }
 
 }  // namespace
