@@ -1,9 +1,14 @@
 // `glvq-bench speed`: quantization throughput (million weights per second)
 // for every method at 2 and 4 bits (e8p and pvq D = 8, 32, 128 at 2; pvq
 // D = 32 also at 4), on one core and on all cores, on an LLM-like matrix
-// with the plain weight-MSE objective (no Hessian).
+// with the plain weight-MSE objective (no Hessian). `--backend cuda` runs
+// the methods the CUDA engine implements (worker/cuda/cuda_quantizer.h)
+// on the GPUs instead; "threads" are then the host threads of its d × d
+// algebra.
 #include <chrono>
 #include <iostream>
+#include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,6 +19,10 @@
 #include "nlohmann/json.hpp"
 #include "worker/engine/quantizer.h"
 
+#if GLVQ_BENCH_CUDA
+#include "worker/cuda/cuda_quantizer.h"
+#endif
+
 namespace glvq::bench {
 namespace {
 
@@ -23,7 +32,18 @@ struct SpeedOptions {
   int64_t rows = 512;
   int64_t cols = 1024;
   bool json = false;
+  std::string backend = "cpu";  // or "cuda"
 };
+
+absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeOn(const std::string& backend,
+                                                          const engine::QuantizerConfig& c) {
+  if (backend == "cpu") return engine::MakeQuantizer(c);
+#if GLVQ_BENCH_CUDA
+  return cuda::MakeCudaQuantizer(c);
+#else
+  return absl::UnavailableError("this glvq-bench was built without CUDA");
+#endif
+}
 
 struct SpeedCase {
   Method method;
@@ -51,9 +71,9 @@ int RunSpeed(const SpeedOptions& o) {
   const std::vector<float> w = MakeLlmLikeWeight(wo);
   const int all = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!o.json) {
-    std::cout << absl::StrFormat("%-6s %4s %4s %8s %9s %10s   (%dx%d LLM-like, no Hessian)\n",
+    std::cout << absl::StrFormat("%-6s %4s %4s %8s %9s %10s   (%dx%d LLM-like, no Hessian, %s)\n",
                                  "method", "bits", "dim", "threads", "seconds", "Mweights/s",
-                                 o.rows, o.cols);
+                                 o.rows, o.cols, o.backend);
   }
   for (const SpeedCase& sc : Cases()) {
     for (int threads : {1, all}) {
@@ -62,7 +82,11 @@ int RunSpeed(const SpeedOptions& o) {
       c.bits = sc.bits;
       c.dim = sc.dim;
       c.threads = threads;
-      auto q = engine::MakeQuantizer(c);
+      auto q = MakeOn(o.backend, c);
+      if (!q.ok() && q.status().code() == absl::StatusCode::kUnavailable) {
+        std::cerr << q.status().message() << "\n";
+        return 1;
+      }
       if (!q.ok()) {
         std::cerr << "skipped " << engine::MethodName(sc.method) << ": " << q.status().message()
                   << "\n";
@@ -77,7 +101,8 @@ int RunSpeed(const SpeedOptions& o) {
       }
       const double mws = static_cast<double>(o.rows * o.cols) / s / 1e6;
       if (o.json) {
-        std::cout << nlohmann::ordered_json{{"method", engine::MethodName(sc.method)},
+        std::cout << nlohmann::ordered_json{{"backend", o.backend},
+                                            {"method", engine::MethodName(sc.method)},
                                             {"bits", sc.bits}, {"dim", sc.dim},
                                             {"threads", threads}, {"seconds", s},
                                             {"mweights_per_s", mws}}
@@ -103,6 +128,9 @@ void RegisterSpeedBench(CLI::App& app) {
   cmd->add_option("--rows", o->rows, "Matrix rows")->capture_default_str();
   cmd->add_option("--cols", o->cols, "Matrix columns")->capture_default_str();
   cmd->add_flag("--json", o->json, "One JSON object per row");
+  cmd->add_option("--backend", o->backend, "Engine: cpu, or cuda (GPU; glvq only)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   cmd->callback([o] {
     if (const int rc = RunSpeed(*o); rc != 0) throw CLI::RuntimeError(rc);
   });

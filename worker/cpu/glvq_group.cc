@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "worker/cpu/companding.h"
+#include "worker/cpu/glvq_generator.h"
 #include "worker/cpu/sphere_decoder.h"
 
 namespace glvq::cpu {
@@ -40,14 +41,15 @@ MatrixXd CompandAll(const MatrixXd& x, double mu) {
 }
 
 // Applies `fn(col0, k, gk)` to every d-block of a row (the last may be short).
-template <typename Fn>
-void ForEachBlock(const Context& c, const MatrixXd& g, Fn fn) {
+template <typename Shape, typename Fn>
+void ForEachBlock(const Shape& c, const MatrixXd& g, Fn fn) {
   for (int64_t j = 0; j < c.blocks; ++j) fn(j * c.d, c.d, g);
   if (c.tail > 0) fn(c.blocks * c.d, c.tail, MatrixXd(g.topLeftCorner(c.tail, c.tail)));
 }
 
 // Babai rounding with clamped midrise levels: z = clamp(⌊G⁻¹y⌋) + ½.
-MatrixXd Babai(const Context& c, const MatrixXd& g, const MatrixXd& y) {
+template <typename Shape>
+MatrixXd Babai(const Shape& c, const MatrixXd& g, const MatrixXd& y) {
   MatrixXd z(c.rows, c.width);
   ForEachBlock(c, g, [&](int64_t c0, int64_t k, const MatrixXd& gk) {
     const MatrixXd u = y.middleCols(c0, k) * gk.inverse().transpose();
@@ -110,6 +112,12 @@ double Loss(const Context& c, const MatrixXd& g, double mu, const MatrixXd& z) {
   return Evaluate(c, g, mu, z, /*gradient=*/false).loss;
 }
 
+// The block shape Babai needs, for BabaiCoordinates.
+struct BlockShape {
+  int64_t rows, width, d, blocks, tail;
+  double code_min, code_max;
+};
+
 double SampleKurtosis(const MatrixXd& x) {
   const double mean = x.mean();
   const double m2 = (x.array() - mean).square().mean();
@@ -118,9 +126,8 @@ double SampleKurtosis(const MatrixXd& x) {
 }
 
 double InitialMu(const Context& c) {
-  const engine::GlvqOptions& o = c.p.options;
-  if (o.mu_max < kMuOff) return 0.0;
-  return std::clamp(100.0 * std::tanh(SampleKurtosis(c.x) / 10.0), o.mu_min, o.mu_max);
+  if (c.p.options.mu_max < kMuOff) return 0.0;
+  return InitialMuFromKurtosis(SampleKurtosis(c.x), c.p.options);
 }
 
 // G₀ = α_b · chol(E[y yᵀ]) over the group's full d-vectors.
@@ -132,14 +139,7 @@ MatrixXd InitialGenerator(const Context& c, const MatrixXd& y) {
   }
   const double n = static_cast<double>(c.blocks * c.rows);
   const double m2 = y.squaredNorm() / static_cast<double>(y.size());
-  if (n > 0) {
-    cov /= n;
-  } else {
-    cov = MatrixXd::Identity(c.d, c.d) * m2;  // group narrower than d
-  }
-  const double ridge = std::max(1e-8 * cov.trace() / static_cast<double>(c.d), 1e-12);
-  cov.diagonal().array() += ridge;
-  return kGaussianStep[c.p.bits - 1] * MatrixXd(cov.llt().matrixL());
+  return InitialGeneratorFromCovariance(std::move(cov), n, m2, c.p.bits);
 }
 
 // Closed-form least squares for G with the codes fixed (companded domain):
@@ -148,7 +148,7 @@ MatrixXd InitialGenerator(const Context& c, const MatrixXd& y) {
 MatrixXd UpdateGenerator(const Context& c, const MatrixXd& y, const MatrixXd& z,
                          const MatrixXd& g0) {
   const int64_t d = c.d, nb = c.blocks;
-  const double lam = c.p.options.lambda * static_cast<double>(std::max<int64_t>(nb * c.rows, 1));
+  const double lam = GeneratorRegulariser(c.p.options, nb * c.rows);
   if (nb == 0) return g0;
   if (c.p.h_is_identity) {
     MatrixXd a = lam * MatrixXd::Identity(d, d), b = lam * g0;
@@ -156,43 +156,12 @@ MatrixXd UpdateGenerator(const Context& c, const MatrixXd& y, const MatrixXd& z,
       a.noalias() += z.middleCols(j * d, d).transpose() * z.middleCols(j * d, d);
       b.noalias() += y.middleCols(j * d, d).transpose() * z.middleCols(j * d, d);
     }
-    return a.ldlt().solve(b.transpose()).transpose();
+    return SolvePlainGenerator(a, b);
   }
   const int64_t nf = nb * d;
   const MatrixXd gzz = z.leftCols(nf).transpose() * z.leftCols(nf);
   const MatrixXd gyz = y.leftCols(nf).transpose() * z.leftCols(nf);
-  const MatrixXd& h = *c.p.h;
-  const double hbar = h.diagonal().head(nf).mean();
-  MatrixXd m = MatrixXd::Identity(d * d, d * d) * (lam * hbar);
-  MatrixXd rhs = lam * hbar * g0;
-  for (int64_t k = 0; k < nb; ++k) {
-    for (int64_t l = 0; l < nb; ++l) {
-      const MatrixXd a_lk = gzz.block(l * d, k * d, d, d);
-      const auto h_kl = h.block(k * d, l * d, d, d);
-      rhs.noalias() += h_kl * gyz.block(l * d, k * d, d, d);
-      for (int64_t i = 0; i < d; ++i) {      // (A_lkᵀ ⊗ H_kl): block (i, j) = A_lk(j, i) H_kl
-        for (int64_t j = 0; j < d; ++j) m.block(i * d, j * d, d, d) += a_lk(j, i) * h_kl;
-      }
-    }
-  }
-  const VectorXd vec_g = m.ldlt().solve(Eigen::Map<const VectorXd>(rhs.data(), d * d));
-  return Eigen::Map<const MatrixXd>(vec_g.data(), d, d);
-}
-
-double GeometricMeanSingularValue(const MatrixXd& g) {
-  const VectorXd sv = Eigen::JacobiSVD<MatrixXd>(g).singularValues();
-  return std::exp(sv.array().max(1e-300).log().mean());
-}
-
-// Clips G's singular values to [0.1, 10] × `g_ref`.
-MatrixXd ClipSingularValues(const MatrixXd& g, double g_ref) {
-  Eigen::JacobiSVD<MatrixXd> svd(g, Eigen::ComputeFullU | Eigen::ComputeFullV);
-  const VectorXd sv = svd.singularValues().cwiseMax(0.1 * g_ref).cwiseMin(10.0 * g_ref);
-  return svd.matrixU() * sv.asDiagonal() * svd.matrixV().transpose();
-}
-
-bool Usable(const MatrixXd& g, double g_ref) {
-  return g.allFinite() && GeometricMeanSingularValue(g) > 1e-6 * g_ref;
+  return SolveHessianGenerator(gzz, gyz, *c.p.h, g0, lam, d, nb);
 }
 
 void KeepIfBetter(Candidate cand, Candidate* best) {
@@ -203,28 +172,15 @@ void KeepIfBetter(Candidate cand, Candidate* best) {
 // Each step evaluates the current point once (loss and gradient together).
 void Refine(const Context& c, double g_ref, Candidate* best) {
   const engine::GlvqOptions& o = c.p.options;
-  const bool learn_mu = o.mu_max > o.mu_min && best->mu >= kMuOff;
-  MatrixXd g = best->g, mg = MatrixXd::Zero(c.d, c.d), vg = mg;
-  double mu = best->mu, theta = learn_mu ? std::log(mu) : 0.0, mt = 0, vt = 0;
-  const double b1 = 0.9, b2 = 0.999, lr_g = o.refine_lr * g_ref, lr_t = o.refine_lr;
+  GeneratorAdam adam(best->g, best->mu, g_ref, o);
   for (int step = 1; step <= o.refine_steps; ++step) {
-    const Evaluation e = Evaluate(c, g, mu, best->z, /*gradient=*/true);
-    if (step > 1) KeepIfBetter({g, mu, best->z, e.loss}, best);
-    const double c1 = 1 - std::pow(b1, step), c2 = 1 - std::pow(b2, step);
-    mg = b1 * mg + (1 - b1) * e.dg;
-    vg = b2 * vg + (1 - b2) * e.dg.cwiseAbs2();
-    g -= (lr_g * (mg / c1).array() / ((vg / c2).array().sqrt() + 1e-30)).matrix();
-    g = ClipSingularValues(g, g_ref);
-    if (learn_mu) {
-      const double dt = e.dmu * mu;  // d/dlog µ
-      mt = b1 * mt + (1 - b1) * dt;
-      vt = b2 * vt + (1 - b2) * dt * dt;
-      theta -= lr_t * (mt / c1) / (std::sqrt(vt / c2) + 1e-30);
-      theta = std::clamp(theta, std::log(std::max(o.mu_min, kMuOff)), std::log(o.mu_max));
-      mu = std::exp(theta);
-    }
+    const Evaluation e = Evaluate(c, adam.g(), adam.mu(), best->z, /*gradient=*/true);
+    if (step > 1) KeepIfBetter({adam.g(), adam.mu(), best->z, e.loss}, best);
+    adam.Step(step, e.dg, e.dmu);
   }
-  if (o.refine_steps > 0) KeepIfBetter({g, mu, best->z, Loss(c, g, mu, best->z)}, best);
+  if (o.refine_steps > 0) {
+    KeepIfBetter({adam.g(), adam.mu(), best->z, Loss(c, adam.g(), adam.mu(), best->z)}, best);
+  }
 }
 
 // Final codes by exact closest-point search in the companded domain.
@@ -266,6 +222,12 @@ Context MakeContext(const GroupProblem& p) {
 
 double UniformStepForGaussian(int bits) { return kGaussianStep[bits - 1]; }
 
+MatrixXd BabaiCoordinates(const MatrixXd& y, const MatrixXd& g, int dim, int bits) {
+  const double half = std::ldexp(1.0, bits - 1);
+  const BlockShape shape{y.rows(), y.cols(), dim, y.cols() / dim, y.cols() % dim, -half, half - 1};
+  return Babai(shape, g, y);
+}
+
 GroupLossGradient EvaluateGroupLoss(const GroupProblem& p, const MatrixXd& g, double mu,
                                     const MatrixXd& z) {
   Evaluation e = Evaluate(MakeContext(p), g, mu, z, /*gradient=*/true);
@@ -291,7 +253,7 @@ GroupSolution SolveGlvqGroup(const GroupProblem& p) {
     const double before = best.loss;
     KeepIfBetter({g, mu0, z, Loss(c, g, mu0, z)}, &best);
     const MatrixXd g_next = UpdateGenerator(c, y, z, g0);
-    if (!Usable(g_next, g_ref)) break;
+    if (!GeneratorUsable(g_next, g_ref)) break;
     g = ClipSingularValues(g_next, g_ref);
     KeepIfBetter({g, mu0, z, Loss(c, g, mu0, z)}, &best);
     if (std::isfinite(before) && before - best.loss <= p.options.tolerance * before) break;

@@ -36,6 +36,13 @@ double UniformStepForGaussian(int bits);
 
 GroupSolution SolveGlvqGroup(const GroupProblem& problem);
 
+// Babai rounding of a companded group `y` (rows × width) with generator `g`
+// (dim × dim) at `bits` bits: the half-integer lattice coordinates
+// z = clamp(⌊G⁻¹y⌋, −2^(b−1), 2^(b−1)−1) + ½ per d-vector, a row's short last
+// vector rounded with G's leading block. The oracle of the CUDA kernel.
+Eigen::MatrixXd BabaiCoordinates(const Eigen::MatrixXd& y, const Eigen::MatrixXd& g, int dim,
+                                 int bits);
+
 // The true loss tr(ΔW H ΔWᵀ) of generator `g`, companding `mu` and lattice
 // coordinates `z` (rows × width half-integers) on the group, in units of the
 // normalised weights W/s, with its gradient: the quantity the Adam

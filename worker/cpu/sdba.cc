@@ -26,7 +26,7 @@ double RtnProxy(const MatrixXd& wg, const MatrixXd& hg, int bits) {
   return (delta * hg).cwiseProduct(delta).sum();
 }
 
-std::vector<int64_t> BySalienceDescending(const std::vector<double>& salience, int64_t count) {
+std::vector<int64_t> BySalienceDescending(std::span<const double> salience, int64_t count) {
   std::vector<int64_t> order(static_cast<size_t>(count));
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(),
@@ -34,19 +34,21 @@ std::vector<int64_t> BySalienceDescending(const std::vector<double>& salience, i
   return order;
 }
 
-std::vector<int> IntegerAllocation(const MatrixXd& w, const engine::PreparedHessian& h,
-                                   int64_t gs, int n, const std::vector<double>& salience) {
+absl::StatusOr<std::vector<int>> IntegerAllocation(int64_t cols, int64_t gs, int n,
+                                                   std::span<const double> salience,
+                                                   const RtnProxyFn& proxies) {
   const int64_t groups = static_cast<int64_t>(salience.size());
-  const int64_t full = w.cols() / gs;
+  const int64_t full = cols / gs;
   std::vector<int> bits(static_cast<size_t>(groups), n);
   if (n - 1 < 1 || n + 1 > 8 || full < 2) return bits;
   // Per-group proxy at N−1, N, N+1.
-  std::vector<std::array<double, 3>> err(static_cast<size_t>(full));
-  for (int64_t g = 0; g < full; ++g) {
-    const MatrixXd wg = w.middleCols(g * gs, gs);
-    const MatrixXd hg = h.Block(g * gs, gs);
-    for (int k = 0; k < 3; ++k) err[g][k] = RtnProxy(wg, hg, n - 1 + k);
+  absl::StatusOr<RtnProxyTable> table = proxies(n, full);
+  if (!table.ok()) return table.status();
+  if (static_cast<int64_t>(table->size()) != full) {
+    return absl::InternalError(absl::StrFormat("RTN proxies for %d groups, expected %d",
+                                               table->size(), full));
   }
+  const RtnProxyTable& err = *table;
   const std::vector<int64_t> order = BySalienceDescending(salience, full);
   double best = 0;
   for (int64_t g = 0; g < full; ++g) best += err[g][1];
@@ -69,26 +71,48 @@ std::vector<int> IntegerAllocation(const MatrixXd& w, const engine::PreparedHess
 
 }  // namespace
 
+std::vector<double> GroupSalienceFromEnergies(std::span<const double> col_energy,
+                                              const engine::PreparedHessian& h, int64_t gs) {
+  const auto cols = static_cast<int64_t>(col_energy.size());
+  const int64_t groups = (cols + gs - 1) / gs;
+  Eigen::VectorXd inv_u2 = Eigen::VectorXd::Ones(cols);
+  if (!h.is_identity()) inv_u2 = h.InverseCholeskyUpper().diagonal().array().square().inverse();
+  std::vector<double> s(static_cast<size_t>(groups), 0.0);
+  for (int64_t j = 0; j < cols; ++j) s[j / gs] += col_energy[j] * inv_u2[j];
+  return s;
+}
+
 std::vector<double> GroupSalience(const MatrixXd& w, const engine::PreparedHessian& h,
                                   int64_t gs) {
-  const int64_t groups = (w.cols() + gs - 1) / gs;
-  Eigen::VectorXd inv_u2 = Eigen::VectorXd::Ones(w.cols());
-  if (!h.is_identity()) inv_u2 = h.InverseCholeskyUpper().diagonal().array().square().inverse();
   const Eigen::VectorXd col_energy = w.colwise().squaredNorm().transpose();
-  std::vector<double> s(static_cast<size_t>(groups), 0.0);
-  for (int64_t j = 0; j < w.cols(); ++j) s[j / gs] += col_energy[j] * inv_u2[j];
-  return s;
+  return GroupSalienceFromEnergies(std::span<const double>(col_energy.data(), col_energy.size()),
+                                   h, gs);
 }
 
 absl::StatusOr<std::vector<int>> AllocateBits(const MatrixXd& w, const engine::PreparedHessian& h,
                                               int64_t gs, double target) {
   const std::vector<double> salience = GroupSalience(w, h, gs);
+  return AllocateBitsWith(salience, w.cols(), gs, target,
+                          [&](int n, int64_t full) -> absl::StatusOr<RtnProxyTable> {
+                            RtnProxyTable err(static_cast<size_t>(full));
+                            for (int64_t g = 0; g < full; ++g) {
+                              const MatrixXd wg = w.middleCols(g * gs, gs);
+                              const MatrixXd hg = h.Block(g * gs, gs);
+                              for (int k = 0; k < 3; ++k) err[g][k] = RtnProxy(wg, hg, n - 1 + k);
+                            }
+                            return err;
+                          });
+}
+
+absl::StatusOr<std::vector<int>> AllocateBitsWith(std::span<const double> salience, int64_t cols,
+                                                  int64_t gs, double target,
+                                                  const RtnProxyFn& proxies) {
   const int n = static_cast<int>(std::floor(target));
   const double frac = target - n;
-  if (frac == 0) return IntegerAllocation(w, h, gs, n, salience);
+  if (frac == 0) return IntegerAllocation(cols, gs, n, salience, proxies);
   if (n + 1 > 8) return absl::InvalidArgumentError("bits above 8 are not supported");
   // Columns that must carry n+1 bits: a·gs + c·last == frac·cols exactly.
-  const int64_t cols = w.cols(), full = cols / gs, last = cols % gs;
+  const int64_t full = cols / gs, last = cols % gs;
   const double need = frac * static_cast<double>(cols);
   const auto need_cols = static_cast<int64_t>(std::llround(need));
   int64_t a = -1, c = 0;

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <Eigen/Dense>
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -15,6 +18,11 @@ namespace glvq::cpu {
 // upper Cholesky factor of H⁻¹ (Σ w² diag(H)-like; Σ w² for the identity).
 std::vector<double> GroupSalience(const Eigen::MatrixXd& w, const engine::PreparedHessian& h,
                                   int64_t group_size);
+// The same from the column energies Σ_rows W[:, j]² (one per column), for
+// a backend that computes them elsewhere (worker/cuda/).
+std::vector<double> GroupSalienceFromEnergies(std::span<const double> column_energy,
+                                              const engine::PreparedHessian& h,
+                                              int64_t group_size);
 
 // Bits per group. Integer target N: widths {N−1, N, N+1}, as many groups
 // at N+1 as at N−1 (most and least salient full-width groups), the count
@@ -26,5 +34,15 @@ std::vector<double> GroupSalience(const Eigen::MatrixXd& w, const engine::Prepar
 absl::StatusOr<std::vector<int>> AllocateBits(const Eigen::MatrixXd& w,
                                               const engine::PreparedHessian& h,
                                               int64_t group_size, double target_bits);
+
+// AllocateBits from figures computed by a backend: the groups' salience and,
+// asked only when an integer target needs them, the RTN proxy of each of the
+// first `full_groups` (full-width) groups at widths N−1, N, N+1: the
+// Hessian-weighted error tr(Δ H_gg Δᵀ) of per-row absmax midrise RTN.
+using RtnProxyTable = std::vector<std::array<double, 3>>;
+using RtnProxyFn = std::function<absl::StatusOr<RtnProxyTable>(int n, int64_t full_groups)>;
+absl::StatusOr<std::vector<int>> AllocateBitsWith(std::span<const double> salience, int64_t cols,
+                                                  int64_t group_size, double target_bits,
+                                                  const RtnProxyFn& proxies);
 
 }  // namespace glvq::cpu

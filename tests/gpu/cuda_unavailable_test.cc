@@ -1,0 +1,85 @@
+// On a machine without a usable CUDA device (CI), the CUDA engine's entry
+// points answer UNAVAILABLE instead of crashing. Skipped where a device is
+// present (tests/gpu/cuda_glvq_test.cc covers that side).
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "common/packed/quantized_tensor.h"
+#include "worker/cuda/cublas_api.h"
+#include "worker/cuda/cuda_quantizer.h"
+#include "worker/cuda/device.h"
+#include "worker/cuda/device_ops.h"
+
+namespace glvq {
+namespace {
+
+engine::QuantizerConfig Glvq() {
+  engine::QuantizerConfig c;
+  c.method = engine::Method::kGlvq;
+  c.bits = 2;
+  c.dim = 8;
+  return c;
+}
+
+// cuBLAS is loaded with dlopen (cublas_api.h), so a missing library or
+// symbol would only show at a GPU's first task: check it here, where the
+// toolkit is installed, with or without a device.
+TEST(CudaLibraries, CublasLoadsWithEverySymbol) {
+  absl::StatusOr<const cuda::CublasApi*> api = cuda::Cublas();
+  ASSERT_TRUE(api.ok()) << api.status();
+  EXPECT_NE((*api)->dgemm, nullptr);
+  EXPECT_STREQ((*api)->status_name(CUBLAS_STATUS_ALLOC_FAILED), "CUBLAS_STATUS_ALLOC_FAILED");
+}
+
+TEST(CudaWithoutDevice, EveryEntryPointIsUnavailable) {
+  if (cuda::UsableDeviceCount().ok()) GTEST_SKIP() << "a usable CUDA device is present";
+  EXPECT_EQ(cuda::UsableDeviceCount().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(cuda::MakeCudaQuantizer(Glvq()).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(cuda::MakeCudaQuantizer(Glvq(), {0}).status().code(), absl::StatusCode::kUnavailable);
+
+  const std::vector<float> w(16 * 8, 0.5f);
+  cuda::BabaiInput in{
+      {w.data(), 16, 8}, 8, 8, {2}, {1.0f}, {0.0}, {Eigen::MatrixXd::Identity(8, 8)}};
+  EXPECT_EQ(cuda::BabaiCodesOnDevice(in).status().code(), absl::StatusCode::kUnavailable);
+
+  QuantizedTensor t;
+  t.name = "x.weight";
+  t.method = "glvq";
+  t.rows = 2;
+  t.cols = 8;
+  t.group_size = 8;
+  t.dim = 8;
+  t.bits = {2};
+  t.scale = {1.0f};
+  t.mu = {0.0f};
+  t.generators.assign(64, 0.0f);
+  const std::vector<uint8_t> codes(16, 1);
+  EXPECT_EQ(cuda::PackGroupCodesOnDevice(codes, &t).code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE(PackGroupCodes(codes, &t).ok());
+  std::vector<float> out(16);
+  EXPECT_EQ(cuda::DequantizeOnDevice(t, out).code(), absl::StatusCode::kUnavailable);
+}
+
+// What is ported is a property of the configuration alone.
+TEST(CudaSupport, GlvqWithoutExactSearchOrLdlq) {
+  engine::QuantizerConfig c = Glvq();
+  EXPECT_TRUE(cuda::CudaSupports(c));
+  c.sdba = true;
+  c.rht = true;
+  EXPECT_TRUE(cuda::CudaSupports(c));
+  c.glvq.exact_search = true;
+  EXPECT_FALSE(cuda::CudaSupports(c));
+  c.glvq.exact_search = false;
+  c.ldlq = true;
+  EXPECT_FALSE(cuda::CudaSupports(c));
+  for (engine::Method m :
+       {engine::Method::kRtn, engine::Method::kGptq, engine::Method::kE8p, engine::Method::kPvq}) {
+    c = Glvq();
+    c.method = m;
+    EXPECT_FALSE(cuda::CudaSupports(c)) << engine::MethodName(m);
+  }
+}
+
+}  // namespace
+}  // namespace glvq
