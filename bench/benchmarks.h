@@ -23,5 +23,8 @@ void RegisterChaosBench(CLI::App& app);
 // `load`: the coordinator's RSS and unary RPC latency under many WatchJob
 // streams and workers (load_bench.cc).
 void RegisterLoadBench(CLI::App& app);
+// `shapes`: GLVQ over a synthetic model with Llama-2 shapes on the worker's
+// backend: time, M weights/s, bandwidth against the roofline (shapes_bench.cc).
+void RegisterShapesBench(CLI::App& app);
 
 }  // namespace glvq::bench

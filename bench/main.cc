@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   glvq::bench::RegisterScalingBench(app);
   glvq::bench::RegisterChaosBench(app);
   glvq::bench::RegisterLoadBench(app);
+  glvq::bench::RegisterShapesBench(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

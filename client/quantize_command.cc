@@ -18,6 +18,7 @@
 #include "client/job_watch.h"
 #include "client/quality_report.h"
 #include "client/service_client.h"
+#include "common/base/logging.h"
 #include "common/base/status_macros.h"
 #include "common/jobspec/byte_quantity.h"
 #include "common/jobspec/job_spec.h"
@@ -126,6 +127,11 @@ absl::StatusOr<v1::Job> RunEmbedded(const QuantizeArgs& a, const v1::Quantizatio
   ASSIGN_OR_RETURN(auto server, coordinator::CoordinatorServer::Start("", options));
 
   worker::WorkerOptions wopt;
+  ASSIGN_OR_RETURN(wopt.backend,
+                   worker::ResolveLocalBackend(worker::RequestFor(job.spec().workers().backend())));
+  if (!wopt.backend.fallback_reason.empty()) {
+    GLVQ_LOG(kInfo) << "backend auto: the CPU engine (" << wopt.backend.fallback_reason << ")";
+  }
   wopt.hostname = "embedded";
   wopt.threads = a.threads;
   wopt.pull_wait = absl::Milliseconds(500);

@@ -250,6 +250,23 @@ TEST_F(ServiceCliTest, AProxyInTheEnvironmentIsNotUsed) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
+// `--backend auto` on a machine without a usable GPU runs the CPU engine
+// and says so; `--backend cuda` there refuses to start.
+TEST_F(ServiceCliTest, AutoBackendFallsBackToTheCpuEngineWithoutAGpu) {
+  StartCoordinator();
+  const CommandResult cuda =
+      RunCommand(Bin("glvq-worker") + " --backend cuda --coordinator " + Address());
+  if (cuda.exit_code != 1) GTEST_SKIP() << "a GPU is usable here; tests/gpu covers it";
+  EXPECT_NE(cuda.err.find("--backend cuda, but no usable GPU"), std::string::npos) << cuda.err;
+  auto worker = StartWorker({"--backend", "auto"});
+  const CommandResult r = Glvq("submit " + (dir_ / "job.yaml").string() + " --wait");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  const json workers = json::parse(Glvq("workers --output json").out, nullptr, false);
+  ASSERT_EQ(workers["workers"].size(), 1u) << workers.dump();
+  EXPECT_EQ(workers["workers"][0]["capabilities"]["backend"], "BACKEND_CPU") << workers.dump();
+  EXPECT_EQ(Embedded(1), ReadTree(dir_ / "out"));
+}
+
 TEST_F(ServiceCliTest, ExitCodesAreTheDocumentedOnes) {
   StartCoordinator();
   const std::string id = Submit();  // no workers: it stays running

@@ -222,7 +222,8 @@ Exposition ScrapeIdleService(const std::filesystem::path& state_dir) {
     ADD_FAILURE() << server.status();
     return {};
   }
-  worker::Worker worker((*server)->InProcessChannel(), {});
+  const worker::WorkerOptions worker_options;  // named: GCC 12 misreads `{}` here
+  worker::Worker worker((*server)->InProcessChannel(), worker_options);
   std::vector<std::shared_ptr<prometheus::Collectable>> all =
       (*server)->scheduler().MetricsCollectables();
   for (auto& c : worker.MetricsCollectables()) all.push_back(std::move(c));

@@ -17,19 +17,33 @@
 namespace glvq::worker {
 namespace {
 
+// Quantizes on the worker's backend; `*label` names the engine that ran.
+// A CUDA task that does not fit in device memory even in the engine's
+// smallest batches (RESOURCE_EXHAUSTED) runs on the CPU engine instead:
+// slower, never a crash or a failed task.
 absl::StatusOr<engine::RangeResult> Quantize(const v1::Task& task, const engine::RangeData& data,
-                                             int threads) {
+                                             const WorkerOptions& options, std::string* label) {
   ASSIGN_OR_RETURN(engine::QuantizerConfig config, jobspec::ToQuantizerConfig(task.quantizer()));
-  if (threads > 0) config.threads = threads;
-  ASSIGN_OR_RETURN(const auto quantizer, engine::MakeQuantizer(config));
-  return engine::QuantizeRange(*quantizer, data.Input(task.tensor()));
+  if (options.threads > 0) config.threads = options.threads;
+  ASSIGN_OR_RETURN(const auto quantizer, MakeBackendQuantizer(options.backend, config, label));
+  absl::StatusOr<engine::RangeResult> result =
+      engine::QuantizeRange(*quantizer, data.Input(task.tensor()));
+  if (result.ok() || result.status().code() != absl::StatusCode::kResourceExhausted ||
+      *label == "cpu") {
+    return result;
+  }
+  GLVQ_LOG(kWarn) << "task " << task.id() << ": " << result.status()
+                  << "; running it on the CPU engine";
+  ASSIGN_OR_RETURN(const auto cpu, MakeBackendQuantizer(EngineBackend{}, config, label));
+  return engine::QuantizeRange(*cpu, data.Input(task.tensor()));
 }
 
 }  // namespace
 
 v1::Capabilities LocalCapabilities(const WorkerOptions& options) {
   v1::Capabilities caps;
-  caps.set_backend(v1::BACKEND_CPU);
+  caps.set_backend(options.backend.backend);
+  for (const v1::GpuInfo& gpu : options.backend.gpus) *caps.add_gpus() = gpu;
   const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
   caps.set_memory_bytes(options.memory_bytes != 0
                             ? options.memory_bytes
@@ -173,8 +187,9 @@ void Worker::RunTask(const Current& current) {
           : FetchTaskInputs(*stub_, current.lease.worker_id(), current.lease, task,
                             &fetched_bytes);
   metrics_.BytesStreamed(metrics::StreamDirection::kFetch, fetched_bytes);
+  std::string backend_label;
   absl::StatusOr<engine::RangeResult> result =
-      data.ok() ? Quantize(task, *data, options_.threads) : data.status();
+      data.ok() ? Quantize(task, *data, options_, &backend_label) : data.status();
   WorkerMetrics::Outcome outcome = WorkerMetrics::Outcome::kDropped;
   if (!result.ok()) {
     ReportFailure(current, result.status());
@@ -184,7 +199,7 @@ void Worker::RunTask(const Current& current) {
     encoded.header.set_lease_id(current.lease.lease_id());
     encoded.header.set_worker_id(current.lease.worker_id());
     *encoded.header.mutable_compute_time() = rpc::ToProto(absl::Now() - start);
-    encoded.header.set_backend("cpu");
+    encoded.header.set_backend(backend_label);
     if (options_.bench_task_time > absl::ZeroDuration()) {
       absl::SleepFor(start + options_.bench_task_time - absl::Now());
       encoded.header.set_backend("bench");
@@ -312,10 +327,10 @@ std::vector<prometheus::MetricFamily> Worker::StateMetrics() {
                                  : "idle";
   }
   prometheus::MetricFamily gpu = metrics::Family(
-      "glvq_worker_gpu_memory_used_bytes", "GPU memory the worker's engine holds, all devices",
+      "glvq_worker_gpu_memory_used_bytes",
+      "device memory in use on the worker's GPUs, all devices (0 on the CPU backend)",
       prometheus::MetricType::Gauge);
-  // Workers run the CPU backend (LocalCapabilities): no device memory.
-  metrics::AddSample(&gpu, {}, 0);
+  metrics::AddSample(&gpu, {}, static_cast<double>(GpuMemoryInUse(options_.backend)));
   return {metrics::StateGauge("glvq_worker_state",
                               "1 for the worker's current state: registering (no coordinator "
                               "reached yet), idle, busy (a task in flight), draining",

@@ -24,6 +24,7 @@
 #include "glvq/v1/services.grpc.pb.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_family.h"
+#include "worker/service/engine_backend.h"
 #include "worker/service/worker_metrics.h"
 
 namespace glvq::worker {
@@ -32,6 +33,8 @@ struct WorkerOptions {
   std::string hostname;
   // Engine threads per task; 0 keeps the job's setting. Never changes results.
   int threads = 0;
+  // The engine tasks run on (ResolveBackend); the CPU engine by default.
+  EngineBackend backend;
   // Directories read by path (a shared filesystem); empty: every input is
   // streamed with FetchTensor.
   std::vector<std::string> shared_paths = {"/"};

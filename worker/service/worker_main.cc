@@ -40,14 +40,15 @@ int main(int argc, char** argv) {
   glvq::metrics::AddMetricsOptions(&app, &metrics_flags);
   app.add_option("--task-delay-ms", task_delay_ms, "testing: pause before each task")
       ->group("");
-  // The bench engine: for glvq-bench scaling only, never chosen by a job.
-  std::string backend = "cpu", bench_stats;
+  // `bench`: for glvq-bench scaling only, never chosen by a job.
+  std::string backend = "auto", bench_stats;
   double bench_task_seconds = 1;
   app.add_option("--backend", backend,
-                 "cpu; or bench: each task takes --bench-task-seconds (the CPU engine's "
-                 "result padded with a sleep), to measure the coordinator")
-      ->check(CLI::IsMember({"cpu", "bench"}))
-      ->group("Benchmarking");
+                 "auto (CUDA when a usable GPU is visible, else the CPU engine), cuda, cpu; or "
+                 "bench: the CPU engine padded to --bench-task-seconds per task, to measure the "
+                 "coordinator")
+      ->check(CLI::IsMember({"auto", "cuda", "cpu", "bench"}))
+      ->capture_default_str();
   app.add_option("--bench-task-seconds", bench_task_seconds, "bench: time per task")
       ->check(CLI::PositiveNumber)
       ->group("Benchmarking");
@@ -57,6 +58,18 @@ int main(int argc, char** argv) {
   glvq::rpc::ClientSecurity security;
   glvq::rpc::AddClientSecurityOptions(&app, &security);
   CLI11_PARSE(app, argc, argv);
+  absl::StatusOr<glvq::worker::EngineBackend> engine = glvq::worker::ResolveLocalBackend(
+      backend == "bench" ? glvq::worker::BackendRequest::kCpu
+                         : *glvq::worker::ParseBackendRequest(backend));
+  if (!engine.ok()) {
+    std::cerr << "glvq-worker: " << engine.status().message() << "\n";
+    return 1;
+  }
+  options.backend = *engine;
+  std::cerr << "glvq-worker: engine " << engine->Label()
+            << (engine->fallback_reason.empty() ? ""
+                                                : " (no GPU taken: " + engine->fallback_reason + ")")
+            << std::endl;
   if (backend == "bench") {
     options.bench_task_time = absl::Seconds(bench_task_seconds);
     std::cerr << "glvq-worker: BENCH backend: every task is padded to " << bench_task_seconds
