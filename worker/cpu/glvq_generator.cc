@@ -99,4 +99,17 @@ void GeneratorAdam::Step(int step, const MatrixXd& dg, double dmu) {
   }
 }
 
+void AppendGroupSideInfo(int bits, float scale, float mu, const Eigen::MatrixXd& g,
+                         int iterations, QuantizedTensor* t, engine::GroupStats* stats) {
+  t->bits.push_back(static_cast<uint8_t>(bits));
+  t->scale.push_back(scale);
+  t->mu.push_back(mu);
+  for (Eigen::Index i = 0; i < g.rows(); ++i) {
+    for (Eigen::Index j = 0; j < g.cols(); ++j) t->generators.push_back(static_cast<float>(g(i, j)));
+  }
+  stats->bits = bits;
+  stats->mu = mu;
+  stats->iterations = iterations;
+}
+
 }  // namespace glvq::cpu

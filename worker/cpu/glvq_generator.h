@@ -9,7 +9,9 @@
 #include <Eigen/Dense>
 #include <cstdint>
 
+#include "common/packed/quantized_tensor.h"
 #include "worker/engine/config.h"
+#include "worker/engine/quantizer.h"
 
 namespace glvq::cpu {
 
@@ -67,5 +69,11 @@ class GeneratorAdam {
   Eigen::MatrixXd g_, mg_, vg_;
   double mu_, theta_, mt_ = 0, vt_ = 0;
 };
+
+// Appends one learned group to `t` in the layout both engines write (bits,
+// scale, µ, G row-major as F32; codes are packed separately) and fills
+// `stats` (bits, µ, iterations).
+void AppendGroupSideInfo(int bits, float scale, float mu, const Eigen::MatrixXd& g,
+                         int iterations, QuantizedTensor* t, engine::GroupStats* stats);
 
 }  // namespace glvq::cpu

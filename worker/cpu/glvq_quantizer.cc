@@ -4,6 +4,7 @@
 
 #include "common/base/status_macros.h"
 #include "worker/cpu/companding.h"
+#include "worker/cpu/glvq_generator.h"
 #include "worker/cpu/glvq_group.h"
 #include "worker/cpu/sdba.h"
 #include "worker/cpu/sphere_decoder.h"
@@ -131,22 +132,13 @@ class GlvqQuantizer final : public Quantizer {
   absl::Status Assemble(const Problem& p, const std::vector<int>& bits,
                         const std::vector<GroupSolution>& solutions,
                         engine::QuantizeResult* result) const {
-    const int64_t d = config().dim;
-    QuantizedTensor t = engine::MakeTensorShell(p, config(), "glvq", d);
+    QuantizedTensor t = engine::MakeTensorShell(p, config(), "glvq", config().dim);
     std::vector<uint8_t> unpacked;
     unpacked.reserve(static_cast<size_t>(p.w.rows * p.w.cols));
     for (int64_t g = 0; g < p.num_groups; ++g) {
       const GroupSolution& s = solutions[g];
-      t.bits.push_back(static_cast<uint8_t>(bits[g]));
-      t.scale.push_back(s.scale);
-      t.mu.push_back(s.mu);
-      for (int64_t i = 0; i < d; ++i) {
-        for (int64_t j = 0; j < d; ++j) t.generators.push_back(static_cast<float>(s.g(i, j)));
-      }
+      AppendGroupSideInfo(bits[g], s.scale, s.mu, s.g, s.iterations, &t, &result->groups[g]);
       unpacked.insert(unpacked.end(), s.codes.begin(), s.codes.end());
-      result->groups[g].bits = bits[g];
-      result->groups[g].mu = s.mu;
-      result->groups[g].iterations = s.iterations;
     }
     RETURN_IF_ERROR(PackGroupCodes(unpacked, &t));
     result->tensor = std::move(t);

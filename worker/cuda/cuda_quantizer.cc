@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "worker/cpu/glvq_generator.h"
 #include "worker/cpu/sdba.h"
 #include "worker/cuda/device.h"
 #include "worker/cuda/group_solver.h"
@@ -93,19 +94,10 @@ class CudaGlvqQuantizer final : public Quantizer {
                         const std::vector<SpanGroupResult>& solved, TaskDevices& task,
                         const std::vector<const uint8_t*>& packed,
                         engine::QuantizeResult* result) const {
-    const int64_t d = config().dim;
-    QuantizedTensor t = engine::MakeTensorShell(p, config(), "glvq", d);
+    QuantizedTensor t = engine::MakeTensorShell(p, config(), "glvq", config().dim);
     for (size_t g = 0; g < solved.size(); ++g) {
       const SpanGroupResult& s = solved[g];
-      t.bits.push_back(static_cast<uint8_t>(bits[g]));
-      t.scale.push_back(s.scale);
-      t.mu.push_back(s.mu);
-      for (int64_t i = 0; i < d; ++i) {
-        for (int64_t j = 0; j < d; ++j) t.generators.push_back(static_cast<float>(s.g(i, j)));
-      }
-      result->groups[g].bits = bits[g];
-      result->groups[g].mu = s.mu;
-      result->groups[g].iterations = s.iterations;
+      cpu::AppendGroupSideInfo(bits[g], s.scale, s.mu, s.g, s.iterations, &t, &result->groups[g]);
     }
     t.offsets = ComputeGroupOffsets(t.rows, t.cols, t.group_size, t.bits);
     t.codes.resize(static_cast<size_t>(t.offsets.back()));
