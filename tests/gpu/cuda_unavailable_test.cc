@@ -2,10 +2,12 @@
 // points answer UNAVAILABLE instead of crashing. Skipped where a device is
 // present (tests/gpu/cuda_glvq_test.cc covers that side).
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <vector>
 
 #include "common/packed/quantized_tensor.h"
+#include "worker/cuda/batch_plan.h"
 #include "worker/cuda/cublas_api.h"
 #include "worker/cuda/cuda_quantizer.h"
 #include "worker/cuda/device.h"
@@ -59,6 +61,16 @@ TEST(CudaWithoutDevice, EveryEntryPointIsUnavailable) {
   ASSERT_TRUE(PackGroupCodes(codes, &t).ok());
   std::vector<float> out(16);
   EXPECT_EQ(cuda::DequantizeOnDevice(t, out).code(), absl::StatusCode::kUnavailable);
+}
+
+// The batch cap (a test hook) is checked before any device is looked for.
+TEST(CudaBatchCap, InvalidValuesAreInvalidArgumentOnAnyMachine) {
+  EXPECT_EQ(cuda::MakeCudaQuantizer(Glvq(), {}, -1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(::setenv(cuda::kMaxBatchGroupsEnv, "none", 1), 0);
+  const absl::Status status = cuda::MakeCudaQuantizer(Glvq()).status();
+  ::unsetenv(cuda::kMaxBatchGroupsEnv);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
 }
 
 // What is ported is a property of the configuration alone.

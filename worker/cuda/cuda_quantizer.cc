@@ -1,12 +1,14 @@
 #include "worker/cuda/cuda_quantizer.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "worker/cpu/glvq_generator.h"
 #include "worker/cpu/sdba.h"
+#include "worker/cuda/batch_plan.h"
 #include "worker/cuda/device.h"
 #include "worker/cuda/group_solver.h"
 #include "worker/cuda/multi_device.h"
@@ -20,8 +22,9 @@ using engine::Quantizer;
 
 class CudaGlvqQuantizer final : public Quantizer {
  public:
-  CudaGlvqQuantizer(const engine::QuantizerConfig& c, std::vector<int> devices)
-      : Quantizer(c), devices_(std::move(devices)) {}
+  CudaGlvqQuantizer(const engine::QuantizerConfig& c, std::vector<int> devices,
+                    int64_t max_batch_groups)
+      : Quantizer(c), devices_(std::move(devices)), max_batch_groups_(max_batch_groups) {}
 
  protected:
   absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
@@ -31,51 +34,69 @@ class CudaGlvqQuantizer final : public Quantizer {
       const int64_t c0 = g * c.group_size;
       blocks.push_back(p.hessian.Block(c0, std::min<int64_t>(c.group_size, p.w.cols - c0)));
     }
-    ASSIGN_OR_RETURN(std::unique_ptr<TaskDevices> task,
-                     TaskDevices::Create({p.w, c.group_size, c.dim, blocks}, devices_));
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<TaskDevices> task,
+        TaskDevices::Create({p.w, c.group_size, c.dim, blocks}, devices_, max_batch_groups_));
     std::vector<int32_t> bits(static_cast<size_t>(p.num_groups), static_cast<int32_t>(c.bits));
     if (c.sdba) {
       ASSIGN_OR_RETURN(bits, AllocateOnDevices(*task, p));
     }
+    QuantizedTensor t = engine::MakeTensorShell(p, c, "glvq", c.dim);
+    t.offsets = ComputeGroupOffsets(t.rows, t.cols, t.group_size,
+                                    std::vector<uint8_t>(bits.begin(), bits.end()));
+    t.codes.resize(static_cast<size_t>(t.offsets.back()));
     std::vector<SpanGroupResult> solved(bits.size());
-    std::vector<const uint8_t*> packed(task->size());
-    RETURN_IF_ERROR(task->ForEach([&](size_t i) -> absl::Status {
-      const DeviceSpan& s = task->span(i);
-      SpanProblem sp;
-      sp.bits.assign(bits.begin() + s.first_group, bits.begin() + s.first_group + s.groups);
-      if (!blocks.empty()) {
-        sp.hessian = std::span<const MatrixXd>(blocks).subspan(static_cast<size_t>(s.first_group),
-                                                               static_cast<size_t>(s.groups));
-      }
-      sp.options = c.glvq;
-      sp.threads = c.threads;
-      ASSIGN_OR_RETURN(std::vector<SpanGroupResult> r, SolveSpan(task->workspace(i), sp));
-      std::move(r.begin(), r.end(), solved.begin() + s.first_group);
-      ASSIGN_OR_RETURN(const DeviceArray<uint8_t>* codes, task->workspace(i).PackBest());
-      packed[i] = codes->get();
-      return absl::OkStatus();
-    }));
-    return Assemble(p, bits, solved, *task, packed, result);
+    RETURN_IF_ERROR(SolveOnDevices(*task, bits, blocks, &solved, &t));
+    for (size_t g = 0; g < solved.size(); ++g) {
+      const SpanGroupResult& s = solved[g];
+      cpu::AppendGroupSideInfo(bits[g], s.scale, s.mu, s.g, s.iterations, &t, &result->groups[g]);
+    }
+    result->tensor = std::move(t);
+    return absl::OkStatus();
   }
 
  private:
+  // Learns every group, batch by batch: side information into *solved,
+  // packed codes into t->codes at t->offsets. Each batch writes its own
+  // groups only; a batch redone after running out of memory writes the
+  // same values again.
+  absl::Status SolveOnDevices(TaskDevices& task, const std::vector<int32_t>& bits,
+                              std::span<const MatrixXd> blocks,
+                              std::vector<SpanGroupResult>* solved, QuantizedTensor* t) const {
+    return task.ForEachBatch([&](const GroupBatch& b) -> absl::Status {
+      const auto first = static_cast<size_t>(b.first_group), n = static_cast<size_t>(b.groups);
+      SpanProblem sp;
+      sp.bits.assign(bits.begin() + b.first_group, bits.begin() + b.first_group + b.groups);
+      if (!blocks.empty()) sp.hessian = blocks.subspan(first, n);
+      sp.options = config().glvq;
+      sp.threads = config().threads;
+      ASSIGN_OR_RETURN(std::vector<SpanGroupResult> r, SolveSpan(*b.ws, sp));
+      std::move(r.begin(), r.end(), solved->begin() + b.first_group);
+      ASSIGN_OR_RETURN(const DeviceArray<uint8_t>* packed, b.ws->PackBest());
+      const auto begin = static_cast<size_t>(t->offsets[first]);
+      const auto end = static_cast<size_t>(t->offsets[first + n]);
+      return packed->Download(std::span<uint8_t>(t->codes).subspan(begin, end - begin));
+    });
+  }
+
   // SDBA with the salience's column energies and the RTN proxies computed
-  // on the devices; the allocation is the CPU's (cpu::AllocateBitsWith).
+  // on the devices, batch by batch into host arrays; the allocation needs
+  // every group's figures and is the CPU's (cpu::AllocateBitsWith).
   absl::StatusOr<std::vector<int32_t>> AllocateOnDevices(TaskDevices& task,
                                                          const Problem& p) const {
     const int64_t gs = config().group_size;
     std::vector<double> energy(static_cast<size_t>(p.w.cols));
-    RETURN_IF_ERROR(task.ForEach([&](size_t i) -> absl::Status {
-      ASSIGN_OR_RETURN(const std::vector<double> e, task.workspace(i).ColumnEnergies());
-      std::copy(e.begin(), e.end(), energy.begin() + task.span(i).first_group * gs);
+    RETURN_IF_ERROR(task.ForEachBatch([&](const GroupBatch& b) -> absl::Status {
+      ASSIGN_OR_RETURN(const std::vector<double> e, b.ws->ColumnEnergies());
+      std::copy(e.begin(), e.end(), energy.begin() + b.first_group * gs);
       return absl::OkStatus();
     }));
     const std::vector<double> salience = cpu::GroupSalienceFromEnergies(energy, p.hessian, gs);
     auto proxies = [&](int n, int64_t full) -> absl::StatusOr<cpu::RtnProxyTable> {
       cpu::RtnProxyTable table(static_cast<size_t>(p.num_groups));
-      RETURN_IF_ERROR(task.ForEach([&](size_t i) -> absl::Status {
-        ASSIGN_OR_RETURN(const cpu::RtnProxyTable t, task.workspace(i).RtnProxies(n));
-        std::copy(t.begin(), t.end(), table.begin() + task.span(i).first_group);
+      RETURN_IF_ERROR(task.ForEachBatch([&](const GroupBatch& b) -> absl::Status {
+        ASSIGN_OR_RETURN(const cpu::RtnProxyTable t, b.ws->RtnProxies(n));
+        std::copy(t.begin(), t.end(), table.begin() + b.first_group);
         return absl::OkStatus();
       }));
       table.resize(static_cast<size_t>(full));
@@ -90,23 +111,8 @@ class CudaGlvqQuantizer final : public Quantizer {
     return std::vector<int32_t>(bits->begin(), bits->end());
   }
 
-  absl::Status Assemble(const Problem& p, const std::vector<int32_t>& bits,
-                        const std::vector<SpanGroupResult>& solved, TaskDevices& task,
-                        const std::vector<const uint8_t*>& packed,
-                        engine::QuantizeResult* result) const {
-    QuantizedTensor t = engine::MakeTensorShell(p, config(), "glvq", config().dim);
-    for (size_t g = 0; g < solved.size(); ++g) {
-      const SpanGroupResult& s = solved[g];
-      cpu::AppendGroupSideInfo(bits[g], s.scale, s.mu, s.g, s.iterations, &t, &result->groups[g]);
-    }
-    t.offsets = ComputeGroupOffsets(t.rows, t.cols, t.group_size, t.bits);
-    t.codes.resize(static_cast<size_t>(t.offsets.back()));
-    RETURN_IF_ERROR(task.GatherCodes(t.offsets, packed, t.codes));
-    result->tensor = std::move(t);
-    return absl::OkStatus();
-  }
-
   std::vector<int> devices_;
+  int64_t max_batch_groups_;  // 0: batches as large as memory allows
 };
 
 }  // namespace
@@ -116,8 +122,14 @@ bool CudaSupports(const engine::QuantizerConfig& c) {
 }
 
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeCudaQuantizer(
-    const engine::QuantizerConfig& config, std::vector<int> devices) {
+    const engine::QuantizerConfig& config, std::vector<int> devices, int64_t max_batch_groups) {
   RETURN_IF_ERROR(engine::ValidateConfig(config));
+  if (max_batch_groups < 0) {
+    return absl::InvalidArgumentError("max_batch_groups must not be negative");
+  }
+  if (max_batch_groups == 0) {
+    ASSIGN_OR_RETURN(max_batch_groups, ParseMaxBatchGroups(std::getenv(kMaxBatchGroupsEnv)));
+  }
   ASSIGN_OR_RETURN(const int count, UsableDeviceCount());
   if (devices.empty()) {
     devices.resize(static_cast<size_t>(count));
@@ -139,7 +151,7 @@ absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeCudaQuantizer(
         absl::StrCat("the CUDA engine does not implement ", what, "; use the CPU engine"));
   }
   return std::unique_ptr<engine::Quantizer>(
-      std::make_unique<CudaGlvqQuantizer>(config, std::move(devices)));
+      std::make_unique<CudaGlvqQuantizer>(config, std::move(devices), max_batch_groups));
 }
 
 }  // namespace glvq::cuda

@@ -4,9 +4,10 @@
 // (worker/cuda/group_solver.h), with or without a Hessian, with SDBA
 // (salience and RTN proxies on the device, the allocation itself shared
 // with the CPU), with RHT (applied on the host by the Quantizer base class,
-// as for the CPU), any d in 2..32 and any group size. Every group of a
-// task is learned in the same kernel launches; a task's groups are split
-// over the given GPUs (worker/cuda/multi_device.h, NCCL when built with it).
+// as for the CPU), any d in 2..32 and any group size. The groups of a
+// batch are learned in the same kernel launches; a task's groups are split
+// over the given GPUs (worker/cuda/multi_device.h, NCCL when built with it)
+// and each GPU's share into batches that fit its memory.
 //
 // Not ported — MakeCudaQuantizer answers UNIMPLEMENTED, and CudaSupports
 // says false so that a worker runs such a configuration on the CPU engine
@@ -18,9 +19,10 @@
 // bounds the difference). The packed output and the measured quality go
 // through the same code as the CPU's (the Quantizer base class decodes
 // with DequantizeRef), and a given GPU model gives the same bytes for any
-// number of GPUs, split or thread count.
+// number of GPUs, split, batch size or thread count.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -34,12 +36,17 @@ namespace glvq::cuda {
 bool CudaSupports(const engine::QuantizerConfig& config);
 
 // A quantizer on the CUDA devices `devices` (ordinals; empty: every
-// visible device), whose GPUs share each call's column groups.
-// INVALID_ARGUMENT for an invalid config or an ordinal that is not
-// visible; UNAVAILABLE without a usable device or driver; UNIMPLEMENTED
-// for what is not ported. Quantize() then fails with RESOURCE_EXHAUSTED
-// when a GPU cannot hold its share of the task, never by crashing.
+// visible device), whose GPUs share each call's column groups. Each GPU
+// takes its groups in batches as large as its free memory allows
+// (worker/cuda/batch_runner.h); max_batch_groups > 0 caps them, a test
+// hook; 0 reads the cap from GLVQ_CUDA_MAX_BATCH_GROUPS (unset: no cap).
+// INVALID_ARGUMENT for an invalid config, cap or environment value, or an
+// ordinal that is not visible; UNAVAILABLE without a usable device or
+// driver; UNIMPLEMENTED for what is not ported. Quantize() fails with
+// RESOURCE_EXHAUSTED only when a single column group does not fit a GPU's
+// free memory, never by crashing.
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeCudaQuantizer(
-    const engine::QuantizerConfig& config, std::vector<int> devices = {});
+    const engine::QuantizerConfig& config, std::vector<int> devices = {},
+    int64_t max_batch_groups = 0);
 
 }  // namespace glvq::cuda

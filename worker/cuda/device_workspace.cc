@@ -6,14 +6,12 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "worker/cuda/batch_plan.h"
 #include "worker/cuda/cublas_api.h"
 #include "worker/cuda/cublas_status.h"
 
 namespace glvq::cuda {
 namespace {
-
-// Room left on the device for cuBLAS's workspace and the runtime.
-constexpr uint64_t kDeviceHeadroom = 64ull << 20;
 
 // Copies a d × d matrix (or its absence: zeros) into row-major storage.
 void PutRowMajor(const Eigen::MatrixXd& m, int64_t d, double* out) {
@@ -53,7 +51,7 @@ absl::StatusOr<std::unique_ptr<DeviceWorkspace>> DeviceWorkspace::Create(const S
   size_t free_bytes = 0, total_bytes = 0;
   CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
   const uint64_t need = BytesNeeded(shape);
-  if (need + kDeviceHeadroom > free_bytes) {
+  if (need + kDeviceHeadroomBytes > free_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "GLVQ on CUDA device ", shape.device, " needs ", need, " bytes for ", shape.widths.size(),
         " groups of ", shape.rows, " rows; ", free_bytes, " of ", total_bytes, " are free"));

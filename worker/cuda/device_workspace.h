@@ -1,8 +1,9 @@
 // The device side of GLVQ learning for one span of column groups on one
-// GPU: the span's weights and Hessian blocks, the work buffers, the
-// per-group parameters, and the O(rows × width) steps of the learning loop
-// as host calls (kernels of glvq_kernels.h, Gram products with cuBLAS).
-// group_solver.h drives it; the d × d algebra stays on the host.
+// GPU (a batch, batch_runner.h): the span's weights and Hessian blocks,
+// the work buffers, the per-group parameters, and the O(rows × width)
+// steps of the learning loop as host calls (kernels of glvq_kernels.h,
+// Gram products with cuBLAS). group_solver.h drives it; the d × d algebra
+// stays on the host.
 //
 // Every call makes `device` current on the calling thread first; one
 // workspace is used by one thread at a time. Buffers are group-major with

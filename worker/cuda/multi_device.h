@@ -1,45 +1,31 @@
 // One task on several GPUs: its column groups are cut into contiguous
-// spans, one DeviceWorkspace per GPU. Inputs reach the GPUs either by NCCL
-// (a build with NCCL and more than one GPU: the whole weight matrix and the
-// Hessian blocks are copied to the first GPU once and broadcast from it,
-// ncclCommInitAll in-process) or by a host copy of each span's own columns
-// and blocks; packed codes come back the same way (ncclSend/ncclRecv onto
-// the first GPU, one copy to the host) or span by span.
+// spans, one per GPU, and each span runs on its own host thread in batches
+// sized from that GPU's free memory (batch_runner.h). The packed codes come
+// back to the host batch by batch (cuda_quantizer.cc).
 //
-// A group's result does not depend on the split: every kernel and every
-// cuBLAS call works on one group's data with the same shapes whatever the
-// span (glvq_kernels.h), so any number of GPUs of one model gives the same
-// bytes.
+// In a build with NCCL and more than one span, when every GPU has room for
+// its whole span beside the whole task's inputs and no batch cap is set,
+// each GPU gets one workspace for its span up front: the weight matrix and
+// the Hessian blocks are copied to the first GPU once and broadcast from it
+// (ncclCommInitAll in-process). Otherwise each batch copies its own columns
+// and blocks from the host.
+//
+// A group's result depends neither on the split nor on the batches: every
+// kernel and every cuBLAS call works on one group's data with the same
+// shapes (glvq_kernels.h), so any number of GPUs of one model, and any
+// batch sizes, give the same bytes.
 #pragma once
 
-#include <Eigen/Dense>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "worker/cuda/batch_runner.h"
 #include "worker/cuda/device_workspace.h"
-#include "worker/engine/quantizer.h"
-
-struct ncclComm;  // nccl.h's communicator, used only with NCCL
 
 namespace glvq::cuda {
-
-struct TaskInputs {
-  engine::MatrixView w;  // rows × cols, host memory, borrowed for the call
-  int64_t group_size = 128;
-  int dim = 8;
-  // [groups] damped Hessian blocks (width × width), or empty for H = I.
-  std::span<const Eigen::MatrixXd> hessian;
-};
-
-struct DeviceSpan {
-  int device = 0;
-  int64_t first_group = 0;
-  int64_t groups = 0;
-};
 
 // Contiguous spans of near-equal size, in device order; devices beyond
 // the number of groups get none (and are left out).
@@ -47,36 +33,37 @@ std::vector<DeviceSpan> SplitGroups(int64_t groups, std::span<const int> devices
 
 class TaskDevices {
  public:
-  // Allocates a workspace per span and gives it its inputs. Errors: those
-  // of DeviceWorkspace::Create (RESOURCE_EXHAUSTED, ...), CUDA and NCCL.
+  // `in`'s views must outlive the object. max_batch_groups > 0 caps the
+  // groups of a batch (a test hook); 0 lets memory decide. Errors: CUDA's
+  // and NCCL's (a broadcast that does not fit falls back to batches).
   static absl::StatusOr<std::unique_ptr<TaskDevices>> Create(const TaskInputs& in,
-                                                             std::span<const int> devices);
-  ~TaskDevices();
+                                                             std::span<const int> devices,
+                                                             int64_t max_batch_groups);
   TaskDevices(const TaskDevices&) = delete;
   TaskDevices& operator=(const TaskDevices&) = delete;
 
   size_t size() const { return spans_.size(); }
   const DeviceSpan& span(size_t i) const { return spans_[i]; }
-  DeviceWorkspace& workspace(size_t i) { return *ws_[i]; }
 
-  // Runs fn(i) for every span, each on its own thread; returns the first
-  // error in span order.
-  absl::Status ForEach(const std::function<absl::Status(size_t)>& fn);
-
-  // Copies span i's packed codes (packed[i], device memory of span i's
-  // stream bytes) to codes[offsets[first group] ...]; `offsets` are the
-  // tensor's group byte offsets ([groups + 1]).
-  absl::Status GatherCodes(std::span<const int64_t> offsets,
-                           const std::vector<const uint8_t*>& packed, std::span<uint8_t> codes);
+  // Runs fn (see BatchFn) on every batch of every span: spans on their own
+  // threads, a span's batches in order. A span that ran as one batch keeps
+  // its workspace for the next call (SDBA's passes, then the solve). A
+  // batch out of device memory is freed and redone smaller, so
+  // RESOURCE_EXHAUSTED means a single group does not fit a GPU. Returns
+  // the first error in span order.
+  absl::Status ForEachBatch(const BatchFn& fn);
 
  private:
-  TaskDevices() = default;
-  absl::Status Distribute(const TaskInputs& in);
-  absl::Status Broadcast(const TaskInputs& in);
+  explicit TaskDevices(const TaskInputs& in) : in_(in) {}
+  absl::Status RunSpan(size_t i, const BatchFn& fn);
+  absl::Status Broadcast();
 
+  TaskInputs in_;
   std::vector<DeviceSpan> spans_;
+  std::vector<int64_t> max_batch_;  // per span; lowered after an out-of-memory batch
+  // Per span: a workspace holding the whole span (broadcast, or the last
+  // pass ran as one batch), or null.
   std::vector<std::unique_ptr<DeviceWorkspace>> ws_;
-  std::vector<ncclComm*> comms_;  // one per span with NCCL and > 1 span, else empty
 };
 
 }  // namespace glvq::cuda
