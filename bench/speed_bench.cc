@@ -7,7 +7,6 @@
 // algebra.
 #include <chrono>
 #include <iostream>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,10 +17,7 @@
 #include "common/synthetic/example_model.h"
 #include "nlohmann/json.hpp"
 #include "worker/engine/quantizer.h"
-
-#if GLVQ_BENCH_CUDA
-#include "worker/cuda/cuda_quantizer.h"
-#endif
+#include "worker/service/engine_backend.h"
 
 namespace glvq::bench {
 namespace {
@@ -34,16 +30,6 @@ struct SpeedOptions {
   bool json = false;
   std::string backend = "cpu";  // or "cuda"
 };
-
-absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeOn(const std::string& backend,
-                                                          const engine::QuantizerConfig& c) {
-  if (backend == "cpu") return engine::MakeQuantizer(c);
-#if GLVQ_BENCH_CUDA
-  return cuda::MakeCudaQuantizer(c);
-#else
-  return absl::UnavailableError("this glvq-bench was built without CUDA");
-#endif
-}
 
 struct SpeedCase {
   Method method;
@@ -69,6 +55,12 @@ int RunSpeed(const SpeedOptions& o) {
   wo.rows = o.rows;
   wo.cols = o.cols;
   const std::vector<float> w = MakeLlmLikeWeight(wo);
+  // The worker's own engine choice: `cuda` without a usable GPU is refused.
+  const auto backend = worker::ResolveLocalBackend(*worker::ParseBackendRequest(o.backend));
+  if (!backend.ok()) {
+    std::cerr << backend.status().message() << "\n";
+    return 1;
+  }
   const int all = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (!o.json) {
     std::cout << absl::StrFormat("%-6s %4s %4s %8s %9s %10s   (%dx%d LLM-like, no Hessian, %s)\n",
@@ -82,10 +74,10 @@ int RunSpeed(const SpeedOptions& o) {
       c.bits = sc.bits;
       c.dim = sc.dim;
       c.threads = threads;
-      auto q = MakeOn(o.backend, c);
-      if (!q.ok() && q.status().code() == absl::StatusCode::kUnavailable) {
-        std::cerr << q.status().message() << "\n";
-        return 1;
+      std::string engine;
+      auto q = worker::MakeBackendQuantizer(*backend, c, &engine);
+      if (q.ok() && engine != backend->Label()) {
+        q = absl::UnimplementedError("the CUDA engine does not implement it");
       }
       if (!q.ok()) {
         std::cerr << "skipped " << engine::MethodName(sc.method) << ": " << q.status().message()

@@ -39,6 +39,21 @@ TEST(ShapesBench, CudaWithoutAUsableGpuIsRefused) {
   const CommandResult r = RunCommand(Bench() + " shapes --model tiny --backend cuda --iters 1");
   if (r.exit_code == 0) GTEST_SKIP() << "a GPU is usable here";
   EXPECT_NE(r.err.find("no usable GPU"), std::string::npos) << r.err;
+  // `speed` chooses its engine the same way (worker/service/engine_backend.h).
+  const CommandResult speed = RunCommand(Bench() + " speed --rows 16 --cols 64 --backend cuda");
+  EXPECT_EQ(speed.exit_code, 1) << speed.out << speed.err;
+  EXPECT_NE(speed.err.find("no usable GPU"), std::string::npos) << speed.err;
+}
+
+TEST(SpeedBench, CpuBackendPrintsARowPerMethodAndThreadCount) {
+  if (!std::filesystem::exists(Bench())) GTEST_SKIP() << "glvq-bench not built";
+  const CommandResult r = RunCommand(Bench() + " speed --rows 16 --cols 64 --json --backend cpu");
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* method : {"rtn", "gptq", "glvq", "e8p", "pvq"}) {
+    EXPECT_NE(r.out.find(std::string("\"method\":\"") + method + "\""), std::string::npos)
+        << method << "\n" << r.out;
+  }
+  EXPECT_EQ(r.out.find("\"backend\":\"cuda\""), std::string::npos) << r.out;
 }
 
 }  // namespace
