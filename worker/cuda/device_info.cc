@@ -13,20 +13,25 @@ namespace {
 absl::StatusOr<DeviceInfo> Describe(int index) {
   cudaDeviceProp prop{};
   CUDA_RETURN_IF_ERROR(cudaGetDeviceProperties(&prop, index));
-  // cudaMemGetInfo reports on the current device (and creates its context).
-  CUDA_RETURN_IF_ERROR(cudaSetDevice(index));
-  size_t free_bytes = 0, total_bytes = 0;
-  CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
+  ASSIGN_OR_RETURN(const DeviceMemory memory, MemoryOf(index));
   DeviceInfo info;
   info.index = index;
   info.name = prop.name;
-  info.total_bytes = total_bytes;
-  info.free_bytes = free_bytes;
+  info.total_bytes = memory.total_bytes;
+  info.free_bytes = memory.free_bytes;
   info.compute_capability = absl::StrCat(prop.major, ".", prop.minor);
   return info;
 }
 
 }  // namespace
+
+absl::StatusOr<DeviceMemory> MemoryOf(int index) {
+  // cudaMemGetInfo reports on the current device (and creates its context).
+  CUDA_RETURN_IF_ERROR(cudaSetDevice(index));
+  size_t free_bytes = 0, total_bytes = 0;
+  CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return DeviceMemory{free_bytes, total_bytes};
+}
 
 absl::StatusOr<std::vector<DeviceInfo>> DescribeDevices() {
   ASSIGN_OR_RETURN(const int count, UsableDeviceCount());

@@ -18,6 +18,14 @@ struct DeviceInfo {
   std::string compute_capability;  // "major.minor", e.g. "9.0"
 };
 
+// Free and total memory of device `index` now (cudaMemGetInfo; other
+// processes on the device count as used). Errors as CudaStatus.
+struct DeviceMemory {
+  uint64_t free_bytes = 0;
+  uint64_t total_bytes = 0;
+};
+absl::StatusOr<DeviceMemory> MemoryOf(int index);
+
 // Every visible device, in ordinal order. UNAVAILABLE without a usable
 // device or driver (as UsableDeviceCount); any failing CUDA call is a
 // Status, never a crash.

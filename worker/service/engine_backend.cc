@@ -85,12 +85,9 @@ uint64_t GpuMemoryInUse(const EngineBackend& backend) {
   uint64_t used = 0;
 #if GLVQ_WITH_CUDA
   if (backend.backend != v1::BACKEND_CUDA) return 0;
-  absl::StatusOr<std::vector<cuda::DeviceInfo>> devices = cuda::DescribeDevices();
-  if (!devices.ok()) return 0;
   for (const v1::GpuInfo& gpu : backend.gpus) {
-    for (const cuda::DeviceInfo& d : *devices) {
-      if (static_cast<uint32_t>(d.index) == gpu.index()) used += d.total_bytes - d.free_bytes;
-    }
+    const absl::StatusOr<cuda::DeviceMemory> m = cuda::MemoryOf(static_cast<int>(gpu.index()));
+    if (m.ok()) used += m->total_bytes - m->free_bytes;
   }
 #else
   (void)backend;

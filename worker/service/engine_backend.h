@@ -52,7 +52,8 @@ BackendRequest RequestFor(v1::Backend backend);
 
 // Device memory in use on the backend's GPUs now, summed (total − free as
 // the driver reports it: other processes on the same GPUs count too); 0 for
-// the CPU backend or when a query fails.
+// the CPU backend, and a GPU whose query fails adds nothing. Called at every
+// metrics scrape: it asks only for memory, not the devices' properties.
 uint64_t GpuMemoryInUse(const EngineBackend& backend);
 
 // The backend's memory roofline in GB/s (bytes read + written per second):
