@@ -63,7 +63,7 @@ TEST(EngineBackend, AutoWithGpusTakesThemAll) {
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->backend, v1::BACKEND_CUDA);
   EXPECT_EQ(b->gpus.size(), 2u);
-  EXPECT_EQ(b->gpu_free_bytes, 1500u);
+  EXPECT_EQ(b->gpus[0].free_bytes() + b->gpus[1].free_bytes(), 1500u);
   EXPECT_EQ(b->Label(), "cuda:0,1");
 }
 

@@ -61,7 +61,6 @@ absl::StatusOr<EngineBackend> ResolveBackend(
   }
   backend.backend = v1::BACKEND_CUDA;
   backend.gpus = *gpus;
-  for (const v1::GpuInfo& gpu : backend.gpus) backend.gpu_free_bytes += gpu.free_bytes();
   return backend;
 }
 

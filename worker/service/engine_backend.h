@@ -27,7 +27,6 @@ std::optional<BackendRequest> ParseBackendRequest(std::string_view name);
 struct EngineBackend {
   v1::Backend backend = v1::BACKEND_CPU;  // BACKEND_CPU or BACKEND_CUDA
   std::vector<v1::GpuInfo> gpus;          // the devices a CUDA backend drives
-  uint64_t gpu_free_bytes = 0;            // their free memory at start, summed
   std::string fallback_reason;            // auto → cpu: why no GPU was taken
   // "cpu", or "cuda:<i>[,<j>...]" (the devices): results name it
   // (TaskResultHeader.backend).
