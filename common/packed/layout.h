@@ -16,11 +16,7 @@
 
 #include <type_traits>
 
-#if defined(__CUDACC__)
-#define GLVQ_HOST_DEVICE __host__ __device__
-#else
-#define GLVQ_HOST_DEVICE
-#endif
+#include "common/base/host_device.h"
 
 namespace glvq::packed {
 

@@ -9,34 +9,15 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "worker/cpu/scalar_grid_core.h"
 #include "worker/engine/config.h"
 #include "worker/engine/problem.h"
 
 namespace glvq::cpu {
 
-// Both fields are held as the F32 values the format stores, so that
-// Decode() is bit-identical to the reference decoder.
-struct ScalarGrid {
-  float scale = 1.0f;  // > 0, finite
-  float zero = 0.0f;   // finite; an integer for min–max, 2^(b−1) − ½ for midrise
-  int max_code = 1;    // 2^b − 1
-
-  // The code of the level nearest to `w` (clamped to the grid's range).
-  uint8_t Encode(double w) const;
-  // The weight DequantizeRef decodes `code` to.
-  double Decode(uint8_t code) const;
-};
-
-// The grid of one row-group with `bits` bits per code (1..8):
-//  - kMinMax: asymmetric over [min(v, 0), max(v, 0)] with an integer zero
-//    point (GPTQ's convention: the range always holds 0, so the zero point
-//    never needs clamping and 0 is exactly representable);
-//  - kClipSearch: symmetric midrise whose outermost level is clip · max|v|,
-//    clip searched over 1.00, 0.99, … 0.10 for the least
-//    Σ importance_i (v_i − v̂_i)² (the first, largest clip wins ties).
+// The grid of one row-group with `bits` bits per code (1..8), fitted as
+// FitScalarGridOf (scalar_grid_core.h) describes for `variant`;
 // `importance` has one non-negative weight per value (diag H, or ones).
-// A row-group of zeros gets a grid that decodes to exactly 0; the scale is
-// always positive and finite.
 ScalarGrid FitScalarGrid(std::span<const double> values, std::span<const double> importance,
                          int bits, engine::RtnVariant variant);
 
@@ -52,6 +33,8 @@ struct ScalarQuantization {
   uint8_t& code(int64_t g, int64_t r, int64_t c) {
     return codes[CodeOffset(g) + r * GroupWidth(g) + c];
   }
+  // The same arrays for code shared with the CUDA kernels.
+  ScalarCodesView view() { return {grids.data(), codes.data(), rows, cols, group_size}; }
 
   int64_t rows, cols, group_size, num_groups;
   std::vector<ScalarGrid> grids;
