@@ -6,7 +6,6 @@
 #include <cmath>
 #include <vector>
 
-#include "common/base/random.h"
 #include "tests/support/test_support.h"
 #include "worker/cpu/companding.h"
 #include "worker/cpu/glvq_group.h"
@@ -21,6 +20,7 @@ namespace {
 
 using engine::QuantizerConfig;
 using engine::QuantizeResult;
+using glvq::testing::CorrelatedHessian;
 using glvq::testing::LlmLikeValues;
 
 #define SKIP_WITHOUT_GPU() \
@@ -32,20 +32,6 @@ QuantizerConfig Glvq(double bits, int dim) {
   c.bits = bits;
   c.dim = dim;
   return c;
-}
-
-// H = X Xᵀ / N for AR(1)-correlated activations with two outlier channels.
-std::vector<double> CorrelatedHessian(int64_t n, uint64_t seed) {
-  Rng rng(seed);
-  Eigen::MatrixXd x(n, 3 * n);
-  for (int64_t s = 0; s < x.cols(); ++s) {
-    double prev = rng.Normal();
-    for (int64_t i = 0; i < n; ++i) x(i, s) = prev = 0.6 * prev + 0.8 * rng.Normal();
-  }
-  x.row(3) *= 20.0;
-  x.row(n / 2) *= 12.0;
-  const Eigen::MatrixXd h = x * x.transpose() / static_cast<double>(x.cols());
-  return std::vector<double>(h.data(), h.data() + h.size());  // symmetric: layout-free
 }
 
 QuantizeResult QuantizeOk(const absl::StatusOr<std::unique_ptr<engine::Quantizer>>& q,
@@ -176,11 +162,11 @@ TEST(CudaGlvq, DeterministicAndRangesMatchTheWholeTensor) {
 
 TEST(CudaGlvq, UnportedConfigurationsAreUnimplemented) {
   SKIP_WITHOUT_GPU();
-  QuantizerConfig exact = Glvq(2, 8), ldlq = Glvq(2, 8), rtn = Glvq(2, 1);
+  QuantizerConfig exact = Glvq(2, 8), ldlq = Glvq(2, 8), e8p = Glvq(2, 8);
   exact.glvq.exact_search = true;
   ldlq.ldlq = true;
-  rtn.method = engine::Method::kRtn;
-  for (const QuantizerConfig& c : {exact, ldlq, rtn}) {
+  e8p.method = engine::Method::kE8p;
+  for (const QuantizerConfig& c : {exact, ldlq, e8p}) {
     EXPECT_FALSE(cuda::CudaSupports(c));
     EXPECT_EQ(cuda::MakeCudaQuantizer(c).status().code(), absl::StatusCode::kUnimplemented);
   }

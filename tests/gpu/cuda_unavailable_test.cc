@@ -39,6 +39,10 @@ TEST(CudaWithoutDevice, EveryEntryPointIsUnavailable) {
   EXPECT_EQ(cuda::UsableDeviceCount().status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(cuda::MakeCudaQuantizer(Glvq()).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(cuda::MakeCudaQuantizer(Glvq(), {0}).status().code(), absl::StatusCode::kUnavailable);
+  engine::QuantizerConfig gptq = Glvq();
+  gptq.method = engine::Method::kGptq;
+  gptq.dim = 1;
+  EXPECT_EQ(cuda::MakeCudaQuantizer(gptq).status().code(), absl::StatusCode::kUnavailable);
 
   const std::vector<float> w(16 * 8, 0.5f);
   cuda::BabaiInput in{
@@ -74,7 +78,7 @@ TEST(CudaBatchCap, InvalidValuesAreInvalidArgumentOnAnyMachine) {
 }
 
 // What is ported is a property of the configuration alone.
-TEST(CudaSupport, GlvqWithoutExactSearchOrLdlq) {
+TEST(CudaSupport, GlvqWithoutExactSearchOrLdlqAndTheScalarBaselines) {
   engine::QuantizerConfig c = Glvq();
   EXPECT_TRUE(cuda::CudaSupports(c));
   c.sdba = true;
@@ -85,8 +89,13 @@ TEST(CudaSupport, GlvqWithoutExactSearchOrLdlq) {
   c.glvq.exact_search = false;
   c.ldlq = true;
   EXPECT_FALSE(cuda::CudaSupports(c));
-  for (engine::Method m :
-       {engine::Method::kRtn, engine::Method::kGptq, engine::Method::kE8p, engine::Method::kPvq}) {
+  for (engine::Method m : {engine::Method::kRtn, engine::Method::kGptq}) {
+    c = Glvq();
+    c.method = m;
+    c.act_order = true;
+    EXPECT_TRUE(cuda::CudaSupports(c)) << engine::MethodName(m);
+  }
+  for (engine::Method m : {engine::Method::kE8p, engine::Method::kPvq}) {
     c = Glvq();
     c.method = m;
     EXPECT_FALSE(cuda::CudaSupports(c)) << engine::MethodName(m);

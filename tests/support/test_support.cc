@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <Eigen/Dense>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -50,8 +51,7 @@ CommandResult RunCommand(const std::string& command) {
   ScratchDir dir;
   const fs::path out = dir / "stdout";
   const fs::path err = dir / "stderr";
-  const std::string full =
-      command + " >'" + out.string() + "' 2>'" + err.string() + "'";
+  const std::string full = command + " >'" + out.string() + "' 2>'" + err.string() + "'";
   const int status = std::system(full.c_str());
   CommandResult r;
   r.exit_code = (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
@@ -79,6 +79,19 @@ std::vector<float> LlmLikeValues(int64_t rows, int64_t cols, uint64_t seed) {
   o.cols = cols;
   o.seed = seed;
   return MakeLlmLikeWeight(o);
+}
+
+std::vector<double> CorrelatedHessian(int64_t n, uint64_t seed) {
+  Rng rng(seed);
+  Eigen::MatrixXd x(n, 3 * n);
+  for (int64_t s = 0; s < x.cols(); ++s) {
+    double prev = rng.Normal();
+    for (int64_t i = 0; i < n; ++i) x(i, s) = prev = 0.6 * prev + 0.8 * rng.Normal();
+  }
+  x.row(3) *= 20.0;
+  x.row(n / 2) *= 12.0;
+  const Eigen::MatrixXd h = x * x.transpose() / static_cast<double>(x.cols());
+  return std::vector<double>(h.data(), h.data() + h.size());  // symmetric: layout-free
 }
 
 }  // namespace glvq::testing

@@ -55,6 +55,10 @@ std::vector<float> GaussianValues(int64_t n, uint64_t seed);
 // default statistics and `seed`.
 std::vector<float> LlmLikeValues(int64_t rows, int64_t cols, uint64_t seed);
 
+// H = X Xᵀ / N (n × n, row-major = column-major: symmetric) for N = 3n
+// AR(1)-correlated activations with two outlier channels (3 and n / 2, n > 3).
+std::vector<double> CorrelatedHessian(int64_t n, uint64_t seed);
+
 // A tensor that owns its bytes, for building safetensors test inputs.
 struct OwnedTensor {
   std::string name;

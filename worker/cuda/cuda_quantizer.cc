@@ -12,6 +12,7 @@
 #include "worker/cuda/device.h"
 #include "worker/cuda/group_solver.h"
 #include "worker/cuda/multi_device.h"
+#include "worker/cuda/scalar_quantizer.h"
 #include "worker/engine/problem.h"
 
 namespace glvq::cuda {
@@ -118,7 +119,15 @@ class CudaGlvqQuantizer final : public Quantizer {
 }  // namespace
 
 bool CudaSupports(const engine::QuantizerConfig& c) {
-  return c.method == engine::Method::kGlvq && !c.glvq.exact_search && !c.ldlq;
+  switch (c.method) {
+    case engine::Method::kGlvq:
+      return !c.glvq.exact_search && !c.ldlq;
+    case engine::Method::kRtn:
+    case engine::Method::kGptq:
+      return true;
+    default:
+      return false;
+  }
 }
 
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeCudaQuantizer(
@@ -149,6 +158,9 @@ absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeCudaQuantizer(
             : std::string(config.ldlq ? "glvq with ldlq" : "glvq with exact_search");
     return absl::UnimplementedError(
         absl::StrCat("the CUDA engine does not implement ", what, "; use the CPU engine"));
+  }
+  if (config.method != engine::Method::kGlvq) {
+    return NewCudaScalarQuantizer(config, std::move(devices), max_batch_groups);
   }
   return std::unique_ptr<engine::Quantizer>(
       std::make_unique<CudaGlvqQuantizer>(config, std::move(devices), max_batch_groups));

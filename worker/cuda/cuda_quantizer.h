@@ -9,14 +9,20 @@
 // over the given GPUs (worker/cuda/multi_device.h, NCCL when built with it)
 // and each GPU's share into batches that fit its memory.
 //
+// Ported too: methods rtn and gptq (the scalar baselines' hot loops,
+// worker/cuda/scalar_runner.h): rows split into tiles over the GPUs, the
+// CPU reference's own row code in the kernels, cuBLAS for GPTQ's lazy-batch
+// products; grids and codes packed by the CPU's code.
+//
 // Not ported — MakeCudaQuantizer answers UNIMPLEMENTED, and CudaSupports
 // says false so that a worker runs such a configuration on the CPU engine
-// (worker/service/engine_backend.h): methods rtn, gptq, e8p, pvq; glvq with
+// (worker/service/engine_backend.h): methods e8p and pvq; glvq with
 // exact_search (sphere decoding); glvq with ldlq (cross-group feedback).
 //
 // Results agree with the CPU reference within rounding, not bit for bit:
-// the sums over rows run in another order (tests/gpu/cuda_glvq_test.cc
-// bounds the difference). The packed output and the measured quality go
+// GLVQ's sums over rows and GPTQ's lazy-batch products run in another
+// order (tests/gpu/cuda_glvq_test.cc and cuda_scalar_test.cc bound the
+// difference); RTN is bit for bit. The packed output and the measured quality go
 // through the same code as the CPU's (the Quantizer base class decodes
 // with DequantizeRef), and a given GPU model gives the same bytes for any
 // number of GPUs, split, batch size or thread count.
@@ -40,6 +46,7 @@ bool CudaSupports(const engine::QuantizerConfig& config);
 // takes its groups in batches as large as its free memory allows
 // (worker/cuda/batch_runner.h); max_batch_groups > 0 caps them, a test
 // hook; 0 reads the cap from GLVQ_CUDA_MAX_BATCH_GROUPS (unset: no cap).
+// For rtn and gptq the cap counts row tiles of a pass instead of groups.
 // INVALID_ARGUMENT for an invalid config, cap or environment value, or an
 // ordinal that is not visible; UNAVAILABLE without a usable device or
 // driver; UNIMPLEMENTED for what is not ported. Quantize() fails with

@@ -1,0 +1,20 @@
+// The CUDA engine's RTN and GPTQ quantizers (scalar_runner.h), made by
+// MakeCudaQuantizer (cuda_quantizer.h), which validates the config and the
+// devices first.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "worker/engine/quantizer.h"
+
+namespace glvq::cuda {
+
+// `config.method` is kRtn or kGptq and valid; `devices` are distinct
+// visible ordinals; max_tiles > 0 caps the row tiles of a pass.
+std::unique_ptr<engine::Quantizer> NewCudaScalarQuantizer(const engine::QuantizerConfig& config,
+                                                          std::vector<int> devices,
+                                                          int64_t max_tiles);
+
+}  // namespace glvq::cuda
