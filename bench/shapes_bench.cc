@@ -70,6 +70,7 @@ struct ShapesOptions {
   std::string model = "llama2-70b";
   int layers = 0;  // 0: all
   std::string backend = "auto";
+  std::string method = "glvq";  // or gptq, rtn (the scalar baselines)
   double bits = 2;
   int dim = 8;
   int group_size = 128;
@@ -113,6 +114,34 @@ double HostCopyBandwidth() {
   return best;
 }
 
+// Bytes a tensor's quantization moves at the least, as TrafficModel says.
+double ModelledTraffic(const engine::QuantizerConfig& c, const LinearShape& l,
+                       const engine::QuantizeResult& r) {
+  const double weights = static_cast<double>(l.rows * l.cols);
+  switch (c.method) {
+    case engine::Method::kGlvq: {
+      double passes = 2.0 + c.glvq.refine_steps;  // scale/init and the final decode
+      for (const engine::GroupStats& g : r.groups) passes += g.iterations / double(r.groups.size());
+      return 4.0 * weights * passes;
+    }
+    case engine::Method::kGptq:  // the later columns, read and written per lazy batch
+      return 16.0 * weights * (static_cast<double>(l.cols) / 128.0 / 2.0 + 1.0);
+    default:
+      return 4.0 * weights;
+  }
+}
+
+const char* TrafficModel(engine::Method m) {
+  switch (m) {
+    case engine::Method::kGlvq:
+      return "fp32 weights read once per alternation, refinement step, init and decode";
+    case engine::Method::kGptq:
+      return "fp64 weights right of each 128-column batch read and written once per batch";
+    default:
+      return "fp32 weights read once";
+  }
+}
+
 struct KindTotals {
   int64_t tensors = 0;
   double weights = 0, seconds = 0, traffic_bytes = 0, nmse = 0;
@@ -127,8 +156,10 @@ int RunShapes(const ShapesOptions& o) {
     return 1;
   }
   engine::QuantizerConfig config;
+  config.method = *engine::ParseMethod(o.method);
+  const bool glvq = config.method == engine::Method::kGlvq;
   config.bits = o.bits;
-  config.dim = o.dim;
+  config.dim = glvq ? o.dim : 1;
   config.group_size = o.group_size;
   config.threads = o.threads;
   config.glvq.max_iters = o.iters;
@@ -162,13 +193,11 @@ int RunShapes(const ShapesOptions& o) {
         std::cerr << "glvq-bench shapes: " << name << ": " << r.status().message() << "\n";
         return 1;
       }
-      double passes = 2.0 + config.glvq.refine_steps;  // scale/init and the final decode
-      for (const engine::GroupStats& g : r->groups) passes += g.iterations / double(r->groups.size());
       KindTotals& k = kinds[l.kind];
       k.tensors += 1;
       k.weights += static_cast<double>(l.rows * l.cols);
       k.seconds += s;
-      k.traffic_bytes += 4.0 * static_cast<double>(l.rows * l.cols) * passes;
+      k.traffic_bytes += ModelledTraffic(config, l, *r);
       k.nmse += r->tensor.quality ? r->tensor.quality->nmse : 0.0;
     }
   }
@@ -176,8 +205,8 @@ int RunShapes(const ShapesOptions& o) {
       backend->backend == v1::BACKEND_CUDA ? worker::DeviceCopyBandwidth(*backend)
                                            : absl::StatusOr<double>(HostCopyBandwidth());
   std::cout << absl::StrFormat(
-      "%s, %d of %d layers, engine %s, glvq %.2g bits d=%d group %d, %d iterations, %s\n",
-      o.model, layers, shape.layers, label, o.bits, o.dim, o.group_size, o.iters,
+      "%s, %d of %d layers, engine %s, %s %.2g bits d=%d group %d, %d iterations, %s\n",
+      o.model, layers, shape.layers, label, o.method, o.bits, config.dim, o.group_size, o.iters,
       o.hessian ? "a Hessian per input" : "no Hessian");
   std::cout << absl::StrFormat("%-5s %7s %12s %10s %11s %9s %10s\n", "kind", "tensors", "Mweights",
                                "seconds", "Mweights/s", "GB/s", "mean_nmse");
@@ -195,9 +224,9 @@ int RunShapes(const ShapesOptions& o) {
   const double whole = all.seconds * shape.layers / layers;
   std::cout << absl::StrFormat(
       "total: %.1f M weights in %.1f s = %.2f M weights/s; achieved %.1f GB/s (modelled "
-      "traffic: fp32 weights read once per alternation, refinement step, init and decode)",
+      "traffic: %s)",
       all.weights / 1e6, all.seconds, all.weights / all.seconds / 1e6,
-      all.traffic_bytes / all.seconds / 1e9);
+      all.traffic_bytes / all.seconds / 1e9, TrafficModel(config.method));
   if (roof.ok()) {
     std::cout << absl::StrFormat(" = %.0f %% of the measured copy bandwidth %.1f GB/s",
                                  100 * all.traffic_bytes / all.seconds / 1e9 / *roof, *roof);
@@ -211,7 +240,7 @@ int RunShapes(const ShapesOptions& o) {
 
 void RegisterShapesBench(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "shapes", "GLVQ over a synthetic model with real LLM shapes (Llama-2-70B by default)");
+      "shapes", "A method over a synthetic model with real LLM shapes (Llama-2-70B by default)");
   auto o = std::make_shared<ShapesOptions>();
   cmd->add_option("--model", o->model, "llama2-70b, llama2-7b or tiny")
       ->check(CLI::IsMember({"llama2-70b", "llama2-7b", "tiny"}))
@@ -220,6 +249,9 @@ void RegisterShapesBench(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--backend", o->backend, "auto, cuda or cpu")
       ->check(CLI::IsMember({"auto", "cuda", "cpu"}))
+      ->capture_default_str();
+  cmd->add_option("--method", o->method, "glvq, or a scalar baseline: gptq, rtn")
+      ->check(CLI::IsMember({"glvq", "gptq", "rtn"}))
       ->capture_default_str();
   cmd->add_option("--bits", o->bits, "bits per weight")->capture_default_str();
   cmd->add_option("--dim", o->dim, "lattice dimension d")->capture_default_str();

@@ -34,6 +34,20 @@ TEST(ShapesBench, TinyModelOnTheCpuEngineReportsEveryKind) {
   EXPECT_NE(one.out.find("no Hessian"), std::string::npos) << one.out;
 }
 
+TEST(ShapesBench, ScalarBaselinesRunOnTheTinyModel) {
+  if (!std::filesystem::exists(Bench())) GTEST_SKIP() << "glvq-bench not built";
+  for (const char* method : {"gptq", "rtn"}) {
+    const CommandResult r = RunCommand(Bench() + " shapes --model tiny --layers 1 --backend cpu "
+                                                 "--method " + method);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find(std::string("engine cpu, ") + method + " 2 bits d=1"), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("total: 0.1 M weights"), std::string::npos) << r.out;
+  }
+  const CommandResult bad = RunCommand(Bench() + " shapes --model tiny --method e8p");
+  EXPECT_NE(bad.exit_code, 0) << bad.out;
+}
+
 TEST(ShapesBench, CudaWithoutAUsableGpuIsRefused) {
   if (!std::filesystem::exists(Bench())) GTEST_SKIP() << "glvq-bench not built";
   const CommandResult r = RunCommand(Bench() + " shapes --model tiny --backend cuda --iters 1");
