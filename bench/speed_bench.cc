@@ -120,7 +120,7 @@ void RegisterSpeedBench(CLI::App& app) {
   cmd->add_option("--rows", o->rows, "Matrix rows")->capture_default_str();
   cmd->add_option("--cols", o->cols, "Matrix columns")->capture_default_str();
   cmd->add_flag("--json", o->json, "One JSON object per row");
-  cmd->add_option("--backend", o->backend, "Engine: cpu, or cuda (GPU: glvq, rtn, gptq)")
+  cmd->add_option("--backend", o->backend, "Engine: cpu, or cuda (GPU: glvq, rtn, gptq, e8p)")
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   cmd->callback([o] {

@@ -162,11 +162,11 @@ TEST(CudaGlvq, DeterministicAndRangesMatchTheWholeTensor) {
 
 TEST(CudaGlvq, UnportedConfigurationsAreUnimplemented) {
   SKIP_WITHOUT_GPU();
-  QuantizerConfig exact = Glvq(2, 8), ldlq = Glvq(2, 8), e8p = Glvq(2, 8);
+  QuantizerConfig exact = Glvq(2, 8), ldlq = Glvq(2, 8), pvq = Glvq(2, 8);
   exact.glvq.exact_search = true;
   ldlq.ldlq = true;
-  e8p.method = engine::Method::kE8p;
-  for (const QuantizerConfig& c : {exact, ldlq, e8p}) {
+  pvq.method = engine::Method::kPvq;
+  for (const QuantizerConfig& c : {exact, ldlq, pvq}) {
     EXPECT_FALSE(cuda::CudaSupports(c));
     EXPECT_EQ(cuda::MakeCudaQuantizer(c).status().code(), absl::StatusCode::kUnimplemented);
   }

@@ -33,6 +33,9 @@ using glvq::testing::LlmLikeValues;
 
 namespace fs = std::filesystem;
 using cpu::E8pCodebook;
+using cpu::E8pCoordinate;
+using cpu::E8pNearestOf;
+using cpu::E8pTables;
 using engine::Method;
 using engine::QuantizeResult;
 using engine::QuantizerConfig;
@@ -135,6 +138,24 @@ TEST(E8pCodebook, NearestMatchesBruteForce) {
   // Equal distances with different indices only happen for ragged vectors
   // (coordinates beyond k are free).
   EXPECT_LE(mismatched_index, 1000);
+}
+
+// The CUDA engine's copy of the search (e8p_search.h, device-safe) is the
+// CPU's, index for index, and decodes as e8p::Codeword.
+TEST(E8pCodebook, DeviceSafeSearchEqualsTheCodebook) {
+  const E8pCodebook& cb = E8pCodebook::Get();
+  const E8pTables tables = cb.tables();
+  Rng rng(2);
+  for (int t = 0; t < 20000; ++t) {
+    const double spread = t % 10 == 0 ? 4.0 : 1.03;
+    double x[8];
+    for (double& v : x) v = spread * rng.Normal();
+    const int k = t < 16000 ? 8 : 1 + t % 8;
+    const uint16_t index = E8pNearestOf(tables, x, k);
+    ASSERT_EQ(index, cb.Nearest(x, k)) << "vector " << t << " k " << k;
+    const auto codeword = e8p::Codeword(index);
+    for (int i = 0; i < 8; ++i) ASSERT_EQ(E8pCoordinate(tables, index, i), codeword[i]);
+  }
 }
 
 TEST(E8pCodebook, GaussianMseAtTheBestScale) {

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "common/packed/e8p.h"
+#include "worker/cpu/e8p_search.h"
 
 namespace glvq::cpu {
 
@@ -32,6 +33,10 @@ class E8pCodebook {
 
   // The same by enumerating all 65 536 codewords (tests only).
   uint16_t NearestBruteForce(const double* x, int k = e8p::kDim) const;
+
+  // The tables as E8pNearestOf (e8p_search.h) reads them; owned by the
+  // codebook, which lives for the whole process.
+  E8pTables tables() const { return {abs_by_coord_[0].data(), abs_parity_.data()}; }
 
   // Codeword of `index` (exact).
   const std::array<double, e8p::kDim>& Codeword(uint16_t index) const {

@@ -20,22 +20,18 @@ using e8p::kDim;
 using engine::Quantizer;
 using Eigen::MatrixXd;
 
-// Indices laid out as the "e8p" tensor stores them: group after group,
-// each rows × VectorsPerRow(g) row-major.
+// Indices laid out as the "e8p" tensor stores them (E8pIndicesView).
 struct E8pCodes {
   E8pCodes(int64_t num_rows, int64_t num_cols, int64_t columns_per_group)
-      : rows(num_rows), cols(num_cols), group_size(columns_per_group),
-        indices(static_cast<size_t>(
-            rows * ((cols / group_size) * (group_size / kDim) +
-                    E8pVectorsPerRow(cols % group_size)))) {}
+      : indices(static_cast<size_t>(
+            num_rows * ((num_cols / columns_per_group) * (columns_per_group / kDim) +
+                        E8pVectorsPerRow(num_cols % columns_per_group)))),
+        view{indices.data(), num_rows, num_cols, columns_per_group} {}
 
-  uint16_t& at(int64_t g, int64_t r, int64_t v) {
-    const int64_t per_row = E8pVectorsPerRow(std::min(group_size, cols - g * group_size));
-    return indices[rows * g * (group_size / kDim) + r * per_row + v];
-  }
+  uint16_t& at(int64_t g, int64_t r, int64_t v) { return view.at(g, r, v); }
 
-  int64_t rows, cols, group_size;
   std::vector<uint16_t> indices;
+  E8pIndicesView view;
 };
 
 class E8pQuantizer final : public Quantizer {
@@ -79,19 +75,8 @@ class E8pQuantizer final : public Quantizer {
         drifted);
   }
 
-  // RMS(W_g) / 1.03 as the F32 the format stores; a group of zeros gets the
-  // smallest normal float, so that its error stays negligible.
   std::vector<float> GroupScales(const MatrixXd& w) const {
-    const int64_t gs = config().group_size, groups = (w.cols() + gs - 1) / gs;
-    std::vector<float> scales(static_cast<size_t>(groups));
-    for (int64_t g = 0; g < groups; ++g) {
-      const int64_t c0 = g * gs, width = std::min(gs, w.cols() - c0);
-      const double rms = std::sqrt(w.middleCols(c0, width).squaredNorm() /
-                                   static_cast<double>(w.rows() * width));
-      const float s = static_cast<float>(rms / kE8pGaussianScale);
-      scales[g] = s >= std::numeric_limits<float>::min() ? s : std::numeric_limits<float>::min();
-    }
-    return scales;
+    return E8pGroupScales(w, config().group_size);
   }
 
   // Rounds the k (<= 8) columns from c0 of every row of `w` to codewords and
@@ -114,19 +99,43 @@ class E8pQuantizer final : public Quantizer {
 
   absl::Status Assemble(const Problem& p, const std::vector<float>& scales,
                         const E8pCodes& codes, engine::QuantizeResult* result) const {
-    QuantizedTensor t = engine::MakeTensorShell(p, config(), "e8p", kDim);
-    t.bits.assign(static_cast<size_t>(p.num_groups), 2);
-    t.scale = scales;
-    RETURN_IF_ERROR(PackE8pCodes(codes.indices, &t));
-    for (engine::GroupStats& g : result->groups) g.bits = 2;
-    result->tensor = std::move(t);
-    return absl::OkStatus();
+    return AssembleE8pTensor(p, config(), scales, codes.indices, result);
   }
 
   E8pOptions options_;
 };
 
 }  // namespace
+
+float E8pScaleOf(double sum_squares, int64_t count) {
+  const double rms = std::sqrt(sum_squares / static_cast<double>(count));
+  const float s = static_cast<float>(rms / kE8pGaussianScale);
+  return s >= std::numeric_limits<float>::min() ? s : std::numeric_limits<float>::min();
+}
+
+std::vector<float> E8pGroupScales(const Eigen::MatrixXd& w, int64_t group_size) {
+  const int64_t groups = (w.cols() + group_size - 1) / group_size;
+  std::vector<float> scales(static_cast<size_t>(groups));
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t c0 = g * group_size, width = std::min(group_size, w.cols() - c0);
+    scales[g] = E8pScaleOf(w.middleCols(c0, width).squaredNorm(), w.rows() * width);
+  }
+  return scales;
+}
+
+absl::Status AssembleE8pTensor(const engine::Quantizer::Problem& p,
+                               const engine::QuantizerConfig& config,
+                               const std::vector<float>& scales,
+                               const std::vector<uint16_t>& indices,
+                               engine::QuantizeResult* result) {
+  QuantizedTensor t = engine::MakeTensorShell(p, config, "e8p", kDim);
+  t.bits.assign(static_cast<size_t>(p.num_groups), 2);
+  t.scale = scales;
+  RETURN_IF_ERROR(PackE8pCodes(indices, &t));
+  for (engine::GroupStats& g : result->groups) g.bits = 2;
+  result->tensor = std::move(t);
+  return absl::OkStatus();
+}
 
 std::unique_ptr<engine::Quantizer> MakeE8pQuantizer(const engine::QuantizerConfig& config,
                                                     E8pOptions options) {

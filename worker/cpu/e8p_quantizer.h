@@ -9,7 +9,10 @@
 //    after it (lazily, in batches of 128 columns, at GEMM speed).
 #pragma once
 
+#include <Eigen/Dense>
+#include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "worker/engine/quantizer.h"
 
@@ -25,5 +28,20 @@ struct E8pOptions {
 // config.rht is forced on.
 std::unique_ptr<engine::Quantizer> MakeE8pQuantizer(const engine::QuantizerConfig& config,
                                                     E8pOptions options = {});
+
+// Pieces the CUDA engine shares (worker/cuda/scalar_quantizer.cc):
+// a group's scale RMS / 1.03 from its sum of squares over `count` weights,
+// as the F32 the format stores (a group of zeros gets the smallest normal
+// float, so that its error stays negligible);
+float E8pScaleOf(double sum_squares, int64_t count);
+// every group's scale of `w` (rows × cols);
+std::vector<float> E8pGroupScales(const Eigen::MatrixXd& w, int64_t group_size);
+// the "e8p" tensor from per-group scales and indices laid out as
+// E8pIndicesView (e8p_search.h) says.
+absl::Status AssembleE8pTensor(const engine::Quantizer::Problem& p,
+                               const engine::QuantizerConfig& config,
+                               const std::vector<float>& scales,
+                               const std::vector<uint16_t>& indices,
+                               engine::QuantizeResult* result);
 
 }  // namespace glvq::cpu

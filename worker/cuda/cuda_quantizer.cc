@@ -124,6 +124,7 @@ bool CudaSupports(const engine::QuantizerConfig& c) {
       return !c.glvq.exact_search && !c.ldlq;
     case engine::Method::kRtn:
     case engine::Method::kGptq:
+    case engine::Method::kE8p:
       return true;
     default:
       return false;

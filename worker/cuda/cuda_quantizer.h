@@ -9,20 +9,23 @@
 // over the given GPUs (worker/cuda/multi_device.h, NCCL when built with it)
 // and each GPU's share into batches that fit its memory.
 //
-// Ported too: methods rtn and gptq (the scalar baselines' hot loops,
+// Ported too: the baselines rtn, gptq and e8p (their hot loops,
 // worker/cuda/scalar_runner.h): rows split into tiles over the GPUs, the
-// CPU reference's own row code in the kernels, cuBLAS for GPTQ's lazy-batch
-// products; grids and codes packed by the CPU's code.
+// CPU reference's own row code (grids, the GPTQ row sweep, the E8P
+// nearest-codeword search) in the kernels, cuBLAS for the lazy-batch
+// feedback products; scales, packing and side information by the CPU's
+// code.
 //
 // Not ported — MakeCudaQuantizer answers UNIMPLEMENTED, and CudaSupports
 // says false so that a worker runs such a configuration on the CPU engine
-// (worker/service/engine_backend.h): methods e8p and pvq; glvq with
-// exact_search (sphere decoding); glvq with ldlq (cross-group feedback).
+// (worker/service/engine_backend.h): method pvq; glvq with exact_search
+// (sphere decoding); glvq with ldlq (cross-group feedback).
 //
 // Results agree with the CPU reference within rounding, not bit for bit:
-// GLVQ's sums over rows and GPTQ's lazy-batch products run in another
-// order (tests/gpu/cuda_glvq_test.cc and cuda_scalar_test.cc bound the
-// difference); RTN is bit for bit. The packed output and the measured quality go
+// GLVQ's sums over rows and GPTQ's and E8P's feedback products run in
+// another order (tests/gpu/cuda_glvq_test.cc and cuda_scalar_test.cc
+// bound the difference); RTN, and GPTQ and E8P without a Hessian, are bit
+// for bit. The packed output and the measured quality go
 // through the same code as the CPU's (the Quantizer base class decodes
 // with DequantizeRef), and a given GPU model gives the same bytes for any
 // number of GPUs, split, batch size or thread count.
@@ -46,7 +49,7 @@ bool CudaSupports(const engine::QuantizerConfig& config);
 // takes its groups in batches as large as its free memory allows
 // (worker/cuda/batch_runner.h); max_batch_groups > 0 caps them, a test
 // hook; 0 reads the cap from GLVQ_CUDA_MAX_BATCH_GROUPS (unset: no cap).
-// For rtn and gptq the cap counts row tiles of a pass instead of groups.
+// For rtn, gptq and e8p the cap counts row tiles of a pass instead of groups.
 // INVALID_ARGUMENT for an invalid config, cap or environment value, or an
 // ordinal that is not visible; UNAVAILABLE without a usable device or
 // driver; UNIMPLEMENTED for what is not ported. Quantize() fails with

@@ -1,4 +1,4 @@
-// RTN's and GPTQ's row work on the device: the CPU reference's functions,
+// RTN's, GPTQ's and E8P's row work on the device: the CPU reference's functions,
 // one thread per (row, group) or per row; consecutive threads take
 // consecutive rows of a tile, so their column reads coalesce.
 #include "worker/cuda/scalar_kernels.h"
@@ -48,6 +48,45 @@ __global__ void GptqBatchKernel(cpu::GptqSweepView sweep, int64_t b0, int64_t b1
                     RowBase(rows.err, r, cpu::kGptqBatch * kRowTile), kRowTile, r, out);
 }
 
+__global__ void E8pBatchKernel(E8pSweep s, int64_t b0, int64_t b1, TiledRows rows,
+                               cpu::E8pIndicesView out, double* energy) {
+  constexpr int kDim = cpu::kE8pDim;
+  const int64_t pass_rows = rows.tiles * kRowTile;
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= pass_rows) return;
+  double* w = RowBase(rows.w, r, s.n * kRowTile);
+  double* feedback = s.u != nullptr ? RowBase(rows.err, r, cpu::kGptqBatch * kRowTile) : nullptr;
+  const auto u = [&](int64_t i, int64_t j) { return s.u[i + j * s.n]; };
+  for (int64_t c0 = b0; c0 < b1; c0 += kDim) {
+    const int k = static_cast<int>(s.n - c0 < kDim ? s.n - c0 : kDim);
+    const int64_t g = c0 / out.group_size;
+    const double scale = s.scales[g];
+    double x[kDim], f[kDim];
+    double squares = 0;
+    for (int i = 0; i < k; ++i) {
+      const double v = w[(c0 + i) * kRowTile];
+      x[i] = v / scale;
+      squares += v * v;
+    }
+    if (energy != nullptr) energy[g * pass_rows + r] += squares;
+    const uint16_t index = cpu::E8pNearestOf(s.tables, x, k);
+    out.at(g, r, (c0 - g * out.group_size) / kDim) = index;
+    if (feedback == nullptr) continue;
+    // f = (W_B − Ŵ_B) U_BB⁻¹: forward substitution with U_BBᵀ.
+    for (int i = 0; i < k; ++i) {
+      double acc = w[(c0 + i) * kRowTile] - scale * cpu::E8pCoordinate(s.tables, index, i);
+      for (int j = 0; j < i; ++j) acc -= u(c0 + j, c0 + i) * f[j];
+      f[i] = acc / u(c0 + i, c0 + i);
+      feedback[(c0 - b0 + i) * kRowTile] = f[i];
+    }
+    for (int64_t c = c0 + k; c < b1; ++c) {
+      double move = 0;
+      for (int j = 0; j < k; ++j) move += f[j] * u(c0 + j, c);
+      w[c * kRowTile] -= move;
+    }
+  }
+}
+
 unsigned BlocksFor(int64_t threads) {
   return static_cast<unsigned>((threads + kThreads - 1) / kThreads);
 }
@@ -71,6 +110,14 @@ cudaError_t LaunchGptqBatch(const cpu::GptqSweepView& sweep, int64_t b0, int64_t
   const int64_t threads = rows.tiles * kRowTile;
   if (threads == 0 || b1 <= b0) return cudaSuccess;
   GptqBatchKernel<<<BlocksFor(threads), kThreads, 0, stream>>>(sweep, b0, b1, rows, out);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchE8pBatch(const E8pSweep& sweep, int64_t b0, int64_t b1, const TiledRows& rows,
+                           const cpu::E8pIndicesView& out, double* energy, cudaStream_t stream) {
+  const int64_t threads = rows.tiles * kRowTile;
+  if (threads == 0 || b1 <= b0) return cudaSuccess;
+  E8pBatchKernel<<<BlocksFor(threads), kThreads, 0, stream>>>(sweep, b0, b1, rows, out, energy);
   return cudaGetLastError();
 }
 

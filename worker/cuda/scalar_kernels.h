@@ -1,4 +1,4 @@
-// Launch functions of the scalar-grid kernels behind RTN and GPTQ on CUDA
+// Launch functions of the row kernels behind RTN, GPTQ and E8P on CUDA
 // (worker/cuda/scalar_kernels.cu), callable from host C++ (C++17, no absl:
 // this header goes through nvcc). The per-element arithmetic is the CPU
 // reference's own code (worker/cpu/scalar_grid_core.h, gptq_row.h), run
@@ -21,6 +21,7 @@
 
 #include <cstdint>
 
+#include "worker/cpu/e8p_search.h"
 #include "worker/cpu/gptq_row.h"
 
 namespace glvq::cuda {
@@ -52,5 +53,23 @@ cudaError_t LaunchFitGrids(const TiledRows& rows, const int64_t* position, const
 cudaError_t LaunchGptqBatch(const cpu::GptqSweepView& sweep, int64_t b0, int64_t b1,
                             const TiledRows& rows, const cpu::ScalarCodesView& out,
                             cudaStream_t stream);
+
+// What every row's E8P sweep reads (device memory).
+struct E8pSweep {
+  cpu::E8pTables tables;
+  const float* scales = nullptr;  // [groups]: the weights are coded as w / scale
+  const double* u = nullptr;      // n × n chol(H⁻¹) upper, column-major; null: no feedback
+  int64_t n = 0;
+};
+
+// Every row of the pass through lazy batch [b0, b1) of E8P's BlockLDLQ
+// (cpu::SweepBlockLdlq with the E8P block coder): each block of 8 columns
+// (fewer at the matrix's end) rounded to its nearest codeword
+// (cpu::E8pNearestOf), its error scaled by U_BB⁻ᵀ into rows.err and fed to
+// the batch's later columns. With `energy` (groups × pass rows, row
+// fastest), each (group, row) adds the squares of the weights its blocks
+// were rounded against (the trial sweep's drifted weights).
+cudaError_t LaunchE8pBatch(const E8pSweep& sweep, int64_t b0, int64_t b1, const TiledRows& rows,
+                           const cpu::E8pIndicesView& out, double* energy, cudaStream_t stream);
 
 }  // namespace glvq::cuda

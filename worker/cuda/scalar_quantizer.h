@@ -1,4 +1,4 @@
-// The CUDA engine's RTN and GPTQ quantizers (scalar_runner.h), made by
+// The CUDA engine's RTN, GPTQ and E8P quantizers (scalar_runner.h), made by
 // MakeCudaQuantizer (cuda_quantizer.h), which validates the config and the
 // devices first.
 #pragma once
@@ -11,7 +11,7 @@
 
 namespace glvq::cuda {
 
-// `config.method` is kRtn or kGptq and valid; `devices` are distinct
+// `config.method` is kRtn, kGptq or kE8p and valid; `devices` are distinct
 // visible ordinals; max_tiles > 0 caps the row tiles of a pass.
 std::unique_ptr<engine::Quantizer> NewCudaScalarQuantizer(const engine::QuantizerConfig& config,
                                                           std::vector<int> devices,
