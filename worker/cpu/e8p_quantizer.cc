@@ -23,15 +23,15 @@ using Eigen::MatrixXd;
 // Indices laid out as the "e8p" tensor stores them (E8pIndicesView).
 struct E8pCodes {
   E8pCodes(int64_t num_rows, int64_t num_cols, int64_t columns_per_group)
-      : indices(static_cast<size_t>(
-            num_rows * ((num_cols / columns_per_group) * (columns_per_group / kDim) +
-                        E8pVectorsPerRow(num_cols % columns_per_group)))),
-        view{indices.data(), num_rows, num_cols, columns_per_group} {}
+      : view{nullptr, num_rows, num_cols, columns_per_group},
+        indices(static_cast<size_t>(view.size())) {
+    view.indices = indices.data();
+  }
 
   uint16_t& at(int64_t g, int64_t r, int64_t v) { return view.at(g, r, v); }
 
-  std::vector<uint16_t> indices;
   E8pIndicesView view;
+  std::vector<uint16_t> indices;
 };
 
 class E8pQuantizer final : public Quantizer {

@@ -110,6 +110,12 @@ struct E8pIndicesView {
     const int64_t per_row = (width + kE8pDim - 1) / kE8pDim;
     return indices[rows * g * (group_size / kE8pDim) + r * per_row + v];
   }
+  // Indices per row over all groups, and in all.
+  GLVQ_HOST_DEVICE int64_t VectorsPerRow() const {
+    return (cols / group_size) * (group_size / kE8pDim) +
+           (cols % group_size + kE8pDim - 1) / kE8pDim;
+  }
+  GLVQ_HOST_DEVICE int64_t size() const { return rows * VectorsPerRow(); }
 };
 
 }  // namespace glvq::cpu

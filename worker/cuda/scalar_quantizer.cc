@@ -74,10 +74,10 @@ class CudaScalarQuantizer final : public engine::Quantizer {
     job.w = p.w;
     job.group_size = gs;
     job.sweep = sweep ? &*sweep : nullptr;
-    std::vector<uint16_t> indices(
-        static_cast<size_t>(p.w.rows * ((p.w.cols / gs) * (gs / 8) + (p.w.cols % gs + 7) / 8)));
     ScalarOutputs out;
-    out.e8p = {indices.data(), p.w.rows, p.w.cols, gs};
+    out.e8p = {nullptr, p.w.rows, p.w.cols, gs};
+    std::vector<uint16_t> indices(static_cast<size_t>(out.e8p.size()));
+    out.e8p.indices = indices.data();
     if (sweep) {
       std::vector<double> energy(static_cast<size_t>(groups * p.w.rows));
       const E8pPass trial{scales, /*record_energy=*/true};

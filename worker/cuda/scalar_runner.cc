@@ -39,8 +39,7 @@ int64_t GroupsOf(const ScalarJob& job) {
 
 // E8P indices per row of the whole tensor (E8pIndicesView's layout).
 int64_t E8pVectorsPerRow(const ScalarJob& job) {
-  const int64_t full = job.w.cols / job.group_size, rest = job.w.cols % job.group_size;
-  return full * (job.group_size / cpu::kE8pDim) + (rest + cpu::kE8pDim - 1) / cpu::kE8pDim;
+  return cpu::E8pIndicesView{nullptr, 0, job.w.cols, job.group_size}.VectorsPerRow();
 }
 
 // What every pass on a device reads: importance, GPTQ's sweep or E8P's
@@ -53,34 +52,40 @@ struct FixedInputs {
 
   static uint64_t Bytes(const ScalarJob& job) {
     const auto n = static_cast<uint64_t>(job.w.cols);
-    uint64_t bytes = n * sizeof(double);
-    if (job.sweep != nullptr) bytes += n * n * sizeof(double) + 2 * n * sizeof(int64_t);
+    uint64_t bytes = job.sweep != nullptr ? n * n * sizeof(double) : 0;
     if (job.e8p != nullptr) {
-      bytes += cpu::kE8pNumAbs * (cpu::kE8pDim * sizeof(double) + sizeof(int)) +
-               job.e8p->scales.size() * sizeof(float);
+      return bytes + cpu::kE8pNumAbs * (cpu::kE8pDim * sizeof(double) + sizeof(int)) +
+             job.e8p->scales.size() * sizeof(float);
     }
+    bytes += n * sizeof(double);
+    if (job.sweep != nullptr) bytes += 2 * n * sizeof(int64_t);
     return bytes;
   }
 
   cpu::E8pTables tables() const { return {abs_by_coord.get(), abs_parity.get()}; }
 
+  // E8P reads U alone (its order is the identity); GPTQ the whole sweep;
+  // RTN the importance.
   absl::Status Upload(const ScalarJob& job) {
-    if (job.e8p != nullptr) RETURN_IF_ERROR(UploadE8p(*job.e8p));
-    if (job.sweep != nullptr) return UploadSweep(*job.sweep);
+    if (job.sweep != nullptr) {
+      const size_t n = static_cast<size_t>(job.w.cols);
+      RETURN_IF_ERROR(u.Allocate(n * n));
+      RETURN_IF_ERROR(u.Upload(std::span<const double>(job.sweep->u.data(), n * n)));
+    }
+    if (job.e8p != nullptr) return UploadE8p(*job.e8p);
+    if (job.sweep != nullptr) return UploadOrder(*job.sweep);
     RETURN_IF_ERROR(diag.Allocate(job.diag.size()));
     return diag.Upload(job.diag);
   }
 
-  absl::Status UploadSweep(const cpu::GptqSweep& s) {
+  absl::Status UploadOrder(const cpu::GptqSweep& s) {
     const size_t n = s.order.size();
     std::vector<int64_t> pos(n);
     for (size_t k = 0; k < n; ++k) pos[static_cast<size_t>(s.order[k])] = static_cast<int64_t>(k);
     RETURN_IF_ERROR(diag.Allocate(n));
-    RETURN_IF_ERROR(u.Allocate(n * n));
     RETURN_IF_ERROR(order.Allocate(n));
     RETURN_IF_ERROR(position.Allocate(n));
     RETURN_IF_ERROR(diag.Upload(s.diag));
-    RETURN_IF_ERROR(u.Upload(std::span<const double>(s.u.data(), n * n)));
     RETURN_IF_ERROR(order.Upload(s.order));
     return position.Upload(pos);
   }
