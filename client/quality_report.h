@@ -1,6 +1,8 @@
 // The quality report of a packed model, from its manifest: per quantized
 // tensor its shape, bits per weight (payload and with side information),
-// NMSE, SQNR and proxy loss, then the totals.
+// proxy loss and NMSE (the proxy loss first when the model was calibrated:
+// it is what the model feels), SQNR and the worst relative error of the
+// tensor's largest weights (TensorQuality::top_error), then the totals.
 #pragma once
 
 #include <iosfwd>

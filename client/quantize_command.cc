@@ -36,7 +36,10 @@ struct QuantizeArgs {
   std::optional<double> bits;
   std::optional<int> dim, group_size;
   std::optional<uint64_t> seed;
-  std::string method, max_task_memory;
+  std::optional<bool> rht, ldlq;
+  std::optional<double> mu_min, mu_max;
+  std::optional<int> mu_grid;
+  std::string method, max_task_memory, preset, hessians;
 };
 
 // A DNS-1123 job name from the output directory's name.
@@ -53,6 +56,11 @@ std::string NameFor(const std::filesystem::path& out) {
 }
 
 absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
+  if (!a.preset.empty()) {
+    // Fields the job spec sets explicitly still win over the preset.
+    spec->mutable_quantizer()->set_preset(a.preset == "paper" ? v1::PRESET_PAPER
+                                                              : v1::PRESET_BEST);
+  }
   ASSIGN_OR_RETURN(engine::QuantizerConfig c, jobspec::ToQuantizerConfig(spec->quantizer()));
   if (!a.method.empty()) {
     const std::optional<engine::Method> m = engine::ParseMethod(a.method);
@@ -63,6 +71,14 @@ absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
   if (a.dim) c.dim = *a.dim;
   if (a.group_size) c.group_size = *a.group_size;
   if (a.seed) c.seed = *a.seed;
+  if (a.rht) c.rht = *a.rht;
+  if (a.ldlq) c.ldlq = *a.ldlq;
+  if (a.mu_min) c.glvq.mu_min = *a.mu_min;
+  if (a.mu_max) c.glvq.mu_max = *a.mu_max;
+  if (a.mu_grid) c.glvq.mu_grid = *a.mu_grid;
+  if (!a.hessians.empty()) {
+    spec->mutable_calibration()->set_hessians(std::filesystem::absolute(a.hessians).string());
+  }
   *spec->mutable_quantizer() = jobspec::FromQuantizerConfig(c);
   if (!a.max_task_memory.empty()) {
     ASSIGN_OR_RETURN(const uint64_t budget, jobspec::ParseByteQuantity(a.max_task_memory));
@@ -201,6 +217,20 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--dim", a->dim, "Lattice dimension (glvq), vector dimension D (pvq)");
   cmd->add_option("--group-size", a->group_size, "Columns per group");
   cmd->add_option("--seed", a->seed, "Seed of every random choice");
+  cmd->add_option("--preset", a->preset,
+                  "Starting configuration: best (measured on a real model; the default) or "
+                  "paper (the GLVQ paper's: mu in [10, 255], no RHT, no LDLQ)")
+      ->check(CLI::IsMember({"best", "paper"}));
+  cmd->add_option("--hessians", a->hessians,
+                  "Hessians from `glvq calibrate` (weights the loss by real inputs; "
+                  "without them H = I)");
+  cmd->add_option("--rht", a->rht, "Randomized Hadamard transform: true or false (default true)");
+  cmd->add_option("--ldlq", a->ldlq,
+                  "Cross-group error feedback with the Hessian (glvq): true or false (default true)");
+  cmd->add_option("--mu-min", a->mu_min, "glvq companding range, lower end (default 0)");
+  cmd->add_option("--mu-max", a->mu_max, "glvq companding range, upper end (default 5; 0: off)");
+  cmd->add_option("--mu-grid", a->mu_grid,
+                  "glvq: mu candidates tried per group (default 6; 0: the paper's kurtosis start)");
   cmd->add_option("--max-task-memory", a->max_task_memory,
                   "Memory budget per task (bytes or 8Gi/512Mi); splits large tensors");
   cmd->add_option("--output", a->output, "Output format")

@@ -25,10 +25,11 @@ absl::Status CheckParts(const std::vector<TensorPart>& parts, int64_t cols) {
       return absl::InvalidArgumentError(
           absl::StrCat(head.name, ": the ranges disagree on name, method, dtype or shape"));
     }
-    if (int64_t{p.first_group} != next_group || (!t.rht_seed.empty() && parts.size() > 1)) {
+    const bool whole_tensor_only = !t.rht_seed.empty() || !t.row_scale.empty();
+    if (int64_t{p.first_group} != next_group || (whole_tensor_only && parts.size() > 1)) {
       return absl::InvalidArgumentError(absl::StrCat(
           head.name, ": range starting at group ", p.first_group, " does not continue at group ",
-          next_group, " (or carries an RHT seed, which a split tensor cannot)"));
+          next_group, " (or carries an RHT seed or row gains, which a split tensor cannot)"));
     }
     // Only the last range may end on a narrower group.
     if (&p != &parts.back() && t.cols % t.group_size != 0) {

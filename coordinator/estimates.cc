@@ -28,7 +28,7 @@ bool CanSplitTensor(const engine::QuantizerConfig& c) {
   if (c.rht) return false;
   switch (c.method) {
     case Method::kGlvq:
-      return !c.ldlq && !c.sdba;
+      return !c.ldlq && !c.sdba && !c.glvq.row_gain;
     case Method::kRtn:
       return true;
     case Method::kGptq:
@@ -62,6 +62,7 @@ uint64_t EstimatePackedBytes(const engine::QuantizerConfig& c, const TaskShape& 
     case Method::kGlvq: {
       const auto d = static_cast<uint64_t>(c.dim);
       side = groups * (4 * d * d + 4 + 4);  // generators, mu, scale
+      if (c.glvq.row_gain) side += rows * 4;  // a tensor with row gains is never split
       break;
     }
     case Method::kRtn:

@@ -92,7 +92,7 @@ void JobEntry::Commit(TaskSlot& slot, const v1::TaskResultHeader& header) {
   slot.payload_bytes = header.payload_bytes();
   slot.payload_bits = header.payload_bits();
   const v1::TensorQuality& q = header.quality();
-  slot.quality = {q.nmse(), q.sqnr_db(), q.proxy_loss()};
+  slot.quality = {q.nmse(), q.sqnr_db(), q.proxy_loss(), q.top_error()};
   Count(slot);
 }
 

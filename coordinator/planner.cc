@@ -44,6 +44,9 @@ std::string WholeTensorReason(const engine::QuantizerConfig& c) {
   if (c.method == engine::Method::kPvq)
     return "pvq (RHT, row norms, BlockLDLQ) couples all groups of a tensor";
   if (c.ldlq) return "ldlq feeds each group's error into the next";
+  if (c.method == engine::Method::kGlvq && c.glvq.row_gain) {
+    return "row gains are measured over all columns of a row";
+  }
   return "sdba allocates bits over all groups of a tensor";
 }
 
@@ -63,7 +66,7 @@ absl::StatusOr<std::vector<GroupSpan>> SplitGroups(const engine::QuantizerConfig
         ") in one task, over the task memory budget of ", budget, " bytes (",
         jobspec::FormatBytes(budget), "), and cannot be split: ", WholeTensorReason(config),
         ". Raise spec.workers.maxTaskMemoryBytes or use a method that quantizes groups "
-        "independently (glvq without ldlq/sdba/rht, rtn)"));
+        "independently (glvq without ldlq/sdba/rht/rowGain, rtn)"));
   }
   if (const uint64_t one = memory(0, 1); one > budget) {
     return absl::ResourceExhaustedError(

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "worker/engine/parallel.h"
 
 namespace glvq::model {
 namespace {
@@ -101,15 +102,36 @@ absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
                                     std::span<const TokenSequence> sequences,
                                     const LlamaModel* reference, const EvalOptions& options) {
   RETURN_IF_ERROR(CheckInputs(model, sequences, reference));
-  Sums sums;
-  for (std::span<const TokenSequence> batch : MakeBatches(sequences, options.batch_tokens)) {
-    ASSIGN_OR_RETURN(const RowMatrix logits, model.Forward(batch));
-    if (reference == nullptr) {
-      Accumulate(batch, logits, nullptr, sums);
-      continue;
+  // Batches run in parallel, each into its own sums, added in batch order:
+  // the result does not depend on the thread count.
+  const auto batches = MakeBatches(sequences, options.batch_tokens);
+  std::vector<Sums> parts(batches.size());
+  std::vector<absl::Status> status(batches.size());
+  engine::ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
+    absl::StatusOr<RowMatrix> logits = model.Forward(batches[b]);
+    if (!logits.ok()) {
+      status[b] = logits.status();
+      return;
     }
-    ASSIGN_OR_RETURN(const RowMatrix reference_logits, reference->Forward(batch));
-    Accumulate(batch, logits, &reference_logits, sums);
+    if (reference == nullptr) {
+      Accumulate(batches[b], *logits, nullptr, parts[b]);
+      return;
+    }
+    absl::StatusOr<RowMatrix> reference_logits = reference->Forward(batches[b]);
+    if (!reference_logits.ok()) {
+      status[b] = reference_logits.status();
+      return;
+    }
+    Accumulate(batches[b], *logits, &*reference_logits, parts[b]);
+  });
+  Sums sums;
+  for (size_t b = 0; b < parts.size(); ++b) {
+    RETURN_IF_ERROR(status[b]);
+    sums.nll += parts[b].nll;
+    sums.nll_reference += parts[b].nll_reference;
+    sums.kl += parts[b].kl;
+    sums.agree += parts[b].agree;
+    sums.predictions += parts[b].predictions;
   }
   EvalResult r;
   r.sequences = static_cast<int64_t>(sequences.size());

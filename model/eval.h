@@ -17,6 +17,9 @@ struct EvalOptions {
   // Sequences are run in batches of about this many tokens (a sequence is
   // never split): bounds the logits held at once to tokens × vocab floats.
   int64_t batch_tokens = 4096;
+  // Batches evaluated at once (0: all cores); never changes the result.
+  // Each holds its logits (and the reference's): tokens × vocab × 4 bytes.
+  int threads = 0;
 };
 
 struct EvalResult {

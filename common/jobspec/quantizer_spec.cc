@@ -8,10 +8,24 @@
 namespace glvq::jobspec {
 namespace {
 
-absl::StatusOr<engine::RtnVariant> ToEngineRtnVariant(v1::RtnVariant v) {
+absl::StatusOr<engine::Preset> ToEnginePreset(v1::Preset p) {
+  switch (p) {
+    case v1::PRESET_UNSPECIFIED:
+    case v1::PRESET_BEST:
+      return engine::Preset::kBest;
+    case v1::PRESET_PAPER:
+      return engine::Preset::kPaper;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown preset value ", static_cast<int>(p)));
+}
+
+absl::StatusOr<engine::RtnVariant> ToEngineRtnVariant(v1::RtnVariant v,
+                                                      engine::RtnVariant preset) {
   switch (v) {
     case v1::RTN_VARIANT_UNSPECIFIED:
-      return engine::QuantizerConfig().rtn_variant;
+      return preset;
     case v1::RTN_VARIANT_CLIP_SEARCH:
       return engine::RtnVariant::kClipSearch;
     case v1::RTN_VARIANT_MIN_MAX:
@@ -66,11 +80,13 @@ v1::Method FromEngineMethod(engine::Method method) {
 }
 
 absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpec& s) {
-  engine::QuantizerConfig c;
+  auto preset = ToEnginePreset(s.preset());
+  if (!preset.ok()) return preset.status();
+  engine::QuantizerConfig c = engine::PresetConfig(*preset);
   auto method = ToEngineMethod(s.method());
   if (!method.ok()) return method.status();
   c.method = *method;
-  auto rtn_variant = ToEngineRtnVariant(s.rtn_variant());
+  auto rtn_variant = ToEngineRtnVariant(s.rtn_variant(), c.rtn_variant);
   if (!rtn_variant.ok()) return rtn_variant.status();
   c.rtn_variant = *rtn_variant;
   auto gain_levels = ToEnginePvqGainLevels(s.pvq_gain_levels());
@@ -90,12 +106,14 @@ absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpe
   engine::GlvqOptions& g = c.glvq;
   if (s.mu().has_min()) g.mu_min = s.mu().min();
   if (s.mu().has_max()) g.mu_max = s.mu().max();
+  if (s.mu().has_grid()) g.mu_grid = s.mu().grid();
   if (s.has_iterations()) g.max_iters = s.iterations();
   if (s.has_tolerance()) g.tolerance = s.tolerance();
   if (s.has_refine_steps()) g.refine_steps = s.refine_steps();
   if (s.has_refine_lr()) g.refine_lr = s.refine_lr();
   if (s.has_lambda()) g.lambda = s.lambda();
   if (s.has_exact_search()) g.exact_search = s.exact_search();
+  if (s.has_row_gain()) g.row_gain = s.row_gain();
   return c;
 }
 
@@ -116,6 +134,7 @@ v1::QuantizerSpec FromQuantizerConfig(const engine::QuantizerConfig& c) {
   const engine::GlvqOptions& g = c.glvq;
   s.mutable_mu()->set_min(g.mu_min);
   s.mutable_mu()->set_max(g.mu_max);
+  s.mutable_mu()->set_grid(g.mu_grid);
   s.set_iterations(g.max_iters);
   s.set_tolerance(g.tolerance);
   s.set_refine_steps(g.refine_steps);

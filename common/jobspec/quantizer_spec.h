@@ -10,7 +10,8 @@
 
 namespace glvq::jobspec {
 
-// Unset fields take the engine's defaults. INVALID_ARGUMENT only for enum
+// Unset fields take the preset's values (engine::PresetConfig; no preset: the
+// engine's defaults). INVALID_ARGUMENT only for enum
 // numbers the proto does not define (a newer client); the values
 // themselves are checked by engine::ValidateConfig, not here.
 absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpec& spec);

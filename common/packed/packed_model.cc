@@ -222,6 +222,7 @@ json QualityToJson(const TensorQuality& q) {
   j["nmse"] = q.nmse;
   j["sqnr_db"] = q.sqnr_db;
   j["proxy_loss"] = q.proxy_loss;
+  j["top_error"] = q.top_error;
   return j;
 }
 
@@ -230,6 +231,10 @@ absl::StatusOr<TensorQuality> QualityFromJson(const JsonFields& f) {
   ASSIGN_OR_RETURN(q.nmse, f.Double("nmse"));
   ASSIGN_OR_RETURN(q.sqnr_db, f.Double("sqnr_db"));
   ASSIGN_OR_RETURN(q.proxy_loss, f.Double("proxy_loss"));
+  // Manifests written before top_error existed lack it.
+  if (f.Has("top_error")) {
+    ASSIGN_OR_RETURN(q.top_error, f.Double("top_error"));
+  }
   return q;
 }
 
@@ -278,9 +283,11 @@ absl::Status ComponentsFromJson(const JsonFields& f, ManifestTensor& t) {
   // Keys of a std::map-backed object iterate in sorted order, as do the names.
   std::vector<std::string> actual;
   for (const auto& [key, value] : comps.raw().items()) actual.push_back(key);
-  // rht_seed is the one optional component; anything else unknown is an error.
+  // rht_seed and (glvq) row_scale are optional; anything else unknown is an error.
   const bool with_rht_seed = comps.Has(std::string(kRhtSeedComponent));
-  const std::vector<std::string> expected = ComponentNames(t.method, with_rht_seed);
+  const bool with_row_scale = comps.Has(std::string(kRowScaleComponent));
+  const std::vector<std::string> expected =
+      ComponentNames(t.method, with_rht_seed, with_row_scale);
   if (actual != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         comps.where(), ": expected components {", absl::StrJoin(expected, ", "), "}"));

@@ -85,7 +85,7 @@ absl::Status ValidateScalars(const QuantizedTensor& qt) {
   if (qt.quality.has_value()) {
     const TensorQuality& q = *qt.quality;
     if (!std::isfinite(q.nmse) || !std::isfinite(q.sqnr_db) ||
-        !std::isfinite(q.proxy_loss)) {
+        !std::isfinite(q.proxy_loss) || !std::isfinite(q.top_error) || q.top_error < 0) {
       return Invalid(qt, "quality figures must be finite");
     }
   }
@@ -173,6 +173,10 @@ absl::Status ValidateGlvqSideInfo(const QuantizedTensor& qt) {
   RETURN_IF_ERROR(CheckArraySize(qt, "zero", qt.zero.size(), 0));
   RETURN_IF_ERROR(CheckAll(qt, qt.generators, "generators", IsFinite, "finite"));
   RETURN_IF_ERROR(CheckAll(qt, qt.mu, "mu", IsNonNegativeFinite, "finite and >= 0"));
+  if (!qt.row_scale.empty()) {
+    RETURN_IF_ERROR(CheckArraySize(qt, "row_scale", qt.row_scale.size(), qt.rows));
+    RETURN_IF_ERROR(CheckAll(qt, qt.row_scale, "row_scale", IsPositiveFinite, "finite and > 0"));
+  }
   return CheckAll(qt, qt.scale, "scale", IsPositiveFinite, "finite and > 0");
 }
 
@@ -198,6 +202,9 @@ absl::Status ValidateSideInfo(const QuantizedTensor& qt) {
   if (qt.rht_seed.size() != 0 && qt.rht_seed.size() != 2) {
     return Invalid(qt, absl::StrCat("rht_seed has ", qt.rht_seed.size(),
                                     " entries, expected 0 or 2"));
+  }
+  if (qt.method != kMethodGlvq) {
+    RETURN_IF_ERROR(CheckArraySize(qt, "row_scale", qt.row_scale.size(), 0));
   }
   if (qt.method == kMethodPvq) return absl::OkStatus();  // ValidatePvqLayout did it
   RETURN_IF_ERROR(CheckArraySize(qt, "pulses", qt.pulses.size(), 0));
@@ -229,6 +236,7 @@ void DecodeGlvqGroup(const QuantizedTensor& qt, int64_t g,
   const double center = std::ldexp(1.0, qt.bits[g] - 1) - 0.5;
   double z[packed::kMaxLatticeDim];
   for (int64_t r = 0; r < qt.rows; ++r) {
+    const double gain = qt.row_scale.empty() ? scale : scale * double(qt.row_scale[r]);
     for (int64_t c0 = 0; c0 < width; c0 += d) {
       // A row's last vector may be short: decode it with G's leading k x k block.
       const int64_t k = std::min(d, width - c0);
@@ -236,7 +244,7 @@ void DecodeGlvqGroup(const QuantizedTensor& qt, int64_t g,
       for (int64_t i = 0; i < k; ++i) {
         double y = 0;
         for (int64_t j = 0; j < k; ++j) y += static_cast<double>(gen[i * d + j]) * z[j];
-        out[r * qt.cols + first_col + c0 + i] = static_cast<T>(scale * InverseCompand(y, mu));
+        out[r * qt.cols + first_col + c0 + i] = static_cast<T>(gain * InverseCompand(y, mu));
       }
     }
   }
@@ -336,7 +344,7 @@ struct ComponentSpec {
 };
 
 std::vector<ComponentSpec> ComponentSpecs(const QuantizedTensor& qt, int64_t code_bytes,
-                                          bool with_rht_seed) {
+                                          bool with_rht_seed, bool with_row_scale) {
   const int64_t groups = qt.NumGroups();
   std::vector<ComponentSpec> specs;
   if (qt.method != kMethodPvq) specs.push_back({"bits", DType::kU8, {groups}});
@@ -352,6 +360,7 @@ std::vector<ComponentSpec> ComponentSpecs(const QuantizedTensor& qt, int64_t cod
   } else if (qt.method == kMethodGlvq) {
     specs.push_back({"generators", DType::kF32, {groups, qt.dim, qt.dim}});
     specs.push_back({"mu", DType::kF32, {groups}});
+    if (with_row_scale) specs.push_back({kRowScaleComponent, DType::kF32, {qt.rows}});
     specs.push_back({"scale", DType::kF32, {groups}});
   } else if (qt.method == kMethodE8p) {
     specs.push_back({"scale", DType::kF32, {groups}});
@@ -367,7 +376,8 @@ absl::Status CheckComponentSet(
     const QuantizedTensor& meta,
     const std::map<std::string, TensorView, std::less<>>& components) {
   const std::vector<std::string> expected =
-      ComponentNames(meta.method, components.contains(kRhtSeedComponent));
+      ComponentNames(meta.method, components.contains(kRhtSeedComponent),
+                     components.contains(kRowScaleComponent));
   std::vector<std::string> actual;
   for (const auto& [name, view] : components) actual.push_back(name);
   if (actual != expected) {
@@ -409,6 +419,7 @@ void CopyComponent(std::string_view name, const TensorView& view, bool load_code
   if (name == "pulses") qt->pulses = CopyElements<int32_t>(view);
   if (name == "gains") qt->gains = CopyElements<float>(view);
   if (name == "norms") qt->norms = CopyElements<float>(view);
+  if (name == kRowScaleComponent) qt->row_scale = CopyElements<float>(view);
   if (name == kRhtSeedComponent) qt->rht_seed = CopyElements<int64_t>(view);
 }
 
@@ -577,7 +588,7 @@ BitsAccounting ComputeAccounting(const QuantizedTensor& qt) {
                                                            qt.rht_seed.size()) +
                          4 * (qt.generators.size() + qt.mu.size() + qt.scale.size() +
                               qt.zero.size() + qt.pulses.size() + qt.gains.size() +
-                              qt.norms.size());
+                              qt.norms.size() + qt.row_scale.size());
   acc.total_bits = 8 * bytes;
   return acc;
 }
@@ -604,23 +615,23 @@ std::string ComponentTensorName(std::string_view tensor, std::string_view compon
   return absl::StrCat(Sv(tensor), ".glvq.", Sv(component));
 }
 
-std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_seed) {
+std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_seed,
+                                        bool with_row_scale) {
   std::vector<std::string> names;
   if (method == kMethodGlvq) names = {"bits", "codes", "generators", "mu", "offsets", "scale"};
   if (method == kMethodRtn) names = {"bits", "codes", "offsets", "scale", "zero"};
   if (method == kMethodE8p) names = {"bits", "codes", "offsets", "scale"};
   if (method == kMethodPvq) names = {"codes", "gains", "norms", "offsets", "pulses"};
-  if (with_rht_seed && !names.empty()) {
-    names.emplace_back(kRhtSeedComponent);
-    std::sort(names.begin(), names.end());
-  }
+  if (with_rht_seed && !names.empty()) names.emplace_back(kRhtSeedComponent);
+  if (with_row_scale && method == kMethodGlvq) names.emplace_back(kRowScaleComponent);
+  std::sort(names.begin(), names.end());
   return names;
 }
 
 std::vector<TensorToWrite> ComponentTensors(const QuantizedTensor& qt) {
   std::vector<TensorToWrite> out;
   for (const ComponentSpec& spec : ComponentSpecs(qt, static_cast<int64_t>(qt.codes.size()),
-                                                  !qt.rht_seed.empty())) {
+                                                  !qt.rht_seed.empty(), !qt.row_scale.empty())) {
     std::span<const std::byte> data;
     if (spec.name == "bits") data = Bytes(qt.bits);
     if (spec.name == "codes") data = Bytes(qt.codes);
@@ -632,6 +643,7 @@ std::vector<TensorToWrite> ComponentTensors(const QuantizedTensor& qt) {
     if (spec.name == "pulses") data = Bytes(qt.pulses);
     if (spec.name == "gains") data = Bytes(qt.gains);
     if (spec.name == "norms") data = Bytes(qt.norms);
+    if (spec.name == kRowScaleComponent) data = Bytes(qt.row_scale);
     if (spec.name == kRhtSeedComponent) data = Bytes(qt.rht_seed);
     out.push_back({ComponentTensorName(qt.name, spec.name), spec.dtype, spec.shape, data});
   }
@@ -654,7 +666,8 @@ absl::StatusOr<QuantizedTensor> QuantizedTensorFromComponents(
   qt.dim = meta.dim;
   qt.quality = meta.quality;
   for (const ComponentSpec& spec :
-       ComponentSpecs(meta, 0, components.contains(kRhtSeedComponent))) {
+       ComponentSpecs(meta, 0, components.contains(kRhtSeedComponent),
+                      components.contains(kRowScaleComponent))) {
     const TensorView& view = components.find(spec.name)->second;
     RETURN_IF_ERROR(CheckComponentView(meta, spec, view));
     CopyComponent(spec.name, view, load_codes, &qt);

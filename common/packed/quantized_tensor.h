@@ -29,12 +29,23 @@ inline constexpr std::string_view kMethodPvq = "pvq";
 // The optional component that records a randomized Hadamard transform
 // (docs/format.md §4.4); any method may carry it.
 inline constexpr std::string_view kRhtSeedComponent = "rht_seed";
+// The optional per-row gain of a glvq tensor (docs/format.md §4.2).
+inline constexpr std::string_view kRowScaleComponent = "row_scale";
+
+// The share of a tensor's weights, by magnitude, that TensorQuality's
+// top_error looks at (0.01 %).
+inline constexpr double kTopWeightShare = 1e-4;
 
 // Per-tensor quality figures recorded in the manifest (all finite).
 struct TensorQuality {
   double nmse = 0;        // ||W - W_hat||^2 / ||W||^2
   double sqnr_db = 0;     // -10 log10(nmse), capped by the producer
   double proxy_loss = 0;  // tr(dW H dW^T) / tr(W H W^T)
+  // Harm to the largest weights, which weight NMSE hides: the worst
+  // relative error |w - w_hat| / |w| among the largest-magnitude
+  // kTopWeightShare of the weights (at least one). A quantizer that clips
+  // or crushes outliers shows here first.
+  double top_error = 0;
   bool operator==(const TensorQuality&) const = default;
 };
 
@@ -65,6 +76,9 @@ struct QuantizedTensor {
   // (S = 2, when some group has a short vector) for short ones.
   std::vector<float> gains;
   std::vector<float> norms;    // pvq: [rows], row norms
+  // glvq: empty, or [rows] per-row gains (> 0): row r decodes to
+  // row_scale[r] · scale[g] · F_µ⁻¹(G z).
+  std::vector<float> row_scale;
   // Empty, or [2]: the seeds of T_m (rows) and T_n (columns), each a
   // uint64 stored bit for bit as I64.
   std::vector<int64_t> rht_seed;
@@ -166,7 +180,10 @@ std::string ComponentTensorName(std::string_view tensor, std::string_view compon
 // The component names of a method, sorted, with the optional "rht_seed"
 // if `with_rht_seed`; empty for an unknown method. Readers reject any
 // component outside this set.
-std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_seed = false);
+// With `with_row_scale`, glvq's names include "row_scale" (other methods
+// have none, so a row_scale there is an unknown component).
+std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_seed = false,
+                                        bool with_row_scale = false);
 
 // Views of qt's component tensors, ready for WriteSafetensors. The views
 // borrow qt's arrays: qt must outlive them and stay unmodified.

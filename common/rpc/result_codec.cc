@@ -30,12 +30,14 @@ void FillStats(const engine::RangeResult& r, v1::TaskResultHeader* h) {
     h->mutable_quality()->set_nmse(r.result.tensor.quality->nmse);
     h->mutable_quality()->set_sqnr_db(r.result.tensor.quality->sqnr_db);
     h->mutable_quality()->set_proxy_loss(r.result.tensor.quality->proxy_loss);
+    h->mutable_quality()->set_top_error(r.result.tensor.quality->top_error);
   }
   v1::QualitySums* sums = h->mutable_quality_sums();
   sums->set_error(r.sums.error);
   sums->set_reference(r.sums.reference);
   sums->set_proxy_error(r.sums.proxy_error);
   sums->set_proxy_reference(r.sums.proxy_reference);
+  sums->set_top_error(r.sums.top_error);
   h->set_payload_bits(r.result.accounting.payload_bits);
 }
 
@@ -114,7 +116,7 @@ absl::StatusOr<QuantizedTensor> DecodeResult(const v1::Task& task,
   meta.group_size = group_size;
   meta.dim = header.dim();
   meta.quality = TensorQuality{header.quality().nmse(), header.quality().sqnr_db(),
-                               header.quality().proxy_loss()};
+                               header.quality().proxy_loss(), header.quality().top_error()};
   std::map<std::string, TensorView, std::less<>> components;
   for (const v1::ResultComponent& c : header.components()) {
     const std::optional<DType> cd = ParseDType(c.dtype());
@@ -136,7 +138,7 @@ absl::StatusOr<QuantizedTensor> DecodeResult(const v1::Task& task,
 
 engine::QualitySums SumsOf(const v1::TaskResultHeader& header) {
   const v1::QualitySums& s = header.quality_sums();
-  return {s.error(), s.reference(), s.proxy_error(), s.proxy_reference()};
+  return {s.error(), s.reference(), s.proxy_error(), s.proxy_reference(), s.top_error()};
 }
 
 }  // namespace glvq::rpc

@@ -28,7 +28,8 @@ using glvq::testing::LlmLikeValues;
   if (!cuda::UsableDeviceCount().ok()) GTEST_SKIP() << "no usable CUDA device"
 
 QuantizerConfig Glvq(double bits, bool sdba) {
-  QuantizerConfig c;
+  // The CUDA group solver starts from the paper's µ rule (no µ grid).
+  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
   c.method = engine::Method::kGlvq;
   c.bits = bits;
   c.dim = 8;

@@ -27,7 +27,8 @@ using glvq::testing::LlmLikeValues;
   if (!cuda::UsableDeviceCount().ok()) GTEST_SKIP() << "no usable CUDA device"
 
 QuantizerConfig Glvq(double bits, int dim) {
-  QuantizerConfig c;
+  // The CUDA group solver starts from the paper's µ rule (no µ grid).
+  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
   c.method = engine::Method::kGlvq;
   c.bits = bits;
   c.dim = dim;
@@ -162,11 +163,12 @@ TEST(CudaGlvq, DeterministicAndRangesMatchTheWholeTensor) {
 
 TEST(CudaGlvq, UnportedConfigurationsAreUnimplemented) {
   SKIP_WITHOUT_GPU();
-  QuantizerConfig exact = Glvq(2, 8), ldlq = Glvq(2, 8), pvq = Glvq(2, 8);
+  QuantizerConfig exact = Glvq(2, 8), ldlq = Glvq(2, 8), pvq = Glvq(2, 8), grid = Glvq(2, 8);
   exact.glvq.exact_search = true;
   ldlq.ldlq = true;
   pvq.method = engine::Method::kPvq;
-  for (const QuantizerConfig& c : {exact, ldlq, pvq}) {
+  grid.glvq.mu_grid = 6;
+  for (const QuantizerConfig& c : {exact, ldlq, pvq, grid}) {
     EXPECT_FALSE(cuda::CudaSupports(c));
     EXPECT_EQ(cuda::MakeCudaQuantizer(c).status().code(), absl::StatusCode::kUnimplemented);
   }

@@ -17,7 +17,7 @@ namespace glvq {
 namespace {
 
 engine::QuantizerConfig Glvq() {
-  engine::QuantizerConfig c;
+  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
   c.method = engine::Method::kGlvq;
   c.bits = 2;
   c.dim = 8;
@@ -89,6 +89,10 @@ TEST(CudaSupport, GlvqWithoutExactSearchOrLdlqAndTheBaselines) {
   c.glvq.exact_search = false;
   c.ldlq = true;
   EXPECT_FALSE(cuda::CudaSupports(c));
+  c.ldlq = false;
+  c.glvq.mu_grid = 6;  // the best preset's µ grid runs on the CPU engine
+  EXPECT_FALSE(cuda::CudaSupports(c));
+  EXPECT_FALSE(cuda::CudaSupports(engine::QuantizerConfig{}));
   for (engine::Method m : {engine::Method::kRtn, engine::Method::kGptq, engine::Method::kE8p}) {
     c = Glvq();
     c.method = m;

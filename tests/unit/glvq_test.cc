@@ -20,8 +20,10 @@ namespace {
 using glvq::testing::GaussianValues;
 
 
+// The paper's configuration: these tests pin its behaviour; the defaults
+// (the best preset) are tested in glvq_defaults_test.cc.
 QuantizerConfig Glvq(double bits, int dim) {
-  QuantizerConfig c;
+  QuantizerConfig c = PresetConfig(Preset::kPaper);
   c.method = Method::kGlvq;
   c.bits = bits;
   c.dim = dim;
@@ -270,7 +272,7 @@ TEST(GlvqGroup, AnalyticGradientMatchesFiniteDifferences) {
   g += 0.3 * Eigen::MatrixXd::Identity(d, d);
   for (int i = 0; i < z.size(); ++i) z.data()[i] = static_cast<double>(rng.Below(4)) - 1.5;
   for (bool identity : {true, false}) {
-    cpu::GroupProblem p{&w, &h, identity, 2, d, {}};
+    cpu::GroupProblem p{&w, &h, identity, nullptr, 2, d, {}};
     const double mu = 20.0;
     const auto at = cpu::EvaluateGroupLoss(p, g, mu, z);
     const double eps = 1e-6;

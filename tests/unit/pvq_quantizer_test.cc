@@ -386,7 +386,6 @@ TEST(PvqConfig, BadConfigurationsAreRejectedClearly) {
        "rate unreachable"},
       {"beyond bounds", [](QuantizerConfig& c) { c.dim = 128; c.bits = 5; },
        "beyond its bounds"},
-      {"ldlq", [](QuantizerConfig& c) { c.ldlq = true; }, "ldlq is a glvq switch"},
   };
   for (const Case& k : cases) {
     QuantizerConfig c = PvqConfig(2, 8);

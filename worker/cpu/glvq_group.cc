@@ -25,6 +25,7 @@ struct Context {
   int64_t rows, width, d, blocks, tail;
   double scale;     // s_g = max |W_g|
   MatrixXd x;       // W_g / s_g
+  VectorXd root_weight;  // √ρ_r per row; empty when every row weighs 1
   double code_min;  // smallest integer part of a code: -2^(b-1)
   double code_max;  // largest: 2^(b-1) - 1
 };
@@ -35,6 +36,12 @@ struct Candidate {
   MatrixXd z;  // half-integer lattice coordinates, rows × width
   double loss = std::numeric_limits<double>::infinity();
 };
+
+// diag(√ρ) m: rows scaled so that plain sums of products are ρ-weighted.
+MatrixXd Weighted(const Context& c, const MatrixXd& m) {
+  if (c.root_weight.size() == 0) return m;
+  return c.root_weight.asDiagonal() * m;
+}
 
 MatrixXd CompandAll(const MatrixXd& x, double mu) {
   return x.unaryExpr([mu](double v) { return Compand(v, mu); });
@@ -93,13 +100,16 @@ Evaluation Evaluate(const Context& c, const MatrixXd& g, double mu, const Matrix
   } else {
     delta = c.x - yhat;
   }
+  delta = Weighted(c, delta);
   const MatrixXd r = c.p.h_is_identity ? delta : MatrixXd(delta * *c.p.h);
   e.loss = r.cwiseProduct(delta).sum();
   if (!gradient) return e;
-  MatrixXd gy = -2.0 * r;
+  // ∂loss/∂ŵ = −2 diag(√ρ) r (r holds the weighted rows once already).
+  const MatrixXd rw = Weighted(c, r);
+  MatrixXd gy = -2.0 * rw;
   if (companded) {
     gy.array() *= l * p / mu;  // dF⁻¹/dy
-    e.dmu = (-2.0 * r.array() * sign * (a * p * (mu / (1.0 + mu)) - (p - 1.0)) / (mu * mu)).sum();
+    e.dmu = (-2.0 * rw.array() * sign * (a * p * (mu / (1.0 + mu)) - (p - 1.0)) / (mu * mu)).sum();
   }
   e.dg = MatrixXd::Zero(c.d, c.d);
   ForEachBlock(c, g, [&](int64_t c0, int64_t k, const MatrixXd&) {
@@ -145,9 +155,11 @@ MatrixXd InitialGenerator(const Context& c, const MatrixXd& y) {
 // Closed-form least squares for G with the codes fixed (companded domain):
 // plain  G = (Y Zᵀ + λG₀)(Z Zᵀ + λI)⁻¹, or Hessian-weighted
 // [Σ_kl A_lkᵀ ⊗ H_kl] vec(G) = vec(Σ_kl H_kl B_lk).
-MatrixXd UpdateGenerator(const Context& c, const MatrixXd& y, const MatrixXd& z,
+MatrixXd UpdateGenerator(const Context& c, const MatrixXd& y_plain, const MatrixXd& z_plain,
                          const MatrixXd& g0) {
   const int64_t d = c.d, nb = c.blocks;
+  // Row weights enter the normal equations as diag(√ρ) on both factors.
+  const MatrixXd y = Weighted(c, y_plain), z = Weighted(c, z_plain);
   const double lam = GeneratorRegulariser(c.p.options, nb * c.rows);
   if (nb == 0) return g0;
   if (c.p.h_is_identity) {
@@ -214,8 +226,76 @@ Context MakeContext(const GroupProblem& p) {
   // float makes its decoded values vanish.
   const auto scale = static_cast<float>(max_abs > 0 ? max_abs : std::numeric_limits<float>::min());
   const double half = std::ldexp(1.0, p.bits - 1);
-  return {p, w.rows(), w.cols(), p.dim, w.cols() / p.dim, w.cols() % p.dim, scale,
-          w / double(scale), -half, half - 1};
+  return {p,      w.rows(),         w.cols(),
+          p.dim,  w.cols() / p.dim, w.cols() % p.dim,
+          scale,  w / double(scale),
+          p.row_weight ? VectorXd(p.row_weight->cwiseSqrt()) : VectorXd(),
+          -half,  half - 1};
+}
+
+// Where the learning starts for one µ: the companded group and G₀.
+struct Start {
+  double mu = 0;
+  MatrixXd y;   // F_µ(x)
+  MatrixXd g0;  // α_b · chol(cov(y))
+  double g_ref = 1;
+};
+
+Start MakeStart(const Context& c, double mu) {
+  Start s;
+  s.mu = mu;
+  s.y = CompandAll(c.x, mu);
+  s.g0 = InitialGenerator(c, s.y);
+  s.g_ref = GeometricMeanSingularValue(s.g0);
+  return s;
+}
+
+// Alternates Babai rounding and the closed-form G update from G₀ with µ
+// fixed, for at most `iters` alternations or until the relative gain drops
+// below the tolerance; keeps the best (G, µ, Z) in `best`. Returns the
+// alternations run.
+int Alternate(const Context& c, const Start& s, int iters, Candidate* best) {
+  MatrixXd g = s.g0;
+  int run = 0;
+  for (int it = 0; it < iters; ++it) {
+    ++run;
+    const MatrixXd z = Babai(c, g, s.y);
+    const double before = best->loss;
+    KeepIfBetter({g, s.mu, z, Loss(c, g, s.mu, z)}, best);
+    const MatrixXd g_next = UpdateGenerator(c, s.y, z, s.g0);
+    if (!GeneratorUsable(g_next, s.g_ref)) break;
+    g = ClipSingularValues(g_next, s.g_ref);
+    KeepIfBetter({g, s.mu, z, Loss(c, g, s.mu, z)}, best);
+    if (std::isfinite(before) && before - best->loss <= c.p.options.tolerance * before) break;
+  }
+  return run;
+}
+
+// Alternations that score one µ candidate of the grid: enough to move G
+// off G₀ (most of the gain comes in the first two), few enough that a
+// 6-point grid costs about as much as the full learning.
+constexpr int kMuGridAlternations = 2;
+
+// The µ the learning starts from: the paper's kurtosis rule (mu_grid 0),
+// or the grid candidate mu_min + (mu_max − mu_min)·t², t = i/(n−1), with the
+// least true loss after kMuGridAlternations. Quadratic spacing puts most
+// candidates at small µ, where the best values for LLM weights lie.
+double StartMu(const Context& c) {
+  const engine::GlvqOptions& o = c.p.options;
+  if (o.mu_grid == 0 || o.mu_max < kMuOff) return static_cast<float>(InitialMu(c));
+  const int n = o.mu_grid;
+  double best_mu = o.mu_min, best_loss = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < n; ++i) {
+    const double t = n == 1 ? 0.0 : double(i) / double(n - 1);
+    const double mu = static_cast<float>(o.mu_min + (o.mu_max - o.mu_min) * t * t);
+    Candidate cand;
+    Alternate(c, MakeStart(c, mu), kMuGridAlternations, &cand);
+    if (cand.loss < best_loss) {
+      best_loss = cand.loss;
+      best_mu = mu;
+    }
+  }
+  return best_mu;
 }
 
 }  // namespace
@@ -239,25 +319,10 @@ GroupSolution SolveGlvqGroup(const GroupProblem& p) {
   const double half = -c.code_min;
   const auto scale = static_cast<float>(c.scale);
 
-  const double mu0 = static_cast<float>(InitialMu(c));
-  MatrixXd y = CompandAll(c.x, mu0);
-  const MatrixXd g0 = InitialGenerator(c, y);
-  const double g_ref = GeometricMeanSingularValue(g0);
-
+  const Start start = MakeStart(c, StartMu(c));
+  const double g_ref = start.g_ref;
   Candidate best;
-  MatrixXd g = g0;
-  int iterations = 0;
-  for (int it = 0; it < p.options.max_iters; ++it) {
-    ++iterations;
-    const MatrixXd z = Babai(c, g, y);
-    const double before = best.loss;
-    KeepIfBetter({g, mu0, z, Loss(c, g, mu0, z)}, &best);
-    const MatrixXd g_next = UpdateGenerator(c, y, z, g0);
-    if (!GeneratorUsable(g_next, g_ref)) break;
-    g = ClipSingularValues(g_next, g_ref);
-    KeepIfBetter({g, mu0, z, Loss(c, g, mu0, z)}, &best);
-    if (std::isfinite(before) && before - best.loss <= p.options.tolerance * before) break;
-  }
+  const int iterations = Alternate(c, start, p.options.max_iters, &best);
   Refine(c, g_ref, &best);
   // The refinement moved G and µ under fixed codes: re-round once with them.
   {

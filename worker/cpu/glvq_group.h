@@ -17,6 +17,10 @@ struct GroupProblem {
   const Eigen::MatrixXd* w = nullptr;
   const Eigen::MatrixXd* h = nullptr;
   bool h_is_identity = true;
+  // Optional rows × 1 weights ρ_r ≥ 0 of each row's error (the row gains²
+  // when `w` holds gain-normalised rows): the loss is Σ_r ρ_r δ_r H δ_rᵀ.
+  // Null: every row weighs 1.
+  const Eigen::VectorXd* row_weight = nullptr;
   int bits = 2;
   int dim = 8;
   engine::GlvqOptions options;

@@ -65,6 +65,17 @@ void RecodeWithBlockFeedback(int64_t c0, int64_t width, int64_t d, int bits, boo
   }
 }
 
+// Per-row gains (GlvqOptions.row_gain): each row's RMS as stored (F32); 1
+// for a row whose RMS is zero or does not survive the rounding to F32.
+std::vector<float> RowGains(const MatrixXd& w) {
+  std::vector<float> gains(static_cast<size_t>(w.rows()), 1.0f);
+  for (int64_t r = 0; r < w.rows(); ++r) {
+    const auto rms = static_cast<float>(std::sqrt(w.row(r).squaredNorm() / double(w.cols())));
+    if (rms > 0 && std::isfinite(rms)) gains[r] = rms;
+  }
+  return gains;
+}
+
 class GlvqQuantizer final : public Quantizer {
  public:
   explicit GlvqQuantizer(const engine::QuantizerConfig& c) : Quantizer(c) {}
@@ -81,11 +92,26 @@ class GlvqQuantizer final : public Quantizer {
       }
       bits = *std::move(allocated);
     }
+    // Groups are learned on gain-normalised rows, each row's error weighted
+    // by its gain², so the loss is still the true one. Feedback (ldlq) is
+    // row-wise linear and works on the normalised rows alike.
+    std::vector<float> gains;
+    Eigen::VectorXd row_weight;
+    if (c.glvq.row_gain) {
+      gains = RowGains(w);
+      row_weight.resize(w.rows());
+      for (int64_t r = 0; r < w.rows(); ++r) {
+        w.row(r) /= double(gains[r]);
+        row_weight[r] = double(gains[r]) * double(gains[r]);
+      }
+    }
+    const Eigen::VectorXd* weights = gains.empty() ? nullptr : &row_weight;
     std::vector<GroupSolution> solutions(static_cast<size_t>(p.num_groups));
     auto solve = [&](int64_t g, const MatrixXd& source, const MatrixXd& hg) {
       const int64_t c0 = g * c.group_size;
       const MatrixXd wg = source.middleCols(c0, hg.cols());
-      solutions[g] = SolveGlvqGroup({&wg, &hg, p.hessian.is_identity(), bits[g], c.dim, c.glvq});
+      solutions[g] =
+          SolveGlvqGroup({&wg, &hg, p.hessian.is_identity(), weights, bits[g], c.dim, c.glvq});
     };
     if (c.ldlq && !p.hessian.is_identity()) {
       SolveWithFeedback(p, bits, &w, solve, &solutions);
@@ -95,7 +121,9 @@ class GlvqQuantizer final : public Quantizer {
         solve(g, w, p.hessian.Block(c0, std::min<int64_t>(c.group_size, p.w.cols - c0)));
       });
     }
-    return Assemble(p, bits, solutions, result);
+    RETURN_IF_ERROR(Assemble(p, bits, solutions, result));
+    result->tensor.row_scale = std::move(gains);
+    return absl::OkStatus();
   }
 
  private:

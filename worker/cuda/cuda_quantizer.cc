@@ -121,7 +121,7 @@ class CudaGlvqQuantizer final : public Quantizer {
 bool CudaSupports(const engine::QuantizerConfig& c) {
   switch (c.method) {
     case engine::Method::kGlvq:
-      return !c.glvq.exact_search && !c.ldlq;
+      return !c.glvq.exact_search && !c.ldlq && c.glvq.mu_grid == 0 && !c.glvq.row_gain;
     case engine::Method::kRtn:
     case engine::Method::kGptq:
     case engine::Method::kE8p:

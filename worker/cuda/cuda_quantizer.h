@@ -19,7 +19,9 @@
 // Not ported — MakeCudaQuantizer answers UNIMPLEMENTED, and CudaSupports
 // says false so that a worker runs such a configuration on the CPU engine
 // (worker/service/engine_backend.h): method pvq; glvq with exact_search
-// (sphere decoding); glvq with ldlq (cross-group feedback).
+// (sphere decoding); glvq with ldlq (cross-group feedback); glvq with a µ
+// grid (mu_grid > 0, the default; the CUDA group solver starts from the
+// paper's kurtosis rule only); glvq with per-row gains (row_gain).
 //
 // Results agree with the CPU reference within rounding, not bit for bit:
 // GLVQ's sums over rows and GPTQ's and E8P's feedback products run in

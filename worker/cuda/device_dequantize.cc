@@ -64,9 +64,10 @@ absl::Status Upload(const QuantizedTensor& qt, DeviceTensor* t) {
 
 absl::Status DequantizeOnDevice(const QuantizedTensor& qt, std::span<float> out) {
   RETURN_IF_ERROR(ValidateQuantizedTensor(qt));
-  if (qt.method != kMethodGlvq || !qt.rht_seed.empty()) {
+  if (qt.method != kMethodGlvq || !qt.rht_seed.empty() || !qt.row_scale.empty()) {
     return absl::UnimplementedError(absl::StrCat(
-        qt.name, ": the CUDA dequantizer decodes glvq tensors without RHT; use DequantizeRef"));
+        qt.name,
+        ": the CUDA dequantizer decodes glvq tensors without RHT or row gains; use DequantizeRef"));
   }
   const auto n = static_cast<size_t>(qt.rows * qt.cols);
   if (out.size() != n) {

@@ -37,7 +37,7 @@ absl::Status PackGroupCodesOnDevice(std::span<const uint8_t> unpacked, Quantized
 // DequantizeRef for a GLVQ tensor without RHT, bit for bit: rows × cols F32
 // into `out`. INVALID_ARGUMENT for an invalid tensor, a wrong output size
 // or a weight that decodes to a non-finite value (as DequantizeRef);
-// UNIMPLEMENTED for other methods and for tensors with rht_seed.
+// UNIMPLEMENTED for other methods and for tensors with rht_seed or row_scale.
 absl::Status DequantizeOnDevice(const QuantizedTensor& qt, std::span<float> out);
 
 }  // namespace glvq::cuda

@@ -23,6 +23,8 @@ constexpr std::array<MethodEntry, 5> kMethods = {{{Method::kGlvq, "glvq"},
 
 absl::Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
 
+constexpr int kMaxMuGrid = 32;
+
 absl::Status ValidateGlvq(const QuantizerConfig& c) {
   const GlvqOptions& g = c.glvq;
   if (c.dim != 2 && c.dim != 4 && c.dim != 8 && c.dim != 16 && c.dim != 32) {
@@ -40,6 +42,9 @@ absl::Status ValidateGlvq(const QuantizerConfig& c) {
   }
   if (g.max_iters < 1 || g.refine_steps < 0) {
     return Invalid("glvq needs max_iters >= 1 and refine_steps >= 0");
+  }
+  if (g.mu_grid < 0 || g.mu_grid > kMaxMuGrid) {
+    return Invalid(absl::StrCat("glvq mu grid must be within 0..", kMaxMuGrid, ", got ", g.mu_grid));
   }
   if (!(g.tolerance >= 0) || !(g.refine_lr > 0) || !(g.lambda >= 0)) {
     return Invalid("glvq tolerance and lambda must be >= 0, refine_lr > 0");
@@ -100,10 +105,8 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
   if (c.threads < 0) return Invalid("threads must be >= 0 (0 = all cores)");
   if (!(c.damp >= 0 && c.damp < 1)) return Invalid("damp must be within [0, 1)");
   if (c.sdba && c.method != Method::kGlvq) return Invalid("sdba applies to glvq only");
-  if (c.ldlq && c.method != Method::kGlvq) {
-    return Invalid(
-        "ldlq is a glvq switch (gptq always feeds errors back; e8p and pvq use BlockLDLQ)");
-  }
+  // ldlq is on by default for every method but switches only glvq: gptq,
+  // e8p and pvq always feed errors back, rtn never does (that is gptq).
   switch (c.method) {
     case Method::kGlvq:
       return ValidateGlvq(c);
@@ -118,6 +121,28 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
       return absl::OkStatus();
   }
   return Invalid("unknown method");
+}
+
+const char* PresetName(Preset preset) { return preset == Preset::kPaper ? "paper" : "best"; }
+
+std::optional<Preset> ParsePreset(std::string_view name) {
+  if (name == "best") return Preset::kBest;
+  if (name == "paper") return Preset::kPaper;
+  return std::nullopt;
+}
+
+QuantizerConfig PresetConfig(Preset preset) {
+  QuantizerConfig c;
+  if (preset == Preset::kPaper) {
+    c.rht = false;
+    c.ldlq = false;
+    c.rtn_variant = RtnVariant::kClipSearch;
+    c.glvq.mu_min = 10.0;
+    c.glvq.mu_max = 255.0;
+    c.glvq.mu_grid = 0;
+    c.glvq.row_gain = false;
+  }
+  return c;
 }
 
 }  // namespace glvq::engine

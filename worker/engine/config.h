@@ -23,16 +23,28 @@ enum class RtnVariant {
   kClipSearch,  // symmetric midrise grid, clip ratio searched for least MSE
 };
 
-// GLVQ learning (ALGORITHMS.md §1.3). Defaults are the faithful ones.
+// GLVQ learning (docs/algorithms.md). Defaults are the best measured
+// configuration; Preset::kPaper gives the paper's (µ ∈ [10, 255] from a
+// kurtosis start, no RHT, no LDLQ).
 struct GlvqOptions {
-  double mu_min = 10.0;     // µ range; mu_max == 0 turns companding off
-  double mu_max = 255.0;
+  double mu_min = 0.0;      // µ range; mu_max == 0 turns companding off
+  double mu_max = 5.0;
+  // µ candidates tried per group, spread over [mu_min, mu_max] (quadratic
+  // spacing, both ends included); each is scored by the true loss after
+  // kMuGridAlternations alternations and the best starts the full
+  // learning. 0: start from the paper's kurtosis rule instead.
+  int mu_grid = 6;
   int max_iters = 10;       // alternations: Babai rounding + closed-form G
   double tolerance = 1e-4;  // stop when the relative loss gain is smaller
   int refine_steps = 20;    // Adam steps on the true loss for G and log µ
   double refine_lr = 0.01;  // Adam step, relative to G's initial scale
   double lambda = 1e-3;     // pull of G towards G₀, per vector
   bool exact_search = false;  // final codes by sphere decoding, not Babai
+  // Per-row gains: each row is divided by its RMS before the groups are
+  // learned (rows of one group can differ several-fold even after RHT) and
+  // the gains are stored (F32, one per row: 32/cols bits per weight). The
+  // loss stays the true one: rows are weighted by their gain².
+  bool row_gain = true;
 };
 
 // Gain levels of PVQ (ALGORITHMS.md §2, worker/cpu/pvq_gain.h).
@@ -50,6 +62,16 @@ struct PvqOptions {
   PvqGainLevels gain_levels = PvqGainLevels::kLloydMax;
 };
 
+// Named starting points for a whole configuration; explicit fields of a job
+// spec override them.
+enum class Preset {
+  kBest,   // the best configuration measured on a real model (the defaults)
+  kPaper,  // the GLVQ paper's: µ ∈ [10, 255] from kurtosis, no RHT, no
+           // LDLQ; rtn/gptq grids by clip search
+};
+const char* PresetName(Preset preset);  // "best", "paper"
+std::optional<Preset> ParsePreset(std::string_view name);
+
 struct QuantizerConfig {
   Method method = Method::kGlvq;
   double bits = 2.0;       // target average bits per weight (payload)
@@ -59,8 +81,10 @@ struct QuantizerConfig {
   int threads = 1;         // worker threads; 0 = all cores. Never changes results.
   double damp = 0.01;      // Hessian damping, fraction of mean(diag H)
   bool sdba = false;       // salience-driven bit allocation (glvq)
-  bool rht = false;        // randomized Hadamard incoherence processing
-  bool ldlq = false;       // cross-group (block LDLQ) error feedback (glvq)
+  bool rht = true;         // randomized Hadamard incoherence processing
+  bool ldlq = true;        // cross-group (block LDLQ) error feedback: switches
+                           // glvq (needs a Hessian, a no-op without one);
+                           // gptq/e8p/pvq always feed back, rtn never does
   bool act_order = false;  // gptq: quantize columns by decreasing diag(H)
   RtnVariant rtn_variant = RtnVariant::kClipSearch;  // rtn and gptq grids
   GlvqOptions glvq;
@@ -72,6 +96,9 @@ struct QuantizerConfig {
 // {2,4,8,16,32} or larger than the group (pvq: 2..256, dividing the group),
 // inverted or negative µ range, a pvq rate no pyramid reaches, ...
 absl::Status ValidateConfig(const QuantizerConfig& config);
+
+// The configuration `preset` starts from (kBest: QuantizerConfig{}).
+QuantizerConfig PresetConfig(Preset preset);
 
 // Integer bit widths for fractional targets: floor(bits), and the share of
 // weights that get one more bit.

@@ -1,5 +1,6 @@
 #include "worker/engine/group_range.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -114,6 +115,7 @@ QualitySums& QualitySums::operator+=(const QualitySums& other) {
   reference += other.reference;
   proxy_error += other.proxy_error;
   proxy_reference += other.proxy_reference;
+  top_error = std::max(top_error, other.top_error);
   return *this;
 }
 
@@ -122,6 +124,7 @@ TensorQuality QualitySums::Quality() const {
   q.nmse = reference > 0 ? error / reference : 0.0;
   q.sqnr_db = q.nmse > 0 ? std::min(kMaxSqnrDb, -10.0 * std::log10(q.nmse)) : kMaxSqnrDb;
   q.proxy_loss = proxy_reference > 0 ? proxy_error / proxy_reference : 0.0;
+  q.top_error = top_error;
   return q;
 }
 
@@ -164,6 +167,7 @@ absl::StatusOr<RangeResult> QuantizeRange(const Quantizer& quantizer, const Rang
   }
   out.sums.proxy_reference = h.WeightedSquaredNorm(in.w.data, in.w.rows);
   out.sums.proxy_error = h.WeightedSquaredNorm(delta.data(), in.w.rows);
+  out.sums.top_error = out.result.tensor.quality->top_error;
   return out;
 }
 

@@ -59,6 +59,9 @@ struct QualitySums {
   double reference = 0;        // ||W||²
   double proxy_error = 0;      // tr(ΔW H ΔWᵀ)
   double proxy_reference = 0;  // tr(W H Wᵀ)
+  // TensorQuality::top_error of the range; ranges combine by max (each
+  // range's own largest weights, so a split tensor looks at a few more).
+  double top_error = 0;
 
   QualitySums& operator+=(const QualitySums& other);
   // NMSE, SQNR (capped at 300 dB, as the engine reports it) and proxy loss.
