@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/benchmarks.h"
 #include "bench/sources.h"
@@ -47,8 +48,10 @@ struct QualityOptions {
   std::string fixtures = "../shared/fixtures";
 };
 
+// Rows keep the configurations they were first measured with: the paper
+// preset, with each row's changes on top ("best" rows: the defaults).
 QuantizerConfig Base(Method m, double bits, int dim) {
-  QuantizerConfig c;
+  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
   c.method = m;
   c.bits = bits;
   c.dim = dim;
@@ -73,6 +76,52 @@ void PvqVariants(const std::string& h, std::vector<Variant>* v) {
     q.pvq.gain_bits = std::bit_width(static_cast<unsigned>(d));
     v->push_back({"log2(D)+1 gain bits" + h, q});
   }
+}
+
+// GLVQ from µ = 0 + RHT to the defaults, one change at a time, at 2–4
+// bits, and the default of every method (ldlq acts only with a Hessian).
+void GlvqSteps(const std::string& h, std::vector<Variant>* v) {
+  for (int b : {2, 3, 4}) {
+    QuantizerConfig c = Base(Method::kGlvq, b, 8);
+    c.glvq.mu_min = c.glvq.mu_max = 0;
+    c.rht = c.ldlq = true;
+    v->push_back({"mu=0 rht ldlq" + h, c});
+    QuantizerConfig grid = c;
+    grid.glvq.mu_max = 5;
+    grid.glvq.mu_grid = engine::GlvqOptions{}.mu_grid;
+    v->push_back({"mu-grid[0,5] rht ldlq" + h, grid});
+    QuantizerConfig gain = c;
+    gain.glvq.row_gain = true;
+    v->push_back({"mu=0 rht ldlq row-gain" + h, gain});
+    for (Method m : {Method::kGlvq, Method::kRtn, Method::kGptq}) {
+      QuantizerConfig d;  // the best preset
+      d.method = m;
+      d.bits = b;
+      d.dim = m == Method::kGlvq ? 8 : 1;
+      v->push_back({"default" + h, d});
+    }
+  }
+}
+
+// trellis at its defaults (RHT, row × group gains, LDLQ with a Hessian) for
+// windows L = 10, 12, 14 (the search costs ∝ 2^L), and SDBA's 2.5 bits.
+void TrellisVariants(const std::string& h, std::vector<Variant>* v) {
+  for (int b : {2, 3, 4}) {
+    for (int window : {10, 12, 14}) {
+      QuantizerConfig c;  // the best preset
+      c.method = Method::kTrellis;
+      c.bits = b;
+      c.dim = window;  // the table's d column shows L
+      c.trellis.window = window;
+      v->push_back({absl::StrCat("L=", window) + h, c});
+    }
+  }
+  QuantizerConfig frac;
+  frac.method = Method::kTrellis;
+  frac.bits = 2.5;
+  frac.sdba = true;
+  frac.dim = frac.trellis.window;
+  v->push_back({"L=12 sdba" + h, frac});
 }
 
 std::vector<Variant> Variants(bool has_hessian) {
@@ -119,6 +168,8 @@ std::vector<Variant> Variants(bool has_hessian) {
     best.ldlq = best.rht = true;
     v.push_back({"mu=0 H +ldlq +rht", best});
   }
+  GlvqSteps(h, &v);
+  TrellisVariants(h, &v);
   return v;
 }
 

@@ -47,6 +47,8 @@ std::vector<SpeedCase> Cases() {
   cases.push_back({Method::kE8p, 2, 8});
   for (int d : {8, 32, 128}) cases.push_back({Method::kPvq, 2, d});
   cases.push_back({Method::kPvq, 4, 32});
+  // trellis: `dim` is the window L; the search costs ∝ 2^L.
+  for (int window : {8, 10, 12}) cases.push_back({Method::kTrellis, 2, window});
   return cases;
 }
 
@@ -73,6 +75,7 @@ int RunSpeed(const SpeedOptions& o) {
       c.method = sc.method;
       c.bits = sc.bits;
       c.dim = sc.dim;
+      if (sc.method == Method::kTrellis) c.trellis.window = sc.dim;
       c.threads = threads;
       std::string engine;
       auto q = worker::MakeBackendQuantizer(*backend, c, &engine);

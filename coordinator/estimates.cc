@@ -17,7 +17,7 @@ double CodeBits(const engine::QuantizerConfig& c) {
 
 bool NeedsInverseFactor(const engine::QuantizerConfig& c) {
   return c.method == Method::kGptq || c.method == Method::kE8p || c.method == Method::kPvq ||
-         c.ldlq || c.sdba;
+         c.ldlq || c.sdba;  // (trellis: through ldlq)
 }
 
 uint64_t CeilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
@@ -34,6 +34,7 @@ bool CanSplitTensor(const engine::QuantizerConfig& c) {
     case Method::kGptq:
     case Method::kE8p:
     case Method::kPvq:
+    case Method::kTrellis:
       return false;
   }
   return false;
@@ -76,6 +77,11 @@ uint64_t EstimatePackedBytes(const engine::QuantizerConfig& c, const TaskShape& 
       // pulses (2 per group), row norms, at most 2 x 256 gain levels; no bits.
       side = groups * 8 + rows * 4 + 2 * 4 * 256 - groups;
       break;
+    case Method::kTrellis:
+      // Each row's stream is whole bytes; group and row gains.
+      codes += groups * rows;
+      side = groups * 4 + rows * 4;
+      break;
   }
   return codes + bits_and_offsets + side;
 }
@@ -111,6 +117,11 @@ double WeightsPerSecond(const engine::QuantizerConfig& c) {
       if (c.dim >= 32) return 1.0e6;
       if (c.dim >= 16) return 1.6e6;
       return c.glvq.mu_max == 0 ? 3.9e6 : 2.4e6;
+    case Method::kTrellis:
+      // One core at k = 2 (worker/cpu/trellis_viterbi.h): the Viterbi
+      // search costs ∝ 2^L; L = 12 ≈ 0.3 M weights/s, the trial sweep adds
+      // 1/16 of that with a Hessian.
+      return 0.3e6 * std::ldexp(1.0, 12 - c.trellis.window);
   }
   return 1.0e6;
 }

@@ -43,6 +43,8 @@ std::string WholeTensorReason(const engine::QuantizerConfig& c) {
     return "e8p (BlockLDLQ) feeds each group's error into the next";
   if (c.method == engine::Method::kPvq)
     return "pvq (RHT, row norms, BlockLDLQ) couples all groups of a tensor";
+  if (c.method == engine::Method::kTrellis)
+    return "trellis (RHT, row gains, BlockLDLQ) couples all groups of a tensor";
   if (c.ldlq) return "ldlq feeds each group's error into the next";
   if (c.method == engine::Method::kGlvq && c.glvq.row_gain) {
     return "row gains are measured over all columns of a row";

@@ -15,6 +15,7 @@ engine::QuantizerConfig SmallConfig(engine::Method method) {
   config.group_size = 32;
   config.seed = 7;
   config.glvq.max_iters = 2;
+  config.trellis.window = 8;
   return config;
 }
 

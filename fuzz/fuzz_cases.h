@@ -16,8 +16,9 @@ namespace glvq::fuzz {
 
 // Methods the task-result and packed-tensor targets choose from (by the
 // first input byte, modulo the count).
-inline constexpr std::array<engine::Method, 4> kMethods = {
-    engine::Method::kGlvq, engine::Method::kRtn, engine::Method::kE8p, engine::Method::kPvq};
+inline constexpr std::array<engine::Method, 5> kMethods = {
+    engine::Method::kGlvq, engine::Method::kRtn, engine::Method::kE8p, engine::Method::kPvq,
+    engine::Method::kTrellis};
 
 // A small, valid configuration of `method`: 2 bits, group size 32.
 engine::QuantizerConfig SmallConfig(engine::Method method);

@@ -37,6 +37,9 @@ void FuzzManifest(std::string_view text) {
 // short vector (the format allows it; the reference quantizer never writes
 // it), 4 and 8 are what the quantizer writes.
 constexpr int64_t kPvqDims[] = {3, 4, 8};
+// trellis's window L by the dim choice; choice 2 (the seeds' shape byte 8)
+// is SmallConfig's window.
+constexpr int64_t kTrellisWindows[] = {4, 16, 8};
 
 glvq::QuantizedTensor Meta(uint8_t mode, const uint8_t* shape) {
   using glvq::engine::Method;
@@ -48,10 +51,11 @@ glvq::QuantizedTensor Meta(uint8_t mode, const uint8_t* shape) {
   meta.rows = 1 + shape[0] % 16;
   meta.cols = 1 + shape[1] % 96;
   meta.group_size = 8 << (shape[2] % 3);  // 8, 16, 32
-  meta.dim = method == Method::kRtn   ? 1
-             : method == Method::kE8p ? 8
-             : method == Method::kPvq ? kPvqDims[choice]
-                                      : 2 << choice;  // glvq: 2, 4, 8
+  meta.dim = method == Method::kRtn       ? 1
+             : method == Method::kE8p     ? 8
+             : method == Method::kPvq     ? kPvqDims[choice]
+             : method == Method::kTrellis ? kTrellisWindows[choice]
+                                          : 2 << choice;  // glvq: 2, 4, 8
   return meta;
 }
 

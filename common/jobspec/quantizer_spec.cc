@@ -114,6 +114,7 @@ absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpe
   if (s.has_lambda()) g.lambda = s.lambda();
   if (s.has_exact_search()) g.exact_search = s.exact_search();
   if (s.has_row_gain()) g.row_gain = s.row_gain();
+  if (s.has_trellis_window()) c.trellis.window = s.trellis_window();
   return c;
 }
 
@@ -141,6 +142,8 @@ v1::QuantizerSpec FromQuantizerConfig(const engine::QuantizerConfig& c) {
   s.set_refine_lr(g.refine_lr);
   s.set_lambda(g.lambda);
   s.set_exact_search(g.exact_search);
+  s.set_row_gain(g.row_gain);
+  s.set_trellis_window(c.trellis.window);
   s.set_pvq_gain_bits(c.pvq.gain_bits);
   s.set_pvq_gain_levels(FromEnginePvqGainLevels(c.pvq.gain_levels));
   return s;

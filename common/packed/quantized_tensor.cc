@@ -14,6 +14,8 @@
 #include "common/packed/hadamard.h"
 #include "common/packed/pvq.h"
 #include "common/packed/pvq_tensor.h"
+#include "common/packed/trellis_code.h"
+#include "common/packed/trellis_tensor.h"
 
 namespace glvq {
 namespace {
@@ -34,13 +36,14 @@ absl::Status Invalid(const QuantizedTensor& qt, absl::string_view problem) {
 
 bool IsKnownMethod(std::string_view method) {
   return method == kMethodGlvq || method == kMethodRtn || method == kMethodE8p ||
-         method == kMethodPvq;
+         method == kMethodPvq || method == kMethodTrellis;
 }
 
 // glvq and rtn pack b-bit codes LSB-first; e8p stores whole 16-bit indices,
-// pvq records of index and gain bits (pvq_tensor.h).
+// pvq records of index and gain bits (pvq_tensor.h), trellis one
+// byte-aligned stream per row and group (trellis_tensor.h).
 bool IsBitPacked(std::string_view method) {
-  return method != kMethodE8p && method != kMethodPvq;
+  return method != kMethodE8p && method != kMethodPvq && method != kMethodTrellis;
 }
 
 // The only bit width an e8p group may declare: 16 bits per 8 weights.
@@ -60,7 +63,7 @@ absl::Status ValidateScalars(const QuantizedTensor& qt) {
   if (qt.name.empty()) return Invalid(qt, "empty name");
   if (!IsKnownMethod(qt.method)) {
     return Invalid(qt, absl::StrCat("unknown method '", qt.method,
-                                    "' (expected 'glvq', 'rtn', 'e8p' or 'pvq')"));
+                                    "' (expected 'glvq', 'rtn', 'e8p', 'pvq' or 'trellis')"));
   }
   if (!IsFloatDType(qt.source_dtype)) {
     return Invalid(qt, absl::StrCat("source dtype ", Sv(DTypeName(qt.source_dtype)),
@@ -72,9 +75,10 @@ absl::Status ValidateScalars(const QuantizedTensor& qt) {
   if (qt.rows * qt.cols > kMaxWeights) {
     return Invalid(qt, absl::StrCat("rows * cols exceeds ", kMaxWeights));
   }
-  const int64_t max_dim = qt.method == kMethodRtn   ? 1
-                          : qt.method == kMethodPvq ? pvq::kMaxDim
-                                                    : packed::kMaxLatticeDim;
+  const int64_t max_dim = qt.method == kMethodRtn       ? 1
+                          : qt.method == kMethodPvq     ? pvq::kMaxDim
+                          : qt.method == kMethodTrellis ? trellis::kMaxL
+                                                        : packed::kMaxLatticeDim;
   if (qt.method == kMethodE8p && qt.dim != e8p::kDim) {
     return Invalid(qt, absl::StrCat("dim must be 8 for method 'e8p', got ", qt.dim));
   }
@@ -134,6 +138,7 @@ absl::Status ValidateCodes(const QuantizedTensor& qt, std::span<const uint8_t> c
                                     qt.offsets[groups]));
   }
   if (qt.method == kMethodPvq) return ValidatePvqCodes(qt, codes);
+  if (qt.method == kMethodTrellis) return ValidateTrellisCodes(qt, codes);
   if (!IsBitPacked(qt.method)) return absl::OkStatus();  // every uint16 is an index
   for (int64_t g = 0; g < groups; ++g) {
     const uint64_t code_bits =
@@ -203,13 +208,14 @@ absl::Status ValidateSideInfo(const QuantizedTensor& qt) {
     return Invalid(qt, absl::StrCat("rht_seed has ", qt.rht_seed.size(),
                                     " entries, expected 0 or 2"));
   }
-  if (qt.method != kMethodGlvq) {
+  if (qt.method != kMethodGlvq && qt.method != kMethodTrellis) {
     RETURN_IF_ERROR(CheckArraySize(qt, "row_scale", qt.row_scale.size(), 0));
   }
   if (qt.method == kMethodPvq) return absl::OkStatus();  // ValidatePvqLayout did it
   RETURN_IF_ERROR(CheckArraySize(qt, "pulses", qt.pulses.size(), 0));
   RETURN_IF_ERROR(CheckArraySize(qt, "gains", qt.gains.size(), 0));
   RETURN_IF_ERROR(CheckArraySize(qt, "norms", qt.norms.size(), 0));
+  if (qt.method == kMethodTrellis) return ValidateTrellisSideInfo(qt);
   if (qt.method == kMethodGlvq) return ValidateGlvqSideInfo(qt);
   if (qt.method == kMethodE8p) return ValidateE8pSideInfo(qt);
   return ValidateRtnSideInfo(qt);
@@ -294,6 +300,12 @@ absl::Status DecodeGroups(const QuantizedTensor& qt, std::span<T> out) {
     for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(dense[i]);
     return absl::OkStatus();
   }
+  if (qt.method == kMethodTrellis) {
+    std::vector<float> dense(out.size());
+    DecodeTrellis(qt, dense);
+    std::copy(dense.begin(), dense.end(), out.begin());
+    return absl::OkStatus();
+  }
   std::vector<uint8_t> codes;
   std::vector<uint16_t> indices;
   for (int64_t g = 0; g < qt.NumGroups(); ++g) {
@@ -363,6 +375,9 @@ std::vector<ComponentSpec> ComponentSpecs(const QuantizedTensor& qt, int64_t cod
     if (with_row_scale) specs.push_back({kRowScaleComponent, DType::kF32, {qt.rows}});
     specs.push_back({"scale", DType::kF32, {groups}});
   } else if (qt.method == kMethodE8p) {
+    specs.push_back({"scale", DType::kF32, {groups}});
+  } else if (qt.method == kMethodTrellis) {
+    specs.push_back({kRowScaleComponent, DType::kF32, {qt.rows}});
     specs.push_back({"scale", DType::kF32, {groups}});
   } else {
     specs.push_back({"scale", DType::kF32, {groups, qt.rows}});
@@ -453,6 +468,7 @@ std::vector<int64_t> ComputeGroupOffsets(int64_t rows, int64_t cols, int64_t gro
 
 std::vector<int64_t> ComputeGroupOffsets(std::string_view method, int64_t rows, int64_t cols,
                                          int64_t group_size, std::span<const uint8_t> bits) {
+  if (method == kMethodTrellis) return TrellisGroupOffsets(rows, cols, group_size, bits);
   std::vector<int64_t> offsets(bits.size() + 1, 0);
   for (size_t g = 0; g < bits.size(); ++g) {
     const uint64_t width = packed::ColumnGroupWidth(cols, group_size, g);
@@ -622,6 +638,7 @@ std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_s
   if (method == kMethodRtn) names = {"bits", "codes", "offsets", "scale", "zero"};
   if (method == kMethodE8p) names = {"bits", "codes", "offsets", "scale"};
   if (method == kMethodPvq) names = {"codes", "gains", "norms", "offsets", "pulses"};
+  if (method == kMethodTrellis) names = {"bits", "codes", "offsets", "row_scale", "scale"};
   if (with_rht_seed && !names.empty()) names.emplace_back(kRhtSeedComponent);
   if (with_row_scale && method == kMethodGlvq) names.emplace_back(kRowScaleComponent);
   std::sort(names.begin(), names.end());

@@ -25,6 +25,7 @@ inline constexpr std::string_view kMethodGlvq = "glvq";
 inline constexpr std::string_view kMethodRtn = "rtn";
 inline constexpr std::string_view kMethodE8p = "e8p";
 inline constexpr std::string_view kMethodPvq = "pvq";
+inline constexpr std::string_view kMethodTrellis = "trellis";
 
 // The optional component that records a randomized Hadamard transform
 // (docs/format.md §4.4); any method may carry it.
@@ -56,12 +57,14 @@ struct TensorQuality {
 // and DequantizeRef undoes the transform.
 struct QuantizedTensor {
   std::string name;            // the source tensor, e.g. "layers.0.mlp.up.weight"
-  std::string method;          // kMethodGlvq, kMethodRtn, kMethodE8p or kMethodPvq
+  std::string method;          // kMethodGlvq, kMethodRtn, kMethodE8p, kMethodPvq, kMethodTrellis
+
   DType source_dtype = DType::kF32;  // dtype of the source weight (float)
   int64_t rows = 0;
   int64_t cols = 0;
   int64_t group_size = 0;      // columns per group
-  int64_t dim = 0;             // vector dimension d; 1 for rtn, 8 for e8p, D for pvq
+  int64_t dim = 0;             // vector dimension d; 1 for rtn, 8 for e8p, D for pvq;
+                               // trellis: the window L (state bits)
   std::vector<uint8_t> bits;   // [G], bits per code (e8p: per weight, 2), 1..8; pvq: none
   std::vector<int64_t> offsets;  // [G+1], byte offset of each group in `codes`
   std::vector<uint8_t> codes;  // all group streams, concatenated
@@ -77,7 +80,8 @@ struct QuantizedTensor {
   std::vector<float> gains;
   std::vector<float> norms;    // pvq: [rows], row norms
   // glvq: empty, or [rows] per-row gains (> 0): row r decodes to
-  // row_scale[r] · scale[g] · F_µ⁻¹(G z).
+  // row_scale[r] · scale[g] · F_µ⁻¹(G z). trellis: [rows] value scales
+  // (≥ 0), always present (common/packed/trellis_tensor.h).
   std::vector<float> row_scale;
   // Empty, or [2]: the seeds of T_m (rows) and T_n (columns), each a
   // uint64 stored bit for bit as I64.

@@ -164,7 +164,7 @@ TEST(JobSpecParse, ProtoAndEngineSpellMethodsAlike) {
     EXPECT_EQ(engine::MethodName(*m), YamlEnumName(v));
   }
   for (auto m : {engine::Method::kGlvq, engine::Method::kRtn, engine::Method::kGptq,
-                 engine::Method::kE8p, engine::Method::kPvq}) {
+                 engine::Method::kE8p, engine::Method::kPvq, engine::Method::kTrellis}) {
     EXPECT_NE(FromEngineMethod(m), v1::METHOD_UNSPECIFIED) << engine::MethodName(m);
     EXPECT_TRUE(proto_names.count(engine::MethodName(m)));
   }
@@ -234,7 +234,7 @@ TEST(JobSpecParse, BadValuesAreInvalidArgumentWithPosition) {
        "job.yaml:17:11: spec.quantizer.seed: expected a non-negative integer, got '-1'"},
       {"threads: 2", "threads: -1", "job.yaml:18:14: spec.quantizer.threads: threads must be >= 0"},
       {"method: glvq", "method: gptq\n    sdba: true",
-       "job.yaml:9:13: spec.quantizer.method: sdba applies to glvq only"},
+       "job.yaml:9:13: spec.quantizer.method: sdba applies to glvq and trellis only"},
       {"backend: cpu", "backend: tpu",
        "job.yaml:22:14: spec.workers.backend: unknown value 'tpu' (known: auto, cpu, cuda)"},
       {"maxTaskMemoryBytes: 512Mi", "maxTaskMemoryBytes: 1.5Gi",

@@ -15,11 +15,12 @@ struct MethodEntry {
   Method method;
   const char* name;
 };
-constexpr std::array<MethodEntry, 5> kMethods = {{{Method::kGlvq, "glvq"},
+constexpr std::array<MethodEntry, 6> kMethods = {{{Method::kGlvq, "glvq"},
                                                   {Method::kRtn, "rtn"},
                                                   {Method::kGptq, "gptq"},
                                                   {Method::kE8p, "e8p"},
-                                                  {Method::kPvq, "pvq"}}};
+                                                  {Method::kPvq, "pvq"},
+                                                  {Method::kTrellis, "trellis"}}};
 
 absl::Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
 
@@ -48,6 +49,23 @@ absl::Status ValidateGlvq(const QuantizerConfig& c) {
   }
   if (!(g.tolerance >= 0) || !(g.refine_lr > 0) || !(g.lambda >= 0)) {
     return Invalid("glvq tolerance and lambda must be >= 0, refine_lr > 0");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTrellis(const QuantizerConfig& c) {
+  const BitSplit split = SplitBits(c.bits);
+  if (split.low < 1 || c.bits > 4) {
+    return Invalid(absl::StrFormat("trellis codes 1..4 bits per weight, got %g", c.bits));
+  }
+  if (c.trellis.window < 8 || c.trellis.window > 16) {
+    return Invalid(absl::StrCat("trellis window must be within 8..16, got ", c.trellis.window));
+  }
+  if (c.group_size < 8) {
+    return Invalid(absl::StrCat("trellis needs groups of at least 8 columns, got ", c.group_size));
+  }
+  if (c.sdba && split.high_share == 0 && (c.bits < 2 || c.bits > 3)) {
+    return Invalid("trellis with sdba at an integer rate needs bits 2 or 3 (groups get N-1..N+1)");
   }
   return absl::OkStatus();
 }
@@ -94,9 +112,11 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
     return Invalid(absl::StrFormat("bits must be within 1..8, got %g", c.bits));
   }
   const bool fractional = c.bits != std::floor(c.bits);
-  if (fractional && !(c.method == Method::kGlvq && c.sdba) && c.method != Method::kPvq) {
+  const bool allocates = c.sdba && (c.method == Method::kGlvq || c.method == Method::kTrellis);
+  if (fractional && !allocates && c.method != Method::kPvq) {
     return Invalid(absl::StrFormat(
-        "fractional bits (%g) need salience-driven bit allocation (glvq with sdba) or pvq",
+        "fractional bits (%g) need salience-driven bit allocation (glvq or trellis with sdba) "
+        "or pvq",
         c.bits));
   }
   if (c.group_size < 1 || c.group_size > 4096) {
@@ -104,9 +124,12 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
   }
   if (c.threads < 0) return Invalid("threads must be >= 0 (0 = all cores)");
   if (!(c.damp >= 0 && c.damp < 1)) return Invalid("damp must be within [0, 1)");
-  if (c.sdba && c.method != Method::kGlvq) return Invalid("sdba applies to glvq only");
-  // ldlq is on by default for every method but switches only glvq: gptq,
-  // e8p and pvq always feed errors back, rtn never does (that is gptq).
+  if (c.sdba && c.method != Method::kGlvq && c.method != Method::kTrellis) {
+    return Invalid("sdba applies to glvq and trellis only");
+  }
+  // ldlq is on by default for every method but switches only glvq and
+  // trellis: gptq, e8p and pvq always feed errors back, rtn never does
+  // (that is gptq).
   switch (c.method) {
     case Method::kGlvq:
       return ValidateGlvq(c);
@@ -116,6 +139,8 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
       return absl::OkStatus();
     case Method::kPvq:
       return ValidatePvq(c);
+    case Method::kTrellis:
+      return ValidateTrellis(c);
     case Method::kRtn:
     case Method::kGptq:
       return absl::OkStatus();

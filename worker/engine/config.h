@@ -12,9 +12,9 @@
 
 namespace glvq::engine {
 
-enum class Method { kGlvq, kRtn, kGptq, kE8p, kPvq };
+enum class Method { kGlvq, kRtn, kGptq, kE8p, kPvq, kTrellis };
 
-// "glvq", "rtn", "gptq", "e8p", "pvq".
+// "glvq", "rtn", "gptq", "e8p", "pvq", "trellis".
 const char* MethodName(Method method);
 std::optional<Method> ParseMethod(std::string_view name);
 
@@ -72,6 +72,15 @@ enum class Preset {
 const char* PresetName(Preset preset);  // "best", "paper"
 std::optional<Preset> ParsePreset(std::string_view name);
 
+// The trellis method (docs/algorithms.md §6, worker/cpu/trellis_quantizer.h).
+struct TrellisOptions {
+  // State bits L of the bitshift trellis, 8..16. The Viterbi search costs
+  // ∝ 2^L per weight (CPU, one core, k = 2: L = 10 ≈ 1.9, L = 12 ≈ 0.46,
+  // L = 14 ≈ 0.1 M weights/s) and buys Gaussian MSE 0.079 / 0.073 / 0.071
+  // at 2 bits (limit 0.0625).
+  int window = 12;
+};
+
 struct QuantizerConfig {
   Method method = Method::kGlvq;
   double bits = 2.0;       // target average bits per weight (payload)
@@ -80,15 +89,17 @@ struct QuantizerConfig {
   uint64_t seed = 0;       // every random choice derives from it and the tensor name
   int threads = 1;         // worker threads; 0 = all cores. Never changes results.
   double damp = 0.01;      // Hessian damping, fraction of mean(diag H)
-  bool sdba = false;       // salience-driven bit allocation (glvq)
+  bool sdba = false;       // salience-driven bit allocation (glvq, trellis)
   bool rht = true;         // randomized Hadamard incoherence processing
   bool ldlq = true;        // cross-group (block LDLQ) error feedback: switches
-                           // glvq (needs a Hessian, a no-op without one);
-                           // gptq/e8p/pvq always feed back, rtn never does
+                           // glvq and trellis (needs a Hessian, a no-op
+                           // without one); gptq/e8p/pvq always feed back,
+                           // rtn never does
   bool act_order = false;  // gptq: quantize columns by decreasing diag(H)
   RtnVariant rtn_variant = RtnVariant::kClipSearch;  // rtn and gptq grids
   GlvqOptions glvq;
   PvqOptions pvq;
+  TrellisOptions trellis;
 };
 
 // INVALID_ARGUMENT with a specific message for any out-of-range field:

@@ -5,6 +5,7 @@
 #include "worker/cpu/gptq_quantizer.h"
 #include "worker/cpu/pvq_quantizer.h"
 #include "worker/cpu/rtn_quantizer.h"
+#include "worker/cpu/trellis_quantizer.h"
 #include "worker/engine/quantizer.h"
 
 namespace glvq::engine {
@@ -22,6 +23,8 @@ absl::StatusOr<std::unique_ptr<Quantizer>> MakeQuantizer(const QuantizerConfig& 
       return cpu::MakeE8pQuantizer(config);
     case Method::kPvq:
       return cpu::MakePvqQuantizer(config);
+    case Method::kTrellis:
+      return cpu::MakeTrellisQuantizer(config);
     default:
       return absl::UnimplementedError(
           absl::StrCat("method ", MethodName(config.method), " is not available yet"));

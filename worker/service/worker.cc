@@ -52,7 +52,8 @@ v1::Capabilities LocalCapabilities(const WorkerOptions& options) {
   caps.set_cpu_threads(std::max(1u, std::thread::hardware_concurrency()));
   caps.set_slots(1);
   for (v1::Method m :
-       {v1::METHOD_GLVQ, v1::METHOD_RTN, v1::METHOD_GPTQ, v1::METHOD_E8P, v1::METHOD_PVQ}) {
+       {v1::METHOD_GLVQ, v1::METHOD_RTN, v1::METHOD_GPTQ, v1::METHOD_E8P, v1::METHOD_PVQ,
+        v1::METHOD_TRELLIS}) {
     caps.add_methods(m);
   }
   for (const std::string& p : options.shared_paths) caps.add_shared_paths(p);

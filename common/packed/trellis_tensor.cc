@@ -1,0 +1,113 @@
+#include "common/packed/trellis_tensor.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "common/packed/layout.h"
+#include "common/packed/trellis_code.h"
+
+namespace glvq {
+namespace {
+
+absl::Status Invalid(const QuantizedTensor& qt, const std::string& problem) {
+  return absl::InvalidArgumentError(absl::StrCat("quantized tensor '", qt.name, "': ", problem));
+}
+
+absl::Status MustBeEmpty(const QuantizedTensor& qt, const char* what, size_t size) {
+  if (size == 0) return absl::OkStatus();
+  return Invalid(qt, absl::StrCat(what, " has ", size, " entries, expected 0 for 'trellis'"));
+}
+
+int64_t GroupWidth(int64_t cols, int64_t group_size, size_t g) {
+  return static_cast<int64_t>(packed::ColumnGroupWidth(cols, group_size, g));
+}
+
+}  // namespace
+
+float TrellisSequenceScale(const QuantizedTensor& qt, int64_t row, int64_t group) {
+  return qt.row_scale[static_cast<size_t>(row)] * qt.scale[static_cast<size_t>(group)];
+}
+
+int TrellisGroupWindow(int64_t window, int64_t width, int bits) {
+  return static_cast<int>(std::min<int64_t>(window, width * bits));
+}
+
+std::vector<int64_t> TrellisGroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
+                                         std::span<const uint8_t> bits) {
+  std::vector<int64_t> offsets(bits.size() + 1, 0);
+  for (size_t g = 0; g < bits.size(); ++g) {
+    const int64_t width = GroupWidth(cols, group_size, g);
+    offsets[g + 1] = offsets[g] + rows * trellis::StreamBytes(width, bits[g]);
+  }
+  return offsets;
+}
+
+absl::Status ValidateTrellisSideInfo(const QuantizedTensor& qt) {
+  if (qt.dim > trellis::kMaxL) {
+    return Invalid(qt, absl::StrCat("trellis window (dim) ", qt.dim, " exceeds ", trellis::kMaxL));
+  }
+  for (size_t g = 0; g < qt.bits.size(); ++g) {
+    if (qt.bits[g] < trellis::kMinK || qt.bits[g] > trellis::kMaxK) {
+      return Invalid(qt, absl::StrCat("group ", g, " has ", int{qt.bits[g]},
+                                      " bits per weight, trellis codes 1..4"));
+    }
+  }
+  RETURN_IF_ERROR(MustBeEmpty(qt, "generators", qt.generators.size()));
+  RETURN_IF_ERROR(MustBeEmpty(qt, "mu", qt.mu.size()));
+  RETURN_IF_ERROR(MustBeEmpty(qt, "zero", qt.zero.size()));
+  if (qt.scale.size() != qt.bits.size()) {
+    return Invalid(qt, absl::StrCat("scale has ", qt.scale.size(), " entries, expected ",
+                                    qt.bits.size()));
+  }
+  for (size_t g = 0; g < qt.scale.size(); ++g) {
+    if (!std::isfinite(qt.scale[g]) || !(qt.scale[g] > 0)) {
+      return Invalid(qt, absl::StrCat("scale[", g, "] is ", qt.scale[g], ", must be finite and > 0"));
+    }
+  }
+  if (qt.row_scale.size() != static_cast<size_t>(qt.rows)) {
+    return Invalid(qt, absl::StrCat("row_scale has ", qt.row_scale.size(), " entries, expected ",
+                                    qt.rows));
+  }
+  for (size_t r = 0; r < qt.row_scale.size(); ++r) {
+    if (!std::isfinite(qt.row_scale[r]) || qt.row_scale[r] < 0) {
+      return Invalid(qt, absl::StrCat("row_scale[", r, "] is ", qt.row_scale[r],
+                                      ", must be finite and >= 0"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateTrellisCodes(const QuantizedTensor& qt, std::span<const uint8_t> codes) {
+  for (size_t g = 0; g < qt.bits.size(); ++g) {
+    const int64_t width = GroupWidth(qt.cols, qt.group_size, g);
+    const int64_t bytes = trellis::StreamBytes(width, qt.bits[g]);
+    const auto used = static_cast<unsigned>((width * qt.bits[g]) % 8);
+    if (used == 0) continue;
+    for (int64_t r = 0; r < qt.rows; ++r) {
+      if ((codes[qt.offsets[g] + (r + 1) * bytes - 1] >> used) != 0) {
+        return Invalid(qt, absl::StrCat("group ", g, ", row ", r, " has nonzero padding bits"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+void DecodeTrellis(const QuantizedTensor& qt, std::span<float> out) {
+  std::vector<float> row;
+  for (size_t g = 0; g < qt.bits.size(); ++g) {
+    const int64_t width = GroupWidth(qt.cols, qt.group_size, g), first = int64_t(g) * qt.group_size;
+    const int k = qt.bits[g];
+    const int window = TrellisGroupWindow(qt.dim, width, k);
+    const int64_t bytes = trellis::StreamBytes(width, k);
+    row.resize(static_cast<size_t>(width));
+    for (int64_t r = 0; r < qt.rows; ++r) {
+      const uint8_t* stream = qt.codes.data() + qt.offsets[g] + r * bytes;
+      trellis::DecodeSequence(stream, width, window, k, TrellisSequenceScale(qt, r, g), row.data());
+      std::copy(row.begin(), row.end(), out.begin() + r * qt.cols + first);
+    }
+  }
+}
+
+}  // namespace glvq

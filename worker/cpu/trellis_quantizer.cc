@@ -1,0 +1,164 @@
+#include "worker/cpu/trellis_quantizer.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/base/status_macros.h"
+#include "common/packed/trellis_code.h"
+#include "common/packed/trellis_tensor.h"
+#include "worker/cpu/block_ldlq.h"
+#include "worker/cpu/sdba.h"
+#include "worker/cpu/trellis_viterbi.h"
+#include "worker/engine/problem.h"
+#include "worker/engine/rht.h"
+
+namespace glvq::cpu {
+namespace {
+
+using engine::Quantizer;
+using Eigen::MatrixXd;
+
+// The window of the trial sweep that measures how feedback moves the
+// weights: 16× cheaper than L = 12, and its errors (hence the drift) are
+// within a few percent of the final sweep's.
+constexpr int kTrialWindow = 8;
+
+// Per-row and per-group gains of the rank-one scale model, F32 as stored.
+struct Gains {
+  std::vector<float> row;    // [rows] RMS of each row (0 for an all-zero row)
+  std::vector<float> group;  // [G] ratio(L_g, k_g) · RMS of the group's gain-normalised values
+};
+
+// Everything a sweep needs; the codes go to `codes` when it is not null.
+struct SweepPlan {
+  int window = 12;
+  std::vector<int> bits;         // [G]
+  std::vector<int64_t> offsets;  // [G+1] as trellis_tensor.h lays the streams out
+  const Gains* gains = nullptr;
+  std::vector<uint8_t>* codes = nullptr;
+};
+
+MatrixXd ToMatrix(const engine::MatrixView& w) {
+  return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+             w.data, w.rows, w.cols)
+      .cast<double>();
+}
+
+Gains MeasureGains(const MatrixXd& w, const std::vector<int>& bits, int64_t group_size,
+                   int window) {
+  Gains g;
+  g.row.resize(static_cast<size_t>(w.rows()));
+  for (int64_t r = 0; r < w.rows(); ++r) {
+    g.row[r] = static_cast<float>(std::sqrt(w.row(r).squaredNorm() / double(w.cols())));
+  }
+  g.group.resize(bits.size());
+  for (size_t k = 0; k < bits.size(); ++k) {
+    const int64_t c0 = int64_t(k) * group_size, width = std::min(group_size, w.cols() - c0);
+    double sum = 0;
+    int64_t n = 0;
+    for (int64_t r = 0; r < w.rows(); ++r) {
+      if (g.row[r] == 0) continue;
+      sum += w.row(r).segment(c0, width).squaredNorm() / (double(g.row[r]) * g.row[r]);
+      n += width;
+    }
+    const double rms = n > 0 ? std::sqrt(sum / double(n)) : 0.0;
+    const int lg = TrellisGroupWindow(window, width, bits[k]);
+    const double ratio = GaussianScaleRatio(lg, bits[k]);
+    // A group of zeros still needs a positive gain; its rows code zeros.
+    g.group[k] = rms > 0 ? static_cast<float>(ratio * rms) : 1.0f;
+  }
+  return g;
+}
+
+// Codes the rows of one block (group `g`, columns [c0, c0 + width)) and
+// returns W_B − Ŵ_B.
+MatrixXd CodeBlock(const SweepPlan& plan, const MatrixXd& rows, int64_t c0, int64_t width,
+                   int64_t r0, int64_t g) {
+  const int k = plan.bits[g];
+  const int window = TrellisGroupWindow(plan.window, width, k);
+  TrellisEncoder encoder(window, k);
+  const int64_t bytes = trellis::StreamBytes(width, k);
+  std::vector<uint8_t> stream(static_cast<size_t>(bytes));
+  std::vector<float> x(static_cast<size_t>(width)), decoded(x.size());
+  MatrixXd err(rows.rows(), width);
+  for (int64_t i = 0; i < rows.rows(); ++i) {
+    for (int64_t t = 0; t < width; ++t) x[t] = static_cast<float>(rows(i, c0 + t));
+    const float scale = plan.gains->row[r0 + i] * plan.gains->group[g];
+    encoder.Encode(x.data(), nullptr, width, scale, stream.data());
+    trellis::DecodeSequence(stream.data(), width, window, k, scale, decoded.data());
+    for (int64_t t = 0; t < width; ++t) err(i, t) = rows(i, c0 + t) - double(decoded[t]);
+    if (plan.codes != nullptr) {
+      std::copy(stream.begin(), stream.end(), plan.codes->begin() + plan.offsets[g] + (r0 + i) * bytes);
+    }
+  }
+  return err;
+}
+
+class TrellisQuantizer final : public Quantizer {
+ public:
+  explicit TrellisQuantizer(const engine::QuantizerConfig& c) : Quantizer(engine::WithRht(c)) {}
+
+ protected:
+  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
+    const engine::QuantizerConfig& c = config();
+    const MatrixXd w = ToMatrix(p.w);
+    std::vector<int> bits(static_cast<size_t>(p.num_groups), static_cast<int>(c.bits));
+    if (c.sdba) {
+      auto allocated = AllocateBits(w, p.hessian, c.group_size, c.bits);
+      if (!allocated.ok()) {
+        return absl::InvalidArgumentError(p.name + ": " + std::string(allocated.status().message()));
+      }
+      bits = *std::move(allocated);
+    }
+    const bool feedback = c.ldlq && !p.hessian.is_identity();
+    const MatrixXd u = feedback ? p.hessian.InverseCholeskyUpper() : MatrixXd();
+    std::vector<uint8_t> stored(bits.begin(), bits.end());
+    SweepPlan plan{c.trellis.window, bits,
+                   TrellisGroupOffsets(p.w.rows, p.w.cols, c.group_size, stored)};
+    Gains gains = MeasureGains(w, bits, c.group_size, c.trellis.window);
+    if (feedback) {
+      SweepPlan trial = plan;
+      trial.window = std::min(kTrialWindow, c.trellis.window);
+      trial.gains = &gains;
+      MatrixXd drifted(w.rows(), w.cols());
+      Sweep(w, trial, &u, &drifted);
+      gains = MeasureGains(drifted, bits, c.group_size, c.trellis.window);
+    }
+    std::vector<uint8_t> codes(static_cast<size_t>(plan.offsets.back()));
+    plan.gains = &gains;
+    plan.codes = &codes;
+    Sweep(w, plan, feedback ? &u : nullptr, nullptr);
+
+    QuantizedTensor t = engine::MakeTensorShell(p, c, "trellis", c.trellis.window);
+    t.bits = std::move(stored);
+    t.offsets = std::move(plan.offsets);
+    t.codes = std::move(codes);
+    t.row_scale = std::move(gains.row);
+    t.scale = std::move(gains.group);
+    for (int64_t g = 0; g < p.num_groups; ++g) result->groups[g].bits = bits[g];
+    result->tensor = std::move(t);
+    return absl::OkStatus();
+  }
+
+ private:
+  // BlockLDLQ over whole groups (or plain coding when u is null).
+  void Sweep(const MatrixXd& w, const SweepPlan& plan, const MatrixXd* u, MatrixXd* drifted) const {
+    const int64_t gs = config().group_size;
+    SweepBlockLdlq(
+        w, gs, u, config().threads,
+        [&](const MatrixXd& rows, int64_t c0, int64_t width, int64_t r0) {
+          return CodeBlock(plan, rows, c0, width, r0, c0 / gs);
+        },
+        drifted);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<engine::Quantizer> MakeTrellisQuantizer(const engine::QuantizerConfig& config) {
+  return std::make_unique<TrellisQuantizer>(config);
+}
+
+}  // namespace glvq::cpu
