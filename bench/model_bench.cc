@@ -13,6 +13,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "bench/benchmarks.h"
+#include "bench/real_model_bench.h"
 #include "common/base/status_macros.h"
 #include "common/packed/packed_model.h"
 #include "model/calibration.h"
@@ -42,8 +43,10 @@ struct Case {
   model::ConfigForWeight per_weight = nullptr;
 };
 
+// The stories260K rows keep the configurations they were first measured
+// with: the paper preset, with each row's changes on top.
 QuantizerConfig Make(Method m, double bits, int dim) {
-  QuantizerConfig c;
+  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
   c.method = m;
   c.bits = bits;
   c.dim = dim;
@@ -94,6 +97,10 @@ std::vector<Case> Cases() {
     best.glvq.mu_min = best.glvq.mu_max = 0;
     best.rht = best.ldlq = true;
     cases.push_back({"d=8 mu=0 +rht +ldlq", best});
+    QuantizerConfig defaults;  // the best preset
+    defaults.bits = b;
+    defaults.group_size = 64;
+    cases.push_back({"default (best preset)", defaults});
   }
   cases.push_back({"rht ldlq", Make(Method::kE8p, 2, 8)});
   for (int b : {2, 3, 4}) {
@@ -183,14 +190,45 @@ absl::Status RunModel(const ModelOptions& o) {
 }  // namespace
 
 void RegisterModelBench(CLI::App& app) {
-  auto* cmd = app.add_subcommand("model", "Model-level quality (NLL, KL, top-1) on stories260K");
+  auto* cmd = app.add_subcommand(
+      "model",
+      "Model-level quality (NLL, ΔNLL, KL, top-1) of every method: on the stories260K fixture, "
+      "or with --model smollm2 on a real LLM and real text (scripts/fetch-models.sh first)");
   auto o = std::make_shared<ModelOptions>();
+  auto real = std::make_shared<RealModelOptions>();
+  auto which = std::make_shared<std::string>("stories260k");
+  cmd->add_option("--model", *which, "stories260k (the fixture) or smollm2 (the real model)")
+      ->check(CLI::IsMember({"stories260k", "smollm2"}))
+      ->capture_default_str();
   cmd->add_option("--fixtures", o->fixtures, "Directory holding stories260K")->capture_default_str();
-  cmd->add_option("--method", o->methods, "glvq, rtn, gptq, e8p, pvq");
+  cmd->add_option("--model-dir", real->model_dir,
+                  "smollm2: checkpoint with calib.tokens and eval.tokens")
+      ->capture_default_str();
+  cmd->add_option("--peers", real->peers,
+                  "smollm2: llama.cpp rows from scripts/llama-cpp-peer.sh (skipped if absent)")
+      ->capture_default_str();
+  cmd->add_option("--config", real->configs, "smollm2: only configs containing this text");
+  cmd->add_option("--eval-sequences", real->eval_sequences,
+                  "smollm2: held-out sequences evaluated, the first of eval.tokens (0: all)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--threads", real->threads, "smollm2: tensors quantized at once (0: all cores)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  cmd->add_option("--method", o->methods, "glvq, rtn, gptq, e8p, pvq (smollm2: also llama.cpp)");
   cmd->add_option("--bits", o->bits, "Target bits per weight");
   cmd->add_flag("--json", o->json, "One JSON object per row");
-  cmd->callback([o] {
-    if (absl::Status s = RunModel(*o); !s.ok()) {
+  cmd->callback([o, real, which] {
+    absl::Status s;
+    if (*which == "smollm2") {
+      real->methods = o->methods;
+      real->bits = o->bits;
+      real->json = o->json;
+      s = RunRealModel(*real);
+    } else {
+      s = RunModel(*o);
+    }
+    if (!s.ok()) {
       std::cerr << "glvq-bench model: " << s.message() << "\n";
       throw CLI::RuntimeError(1);
     }

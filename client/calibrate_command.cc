@@ -25,6 +25,7 @@ struct CalibrateArgs {
   std::string tokens;
   std::string out;
   int64_t batch_tokens = model::CalibrationOptions().batch_tokens;
+  int threads = model::CalibrationOptions().lanes;
 };
 
 // Returns the number of Hessians written and the tokens they average over.
@@ -33,7 +34,7 @@ absl::StatusOr<std::pair<int64_t, int64_t>> RunCalibrate(const CalibrateArgs& a)
   ASSIGN_OR_RETURN(const std::vector<model::TokenSequence> sequences,
                    model::ReadTokenFile(a.tokens, m.config().vocab_size));
   ASSIGN_OR_RETURN(const model::HessianAccumulator h,
-                   model::Calibrate(m, sequences, {a.batch_tokens}));
+                   model::Calibrate(m, sequences, {a.batch_tokens, a.threads}));
   // Only the file name: the output stays a function of the inputs, not of
   // where they were.
   const std::map<std::string, std::string> metadata = {
@@ -55,6 +56,11 @@ void RegisterCalibrateCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--out", args->out, "Directory to create for the Hessians")->required();
   cmd->add_option("--batch-tokens", args->batch_tokens, "Tokens per forward batch")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads,
+                  "Batches run at once, each with its own Hessian sums (memory x threads; "
+                  "the sums differ in the last bits with the count)")
+      ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->callback([args, exit_code] {
     const auto r = RunCalibrate(*args);

@@ -11,6 +11,7 @@
 #include "common/safetensors/writer.h"
 #include "common/tensor/dtype.h"
 #include "model/eval.h"
+#include "worker/engine/parallel.h"
 
 namespace glvq::model {
 namespace {
@@ -106,6 +107,13 @@ void HessianAccumulator::Observe(int64_t layer, LinearInput input, const RowMatr
   rows_[i] += x.rows();
 }
 
+void HessianAccumulator::Add(const HessianAccumulator& other) {
+  for (size_t i = 0; i < sums_.size(); ++i) {
+    sums_[i] += other.sums_[i];
+    rows_[i] += other.rows_[i];
+  }
+}
+
 Eigen::MatrixXd HessianAccumulator::Hessian(int64_t layer, LinearInput input) const {
   const size_t i = Index(layer, input);
   Eigen::MatrixXd h = sums_[i].selfadjointView<Eigen::Lower>();
@@ -116,11 +124,22 @@ Eigen::MatrixXd HessianAccumulator::Hessian(int64_t layer, LinearInput input) co
 absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,
                                              std::span<const TokenSequence> sequences,
                                              const CalibrationOptions& options) {
-  HessianAccumulator acc(model.config());
-  for (std::span<const TokenSequence> batch : MakeBatches(sequences, options.batch_tokens)) {
-    RETURN_IF_ERROR(model.Hidden(batch, &acc).status());
-  }
-  return acc;
+  // Lane l takes batches l, l + lanes, ...; the lanes' sums are added in
+  // lane order, so the result depends on the lane count (in the last bits
+  // of the sums), never on timing.
+  const auto batches = MakeBatches(sequences, options.batch_tokens);
+  const int lanes = std::max(1, options.lanes);
+  std::vector<HessianAccumulator> acc(static_cast<size_t>(lanes), HessianAccumulator(model.config()));
+  std::vector<absl::Status> status(acc.size());
+  engine::ParallelFor(lanes, lanes, [&](int64_t l) {
+    for (size_t b = static_cast<size_t>(l); b < batches.size(); b += acc.size()) {
+      status[l] = model.Hidden(batches[b], &acc[l]).status();
+      if (!status[l].ok()) return;
+    }
+  });
+  for (const absl::Status& s : status) RETURN_IF_ERROR(s);
+  for (size_t l = 1; l < acc.size(); ++l) acc[0].Add(acc[l]);
+  return std::move(acc[0]);
 }
 
 absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAccumulator& h,

@@ -43,6 +43,8 @@ class HessianAccumulator : public ActivationObserver {
   const LlamaConfig& config() const { return config_; }
   // Rows (tokens) seen by that input so far.
   int64_t rows(int64_t layer, LinearInput input) const { return rows_[Index(layer, input)]; }
+  // Adds `other`'s sums and row counts (same model shape).
+  void Add(const HessianAccumulator& other);
   // XᵀX / N, exactly symmetric; zero if nothing was observed.
   Eigen::MatrixXd Hessian(int64_t layer, LinearInput input) const;
 
@@ -57,6 +59,9 @@ class HessianAccumulator : public ActivationObserver {
 
 struct CalibrationOptions {
   int64_t batch_tokens = 4096;  // tokens per forward batch (see EvalOptions)
+  // Batches run on this many threads, each with its own accumulator (so
+  // memory for the sums × lanes); 1: the serial order.
+  int lanes = 1;
 };
 
 // Runs `model` over `sequences` (every token counts, the last one too) and

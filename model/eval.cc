@@ -78,7 +78,124 @@ absl::Status CheckInputs(const LlamaModel& model, std::span<const TokenSequence>
       "no sequence has two or more tokens: there is no next token to predict");
 }
 
+// Predictions before each batch: where its rows start in a ReferencePredictions.
+std::vector<int64_t> BatchStarts(const std::vector<std::span<const TokenSequence>>& batches) {
+  std::vector<int64_t> starts(batches.size() + 1, 0);
+  for (size_t b = 0; b < batches.size(); ++b) {
+    int64_t n = 0;
+    for (const TokenSequence& seq : batches[b]) n += std::max<int64_t>(0, int64_t(seq.size()) - 1);
+    starts[b + 1] = starts[b] + n;
+  }
+  return starts;
+}
+
+// Adds one batch's predictions against cached reference rows from `first`.
+void AccumulateCached(std::span<const TokenSequence> batch, const RowMatrix& logits,
+                      const ReferencePredictions& ref, int64_t first, Sums& sums) {
+  const int64_t vocab = logits.cols();
+  std::vector<double> log_q, log_p(static_cast<size_t>(vocab));
+  Eigen::Index row = 0;
+  int64_t p = first;
+  for (const TokenSequence& seq : batch) {
+    for (size_t pos = 0; pos + 1 < seq.size(); ++pos, ++row, ++p) {
+      const auto next = static_cast<size_t>(seq[pos + 1]);
+      LogSoftmax(logits.row(row).data(), vocab, log_q);
+      const float* ref_row = ref.log_p.data() + p * vocab;
+      for (int64_t i = 0; i < vocab; ++i) log_p[static_cast<size_t>(i)] = ref_row[i];
+      sums.nll -= log_q[next];
+      sums.nll_reference -= log_p[next];
+      sums.kl += KlDivergence(log_p, log_q);
+      ++sums.predictions;
+      if (ref.argmax[static_cast<size_t>(p)] == ArgMax(logits.row(row).data(), vocab)) ++sums.agree;
+    }
+    ++row;
+  }
+}
+
 }  // namespace
+
+absl::StatusOr<ReferencePredictions> Predict(const LlamaModel& reference,
+                                             std::span<const TokenSequence> sequences,
+                                             const EvalOptions& options) {
+  RETURN_IF_ERROR(CheckInputs(reference, sequences, nullptr));
+  const auto batches = MakeBatches(sequences, options.batch_tokens);
+  const std::vector<int64_t> starts = BatchStarts(batches);
+  ReferencePredictions out;
+  out.vocab = reference.config().vocab_size;
+  out.predictions = starts.back();
+  out.log_p.resize(static_cast<size_t>(out.predictions * out.vocab));
+  out.argmax.resize(static_cast<size_t>(out.predictions));
+  std::vector<double> nll(batches.size(), 0.0);
+  std::vector<absl::Status> status(batches.size());
+  engine::ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
+    absl::StatusOr<RowMatrix> logits = reference.Forward(batches[b]);
+    if (!logits.ok()) {
+      status[b] = logits.status();
+      return;
+    }
+    std::vector<double> log_p;
+    Eigen::Index row = 0;
+    int64_t p = starts[b];
+    for (const TokenSequence& seq : batches[b]) {
+      for (size_t pos = 0; pos + 1 < seq.size(); ++pos, ++row, ++p) {
+        LogSoftmax(logits->row(row).data(), out.vocab, log_p);
+        nll[b] -= log_p[static_cast<size_t>(seq[pos + 1])];
+        std::copy(log_p.begin(), log_p.end(), out.log_p.begin() + p * out.vocab);
+        out.argmax[static_cast<size_t>(p)] = ArgMax(logits->row(row).data(), out.vocab);
+      }
+      ++row;
+    }
+  });
+  double total = 0;
+  for (size_t b = 0; b < batches.size(); ++b) {
+    RETURN_IF_ERROR(status[b]);
+    total += nll[b];
+  }
+  out.nll = total / static_cast<double>(out.predictions);
+  return out;
+}
+
+absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
+                                    std::span<const TokenSequence> sequences,
+                                    const ReferencePredictions& reference,
+                                    const EvalOptions& options) {
+  RETURN_IF_ERROR(CheckInputs(model, sequences, nullptr));
+  const auto batches = MakeBatches(sequences, options.batch_tokens);
+  const std::vector<int64_t> starts = BatchStarts(batches);
+  if (reference.vocab != model.config().vocab_size || reference.predictions != starts.back()) {
+    return absl::InvalidArgumentError(
+        "cached reference predictions do not match these sequences or this vocabulary");
+  }
+  std::vector<Sums> parts(batches.size());
+  std::vector<absl::Status> status(batches.size());
+  engine::ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
+    absl::StatusOr<RowMatrix> logits = model.Forward(batches[b]);
+    if (!logits.ok()) {
+      status[b] = logits.status();
+      return;
+    }
+    AccumulateCached(batches[b], *logits, reference, starts[b], parts[b]);
+  });
+  Sums sums;
+  for (size_t b = 0; b < parts.size(); ++b) {
+    RETURN_IF_ERROR(status[b]);
+    sums.nll += parts[b].nll;
+    sums.nll_reference += parts[b].nll_reference;
+    sums.kl += parts[b].kl;
+    sums.agree += parts[b].agree;
+    sums.predictions += parts[b].predictions;
+  }
+  EvalResult r;
+  r.sequences = static_cast<int64_t>(sequences.size());
+  r.predictions = sums.predictions;
+  const auto n = static_cast<double>(sums.predictions);
+  r.nll = sums.nll / n;
+  r.ppl = std::exp(r.nll);
+  r.nll_original = reference.nll;
+  r.kl = sums.kl / n;
+  r.top1 = static_cast<double>(sums.agree) / n;
+  return r;
+}
 
 std::vector<std::span<const TokenSequence>> MakeBatches(std::span<const TokenSequence> sequences,
                                                         int64_t batch_tokens) {

@@ -44,6 +44,32 @@ absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
                                     const LlamaModel* reference = nullptr,
                                     const EvalOptions& options = {});
 
+// The reference model's next-token distributions on a set of sequences,
+// kept so that many models can be compared with it without running it
+// again (the real-model benchmark): log-probabilities rounded to F32,
+// predictions × vocab × 4 bytes.
+struct ReferencePredictions {
+  int64_t vocab = 0;
+  int64_t predictions = 0;     // Σ (length − 1), in sequence order
+  std::vector<float> log_p;    // predictions × vocab, row-major
+  std::vector<int64_t> argmax;  // [predictions], of the reference's logits
+  double nll = 0;               // the reference's mean NLL (in double, as Evaluate)
+};
+
+// Runs `reference` once over `sequences` (errors as Evaluate).
+absl::StatusOr<ReferencePredictions> Predict(const LlamaModel& reference,
+                                             std::span<const TokenSequence> sequences,
+                                             const EvalOptions& options = {});
+
+// Evaluate against cached predictions of the same `sequences`: the same
+// figures as with the reference model, except that KL uses the F32-rounded
+// log-probabilities (a relative difference of order 1e-7).
+// INVALID_ARGUMENT if the predictions do not fit the sequences or vocabulary.
+absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
+                                    std::span<const TokenSequence> sequences,
+                                    const ReferencePredictions& reference,
+                                    const EvalOptions& options = {});
+
 // Splits `sequences` into consecutive batches of at most `batch_tokens`
 // tokens each (a longer sequence is a batch of its own).
 std::vector<std::span<const TokenSequence>> MakeBatches(std::span<const TokenSequence> sequences,
