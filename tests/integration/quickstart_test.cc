@@ -32,8 +32,8 @@ class Quickstart : public ::testing::Test {
  protected:
   void SetUp() override {
     fs::create_directories(dir_ / "examples");
-    fs::copy_file(fs::path(GLVQ_SOURCE_DIR) / "examples/quickstart-job.yaml",
-                  dir_ / "examples/quickstart-job.yaml");
+    fs::copy_file(fs::path(GLVQ_SOURCE_DIR) / "examples/example-model-job.yaml",
+                  dir_ / "examples/example-model-job.yaml");
     const auto r = RunCommand(Glvq() + " example-model --out " + model_ +
                               " --hidden 64 --intermediate 176 --layers 2 --heads 4 "
                               "--kv-heads 2 --vocab 256");
@@ -60,7 +60,7 @@ TEST_F(Quickstart, ScriptEndsWithSampleAndEval) {
 
 TEST_F(Quickstart, PrintsTheModelLevelReport) {
   auto r = RunCommand(Glvq() + " quantize --model " + model_ + " --out " + packed_ +
-                      " --config " + (dir_ / "examples/quickstart-job.yaml").string() +
+                      " --config " + (dir_ / "examples/example-model-job.yaml").string() +
                       " --workers 2");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   r = Sample(tokens_);
