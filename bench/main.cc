@@ -1,5 +1,6 @@
-// glvq-bench: benchmarks that print tables (DESIGN.md §3.6: measured, not
-// assumed). One subcommand per benchmark; add one with a Register* line.
+// glvq-bench: benchmarks that print tables (measured, not assumed: every
+// quality or speed claim in docs/ is a row printed here). One subcommand per
+// benchmark; add one with a Register* line.
 #include "CLI/CLI.hpp"
 #include "bench/benchmarks.h"
 

@@ -62,7 +62,7 @@ QuantizerConfig Base(Method m, double bits, int dim) {
 // PVQ (RHT and BlockLDLQ always on): D = 8, 32, 128 at 2–4 bits with the
 // default split and Lloyd–Max gain levels; at D = 32 the fractional rates
 // 1.5–3.5, the Beta-quantile levels, and the split that reproduces the
-// ALGORITHMS.md §2 figures (log2 D + 1 gain bits).
+// docs/algorithms.md §2 figures (log2 D + 1 gain bits).
 void PvqVariants(const std::string& h, std::vector<Variant>* v) {
   for (int d : {8, 32, 128}) {
     for (int b : {2, 3, 4}) v->push_back({"lloyd-max" + h, Base(Method::kPvq, b, d)});

@@ -1,5 +1,5 @@
 // The pyramid codebook of the packed "pvq" method (docs/format.md §4.7,
-// ALGORITHMS.md §2): P(D, K) = { y ∈ Z^D : Σ|y_i| = K }, its size N(D, K)
+// docs/algorithms.md §2): P(D, K) = { y ∈ Z^D : Σ|y_i| = K }, its size N(D, K)
 // in exact multi-word arithmetic, and the enumeration y ↔ index, a
 // bijection onto [0, N(D, K)), that the format stores. Finding a good y for
 // a vector is the quantizer's (worker/cpu/pvq_projection.h).

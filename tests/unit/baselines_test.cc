@@ -1,4 +1,4 @@
-// RTN and GPTQ baselines (ALGORITHMS.md §3.1–3.2) against the reference
+// RTN and GPTQ baselines (docs/algorithms.md §3.1–3.2) against the reference
 // figures and the invariants every method must keep.
 #include <gtest/gtest.h>
 
@@ -144,7 +144,7 @@ TEST(Rtn, GaussianTwoBitClipSearch) {
       QuantizeWith(Config(Method::kRtn, 2, RtnVariant::kClipSearch), w, rows, cols);
   std::printf("[measured] RTN clip-search 2-bit Gaussian NMSE (groups of 128): %.5f\n",
               r.tensor.quality->nmse);
-  // ALGORITHMS.md §3.1 quotes ≈ 0.122, but a per-group search cannot do
+  // docs/algorithms.md §3.1 quotes ≈ 0.122, but a per-group search cannot do
   // worse than the best fixed step for N(0,1) (0.1188): a candidate within
   // 1 % of that step is always on the grid, and each group keeps its best
   // candidate, so it even gains from fitting its own sample (0.1156 here).

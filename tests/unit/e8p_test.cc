@@ -1,4 +1,4 @@
-// E8P (ALGORITHMS.md §3.3, docs/format.md §4.3): the codebook's structure,
+// E8P (docs/algorithms.md §3.3, docs/format.md §4.3): the codebook's structure,
 // the fast nearest-codeword search against brute force, the Gaussian MSE
 // reference figure, and the quantizer through the packed format.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// GLVQ (CPU reference) against ALGORITHMS.md's figures and invariants.
+// GLVQ (CPU reference) against docs/algorithms.md's figures and invariants.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -50,7 +50,7 @@ TEST(Glvq, GaussianTwoBitsWithoutCompandingMatchesUniformScalar) {
 }
 
 TEST(Glvq, GaussianStepTableGivesTheOptimalUniformScalarMse) {
-  // ALGORITHMS.md §4: optimal uniform scalar MSE on N(0,1); Lloyd–Max at
+  // docs/algorithms.md §4: optimal uniform scalar MSE on N(0,1); Lloyd–Max at
   // 1 bit coincides with it.
   const double expected[4] = {0.3634, 0.1188, 0.0374, 0.01154};
   const auto x = GaussianValues(1'000'000, 17);

@@ -1,4 +1,4 @@
-// PVQ's codebook (ALGORITHMS.md §2, docs/format.md §4.7): N(D, K) against
+// PVQ's codebook (docs/algorithms.md §2, docs/format.md §4.7): N(D, K) against
 // the closed form and the listed values, the enumeration as a bijection,
 // the pulse projection, the gain levels on the Beta density, and how a
 // rate becomes (K, gain bits).

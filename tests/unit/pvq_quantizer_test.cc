@@ -1,4 +1,4 @@
-// The PVQ quantizer (ALGORITHMS.md §2) and its packed form
+// The PVQ quantizer (docs/algorithms.md §2) and its packed form
 // (docs/format.md §4.7): Gaussian MSE at ≈2 bits against the reference
 // figures, fractional rates, bit accounting, exact decoding from the packed
 // form, determinism, Hessian feedback, and invalid tensors and configs.
@@ -57,7 +57,7 @@ QuantizeResult QuantizeWith(const QuantizerConfig& c, const std::vector<float>& 
 
 struct Reference {
   int dim;
-  double mse;  // ALGORITHMS.md §2
+  double mse;  // docs/algorithms.md §2
 };
 constexpr Reference kReferences[] = {{8, 0.164}, {16, 0.129}, {32, 0.116}, {64, 0.113},
                                      {128, 0.106}};

@@ -1,5 +1,5 @@
 // Randomized Hadamard incoherence processing (docs/format.md §4.4–4.5,
-// ALGORITHMS.md §1.6): the transform is orthogonal for every size, matches
+// docs/algorithms.md §1.6): the transform is orthogonal for every size, matches
 // the format's definition, spreads outliers, and survives the packed
 // format for every method.
 #include <gtest/gtest.h>

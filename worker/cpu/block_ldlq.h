@@ -1,4 +1,4 @@
-// The BlockLDLQ sweep that E8P and PVQ share (ALGORITHMS.md §3): columns
+// The BlockLDLQ sweep that E8P and PVQ share (docs/algorithms.md §3): columns
 // coded d at a time, each block's error fed forward to the later columns
 // through U = chol(H⁻¹) (upper), with the feedback onto columns beyond the
 // current batch applied lazily as one product.

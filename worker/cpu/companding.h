@@ -1,4 +1,4 @@
-// µ-law companding F_µ and its inverse (ALGORITHMS.md §1.2). µ = 0 is the identity (the
+// µ-law companding F_µ and its inverse (docs/algorithms.md §1.2). µ = 0 is the identity (the
 // limit, not a division by zero). Values are in units of the group scale.
 #pragma once
 

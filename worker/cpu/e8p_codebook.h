@@ -1,4 +1,4 @@
-// Nearest-codeword search in the E8P codebook (ALGORITHMS.md §3.3; the
+// Nearest-codeword search in the E8P codebook (docs/algorithms.md §3.3; the
 // index → codeword map is the format's, common/packed/e8p.h).
 //
 // The codebook's structure makes the search cheap without enumerating its

@@ -1,4 +1,4 @@
-// E8P (ALGORITHMS.md §3.3): QuIP#'s 2-bit E8 codebook behind the engine's
+// E8P (docs/algorithms.md §3.3): QuIP#'s 2-bit E8 codebook behind the engine's
 // Quantizer interface, as a reference point for a fixed good lattice.
 //  - RHT on both sides is always on (the codebook is tuned for the near-
 //    Gaussian, unit-RMS weights it produces);

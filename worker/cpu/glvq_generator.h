@@ -1,4 +1,4 @@
-// The small per-group algebra of GLVQ learning (ALGORITHMS.md §1.3) on d × d
+// The small per-group algebra of GLVQ learning (docs/algorithms.md §1.3) on d × d
 // (and d² × d²) matrices: µ₀ and G₀, the closed-form G update from the
 // code Gram sums, singular-value clipping and the Adam step. Shared by the
 // CPU reference (glvq_group.cc) and the CUDA engine (worker/cuda/), which

@@ -1,4 +1,4 @@
-// Learning one GLVQ column group (ALGORITHMS.md §1.2–1.3): scale, µ-law
+// Learning one GLVQ column group (docs/algorithms.md §1.2–1.3): scale, µ-law
 // companding, generator G, Babai codes; alternating closed-form G updates,
 // Adam refinement of G and log µ on the true loss, keep-best.
 #pragma once

@@ -1,4 +1,4 @@
-// GPTQ / LDLQ baseline (ALGORITHMS.md §3.2): columns are quantized one after
+// GPTQ / LDLQ baseline (docs/algorithms.md §3.2): columns are quantized one after
 // the other on the scalar grids of the "rtn" format, and each column's
 // rounding error, scaled by chol(H⁻¹), is fed back into the columns not yet
 // quantized. Output in the packed "rtn" format.

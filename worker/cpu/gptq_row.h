@@ -1,4 +1,4 @@
-// One row's step of the GPTQ sweep (ALGORITHMS.md §3.2), shared by the CPU
+// One row's step of the GPTQ sweep (docs/algorithms.md §3.2), shared by the CPU
 // reference (gptq_quantizer.cc) and the CUDA kernel (worker/cuda/
 // scalar_kernels.cu): rows never interact in GPTQ, so a row's sweep through
 // one lazy batch of columns is the unit both engines run, the CPU over

@@ -1,4 +1,4 @@
-// The GPTQ sweep's processing order and what depends on it (ALGORITHMS.md
+// The GPTQ sweep's processing order and what depends on it (docs/algorithms.md
 // §3.2), prepared on the host for the CPU reference and the CUDA engine.
 #pragma once
 

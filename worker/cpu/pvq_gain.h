@@ -1,4 +1,4 @@
-// Gain levels of PVQ (ALGORITHMS.md §2). After the randomized Hadamard
+// Gain levels of PVQ (docs/algorithms.md §2). After the randomized Hadamard
 // transform a row of n weights points in a near-uniform direction, so the
 // share of its energy that falls on D of its coordinates is a² ~
 // Beta(D/2, (n − D)/2), and a sub-vector's gain relative to its row norm is

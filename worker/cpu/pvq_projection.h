@@ -1,4 +1,4 @@
-// The shape search of PVQ (ALGORITHMS.md §2): the point y of the pyramid
+// The shape search of PVQ (docs/algorithms.md §2): the point y of the pyramid
 // P(D, K) whose direction is closest to a vector x, by the greedy pulse
 // projection — start from ⌊K|x_i| / ‖x‖₁⌋, then add the remaining pulses
 // one at a time where (x·y + |x_j|)² / (y·y + 2|y_j| + 1) is largest.

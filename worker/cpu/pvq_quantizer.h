@@ -1,4 +1,4 @@
-// PVQ, pyramid vector quantization (ALGORITHMS.md §2), behind the engine's
+// PVQ, pyramid vector quantization (docs/algorithms.md §2), behind the engine's
 // Quantizer interface, packed as the format's "pvq" method
 // (docs/format.md §4.7):
 //  - RHT on both sides is always on: it makes every row's direction near

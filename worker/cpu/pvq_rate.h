@@ -1,4 +1,4 @@
-// How PVQ spends a target rate (ALGORITHMS.md §2): a D-vector gets
+// How PVQ spends a target rate (docs/algorithms.md §2): a D-vector gets
 // B = ⌊bits · D⌋ bits, split between the gain code (g bits) and the pyramid
 // index (⌈log2 N(D, K)⌉ bits) with the largest K that fits. Any K is
 // allowed, so the rate (index bits + g) / D lands just below any target,

@@ -1,4 +1,4 @@
-// Round-to-nearest baseline (ALGORITHMS.md §3.1): every (row, column
+// Round-to-nearest baseline (docs/algorithms.md §3.1): every (row, column
 // group) gets its own scalar grid, min–max or clip-searched, and each weight
 // its nearest level. Output in the packed "rtn" format.
 #pragma once

@@ -1,7 +1,7 @@
 // The scalar grids of the packed "rtn" method (docs/format.md §4.2), one
 // per (row, column group): w = scale · (code − zero). Shared by RTN and
 // GPTQ so that both choose a row-group's grid the same way
-// (ALGORITHMS.md §3.1).
+// (docs/algorithms.md §3.1).
 #pragma once
 
 #include <cstdint>

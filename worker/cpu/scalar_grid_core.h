@@ -1,4 +1,4 @@
-// The arithmetic of the "rtn" scalar grids (docs/format.md §4.2; ALGORITHMS.md
+// The arithmetic of the "rtn" scalar grids (docs/format.md §4.2; docs/algorithms.md
 // §3.1), shared by the CPU reference (scalar_grid.h) and the CUDA kernels
 // (worker/cuda/scalar_kernels.cu) so that both fit and round the same way,
 // operation for operation. Device-safe C++17 (common/base/host_device.h).

@@ -1,4 +1,4 @@
-// Salience-driven bit allocation (ALGORITHMS.md §1.4): per-group bit widths
+// Salience-driven bit allocation (docs/algorithms.md §1.4): per-group bit widths
 // whose weight-averaged mean is exactly the target.
 #pragma once
 

@@ -1,4 +1,4 @@
-// RTN, GPTQ and E8P on CUDA devices (ALGORITHMS.md §3.1–3.3): the hot
+// RTN, GPTQ and E8P on CUDA devices (docs/algorithms.md §3.1–3.3): the hot
 // loops of the baselines. Rows never interact in either method, so a
 // tensor's rows are cut into tiles of kRowTile (scalar_kernels.h), tiles
 // are shared among the devices in contiguous runs, and each device takes

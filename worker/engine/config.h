@@ -47,7 +47,7 @@ struct GlvqOptions {
   bool row_gain = true;
 };
 
-// Gain levels of PVQ (ALGORITHMS.md §2, worker/cpu/pvq_gain.h).
+// Gain levels of PVQ (docs/algorithms.md §2, worker/cpu/pvq_gain.h).
 enum class PvqGainLevels {
   kLloydMax,      // MSE-optimal levels for the Beta density of the gain
   kBetaQuantile,  // levels at quantiles of that density

@@ -1,4 +1,4 @@
-// Randomized Hadamard incoherence processing (ALGORITHMS.md §1.6, QuIP#)
+// Randomized Hadamard incoherence processing (docs/algorithms.md §1.6, QuIP#)
 // for the engine: the quantizer sees W̃ = T_m W T_nᵀ and H̃ = T_n H T_nᵀ
 // instead of W and H, which spreads outlier rows, columns and entries
 // evenly over the matrix, and the decoder maps Ŵ̃ back with the same
