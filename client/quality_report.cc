@@ -61,7 +61,7 @@ void PrintQualityReport(const PackedModel& model, std::ostream& out) {
   const double n = std::max(1.0, totals.weights);
   out << absl::StrFormat(
       "total: %d weights quantized, %.4f bits/weight payload, %.4f with side information; "
-      "%s (weight-averaged); %d bytes passed through\n",
+      "weight-averaged %s; %d bytes passed through\n",
       m.totals.weights, m.totals.PayloadPerWeight(), m.totals.TotalPerWeight(),
       calibrated ? absl::StrFormat("proxy loss %.4g (Hessian-weighted), NMSE %.4g",
                                    totals.proxy / n, totals.nmse / n)

@@ -56,12 +56,21 @@ std::string NameFor(const std::filesystem::path& out) {
 }
 
 absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
-  if (!a.preset.empty()) {
-    // Fields the job spec sets explicitly still win over the preset.
-    spec->mutable_quantizer()->set_preset(a.preset == "paper" ? v1::PRESET_PAPER
-                                                              : v1::PRESET_BEST);
-  }
   ASSIGN_OR_RETURN(engine::QuantizerConfig c, jobspec::ToQuantizerConfig(spec->quantizer()));
+  if (!a.preset.empty()) {
+    // A loaded job spec is normalised (every field explicit), so the preset
+    // cannot tell its tuning from defaults: it keeps what the job is (method,
+    // bits, dim, group size, seed, threads) and takes the rest from the preset.
+    engine::QuantizerConfig p =
+        engine::PresetConfig(a.preset == "paper" ? engine::Preset::kPaper : engine::Preset::kBest);
+    p.method = c.method;
+    p.bits = c.bits;
+    p.dim = c.dim;
+    p.group_size = c.group_size;
+    p.seed = c.seed;
+    p.threads = c.threads;
+    c = p;
+  }
   if (!a.method.empty()) {
     const std::optional<engine::Method> m = engine::ParseMethod(a.method);
     if (!m) return absl::InvalidArgumentError(absl::StrCat("--method: unknown method ", a.method));
@@ -218,8 +227,9 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--group-size", a->group_size, "Columns per group");
   cmd->add_option("--seed", a->seed, "Seed of every random choice");
   cmd->add_option("--preset", a->preset,
-                  "Starting configuration: best (measured on a real model; the default) or "
-                  "paper (the GLVQ paper's: mu in [10, 255], no RHT, no LDLQ)")
+                  "Tuning: best (measured on a real model; the default) or paper (the GLVQ "
+                  "paper's: mu in [10, 255], no RHT, no LDLQ); keeps method, bits, dim, group "
+                  "size, seed and threads, and the flags below still apply")
       ->check(CLI::IsMember({"best", "paper"}));
   cmd->add_option("--hessians", a->hessians,
                   "Hessians from `glvq calibrate` (weights the loss by real inputs; "
