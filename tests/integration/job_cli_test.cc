@@ -99,7 +99,7 @@ TEST_F(JobCli, BadSpecsExitOneWithFileLineColumnAndCode) {
        "job.yaml:10:11: spec.quantizer.bits: bits must be within 1..8, got 9"},
       {"unknown method", "method: glvq", "method: awq", "INVALID_ARGUMENT",
        "job.yaml:9:13: spec.quantizer.method: unknown value 'awq' (known: glvq, rtn, gptq, e8p, "
-       "pvq)"},
+       "pvq, trellis)"},
       {"missing model", "path: model", "path: missing", "FAILED_PRECONDITION",
        "job.yaml:7:11: spec.model.path: "},
       {"output inside the model", "path: out/tiny", "path: model/out", "INVALID_ARGUMENT",
@@ -128,7 +128,10 @@ TEST_F(JobCli, BadSpecsExitOneWithFileLineColumnAndCode) {
 }
 
 TEST_F(JobCli, PlanJsonHasTasksAndTotals) {
-  auto r = Run("plan --output json");
+  // The paper preset's tuning (no RHT, no row gains), so that down_proj can
+  // split into ranges under a budget.
+  const std::string from = "groupSize: 64", to = "groupSize: 64\n    preset: paper";
+  auto r = Run("plan --output json", from, to);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["tasks"].size(), 3u);
@@ -153,7 +156,7 @@ TEST_F(JobCli, PlanJsonHasTasksAndTotals) {
   // budget makes down_proj split, and only it.
   const uint64_t up_memory = j["tasks"][1]["memory_bytes"].get<uint64_t>();
   ASSERT_LT(up_memory, j["tasks"][0]["memory_bytes"].get<uint64_t>());
-  r = Run("plan --output json --max-task-memory " + std::to_string(up_memory));
+  r = Run("plan --output json --max-task-memory " + std::to_string(up_memory), from, to);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto split = nlohmann::json::parse(r.out);
   ASSERT_EQ(split["tasks"].size(), 4u);

@@ -23,7 +23,8 @@ v1::QuantizationJob Stories260KJob(const std::filesystem::path& model,
   v1::JobSpec& spec = *job.mutable_spec();
   spec.mutable_model()->set_path(model.string());
   spec.mutable_output()->set_path(out.string());
-  engine::QuantizerConfig c;
+  // The paper preset's tuning (no RHT): tensors split under a memory budget.
+  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
   c.method = engine::Method::kRtn;
   c.bits = 4;
   c.dim = 1;
@@ -50,7 +51,7 @@ void WriteJobYaml(const v1::QuantizationJob& job, const std::filesystem::path& p
     << "  model: {path: " << s.model().path() << "}\n"
     << "  output: {path: " << s.output().path() << "}\n"
     << "  quantizer: {method: rtn, bits: " << s.quantizer().bits()
-    << ", groupSize: " << s.quantizer().group_size() << "}\n";
+    << ", groupSize: " << s.quantizer().group_size() << ", preset: paper}\n";
   if (s.workers().max_task_memory_bytes() != 0) {
     y << "  workers: {maxTaskMemoryBytes: " << s.workers().max_task_memory_bytes() << "}\n";
   }

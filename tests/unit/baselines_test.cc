@@ -51,8 +51,9 @@ std::vector<double> CorrelatedHessian(int64_t n, uint64_t seed, double log_sigma
   return out;
 }
 
+// The paper preset (no RHT): these tests pin the grids themselves.
 QuantizerConfig Config(Method method, int bits, RtnVariant variant) {
-  QuantizerConfig c;
+  QuantizerConfig c = PresetConfig(Preset::kPaper);
   c.method = method;
   c.bits = bits;
   c.dim = 1;

@@ -51,8 +51,9 @@ std::vector<double> Hessian(uint64_t seed) {
   return h;
 }
 
+// The paper preset: no RHT and no row gains, so that tensors can be split.
 QuantizerConfig Config(engine::Method method) {
-  QuantizerConfig c;
+  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
   c.method = method;
   c.bits = method == engine::Method::kRtn ? 3 : 2;
   c.dim = method == engine::Method::kRtn ? 1 : 4;

@@ -140,17 +140,38 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   c.ldlq = true;
   c.act_order = true;
   c.rtn_variant = engine::RtnVariant::kMinMax;
-  c.glvq = {1, 2, 3, 0.5, 4, 0.25, 0.125, true};
+  c.glvq = {1, 2, 7, 3, 0.5, 4, 0.25, 0.125, true, false};
   c.pvq = {5, engine::PvqGainLevels::kBetaQuantile};
+  c.trellis.window = 14;
   auto back = ToQuantizerConfig(FromQuantizerConfig(c));
   ASSERT_TRUE(back.ok());
   EXPECT_TRUE(MessageDifferencer::Equals(FromQuantizerConfig(*back), FromQuantizerConfig(c)));
   EXPECT_EQ(back->method, c.method);
   EXPECT_EQ(back->rtn_variant, c.rtn_variant);
   EXPECT_EQ(back->glvq.lambda, 0.125);
+  EXPECT_EQ(back->glvq.mu_grid, 7);
+  EXPECT_FALSE(back->glvq.row_gain);
+  EXPECT_EQ(back->trellis.window, 14);
   EXPECT_TRUE(back->glvq.exact_search);
   EXPECT_EQ(back->pvq.gain_bits, 5);
   EXPECT_EQ(back->pvq.gain_levels, engine::PvqGainLevels::kBetaQuantile);
+}
+
+// `preset: paper` sets what the file leaves out; what it sets wins.
+TEST(JobSpecParse, PresetFillsTheUnsetFields) {
+  auto paper = Parse(Edit("    method: glvq\n", "    method: glvq\n    preset: paper\n"));
+  ASSERT_TRUE(paper.ok()) << paper.status();
+  const v1::QuantizerSpec& q = paper->job.spec().quantizer();
+  EXPECT_EQ(q.mu().min(), 5) << "set by the file";
+  EXPECT_TRUE(q.rht()) << "set by the file";
+  EXPECT_FALSE(q.ldlq()) << "the paper's";
+  EXPECT_FALSE(q.row_gain()) << "the paper's";
+  EXPECT_EQ(q.mu().grid(), 0) << "the paper's";
+  auto best = Parse(kJob);
+  ASSERT_TRUE(best.ok()) << best.status();
+  EXPECT_TRUE(best->job.spec().quantizer().ldlq());
+  EXPECT_TRUE(best->job.spec().quantizer().row_gain());
+  EXPECT_EQ(best->job.spec().quantizer().mu().grid(), 6);
 }
 
 TEST(JobSpecParse, ProtoAndEngineSpellMethodsAlike) {
@@ -210,7 +231,7 @@ TEST(JobSpecParse, BadValuesAreInvalidArgumentWithPosition) {
       {"bits: 3", "bits: .nan", "job.yaml:10:11: spec.quantizer.bits: expected a finite number"},
       {"method: glvq", "method: awq",
        "job.yaml:9:13: spec.quantizer.method: unknown value 'awq' (known: glvq, rtn, gptq, e8p, "
-       "pvq)"},
+       "pvq, trellis)"},
       {"method: glvq", "method: GLVQ",
        "job.yaml:9:13: spec.quantizer.method: unknown value 'GLVQ'"},
       {"dim: 4", "dim: 7",
@@ -223,7 +244,7 @@ TEST(JobSpecParse, BadValuesAreInvalidArgumentWithPosition) {
       {"mu: {min: 5, max: 100}", "mu: {min: 500, max: 100}",
        "job.yaml:13:9: spec.quantizer.mu: mu range is inverted"},
       {"mu: {min: 5, max: 100}", "mu: {low: 5}",
-       "job.yaml:13:10: unknown key 'low' in spec.quantizer.mu (known: min, max)"},
+       "job.yaml:13:10: unknown key 'low' in spec.quantizer.mu (known: min, max, grid)"},
       {"rht: true", "rht: yes",
        "job.yaml:14:10: spec.quantizer.rht: expected true or false, got 'yes'"},
       {"rht: true",

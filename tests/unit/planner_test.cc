@@ -168,7 +168,7 @@ TEST(TensorSelection, GlobsMatchWholeNames) {
 
 // Splits the 16 x 300 down projection (groups of 64: 4 full, 1 of 44).
 TEST_F(TinyPlanner, SplitsGlvqByColumnGroupsUnderABudget) {
-  engine::QuantizerConfig config;
+  engine::QuantizerConfig config = engine::PresetConfig(engine::Preset::kPaper);
   config.dim = 4;
   config.group_size = 64;
   v1::JobSpec spec = SpecFor(model(), config);
@@ -207,7 +207,7 @@ TEST_F(TinyPlanner, SplitsGlvqByColumnGroupsUnderABudget) {
 }
 
 TEST_F(TinyPlanner, MethodsThatCoupleGroupsKeepTheTensorWhole) {
-  engine::QuantizerConfig glvq;
+  engine::QuantizerConfig glvq = engine::PresetConfig(engine::Preset::kPaper);
   glvq.dim = 4;
   glvq.group_size = 64;
   engine::QuantizerConfig gptq = glvq;
@@ -221,8 +221,13 @@ TEST_F(TinyPlanner, MethodsThatCoupleGroupsKeepTheTensorWhole) {
   engine::QuantizerConfig e8p = glvq;
   e8p.method = engine::Method::kE8p;
   e8p.dim = 8;
+  engine::QuantizerConfig trellis = glvq;
+  trellis.method = engine::Method::kTrellis;
+  engine::QuantizerConfig gains = glvq;
+  gains.glvq.row_gain = true;
   for (const auto& [config, why] : std::vector<std::pair<engine::QuantizerConfig, std::string>>{
-           {gptq, "gptq"}, {ldlq, "ldlq"}, {sdba, "sdba"}, {rht, "rht"}, {e8p, "e8p"}}) {
+           {gptq, "gptq"}, {ldlq, "ldlq"}, {sdba, "sdba"}, {rht, "rht"}, {e8p, "e8p"},
+           {trellis, "trellis"}, {gains, "row gains"}}) {
     v1::JobSpec spec = SpecFor(model(), config);
     spec.mutable_tensors()->clear_include();
     spec.mutable_tensors()->add_include("*down_proj*");
@@ -292,7 +297,7 @@ TEST(Planner, TaskIdsDependOnTensorAndRange) {
 }
 
 TEST(Estimates, MemoryGrowsWithTheSliceAndWithHessians) {
-  engine::QuantizerConfig c;
+  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);  // no RHT, no LDLQ
   const uint64_t one = EstimateTaskMemory(c, {4096, 128, 1}, false);
   const uint64_t two = EstimateTaskMemory(c, {4096, 256, 2}, false);
   EXPECT_GT(two, one);
@@ -305,7 +310,7 @@ TEST(Estimates, MemoryGrowsWithTheSliceAndWithHessians) {
 }
 
 TEST(Estimates, PackedBytesFollowTheFormat) {
-  engine::QuantizerConfig c;  // glvq, 2 bits, d = 8
+  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);  // glvq, 2 bits, d = 8, no row gains
   // 8 x 128, one group: codes 8*128*2/8 = 256, bits 1, offset 8,
   // generators 8*8*4 = 256, mu 4, scale 4.
   EXPECT_EQ(EstimatePackedBytes(c, {8, 128, 1}), 256u + 1 + 8 + 256 + 4 + 4);
