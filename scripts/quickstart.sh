@@ -10,8 +10,9 @@
 # 2. `glvq calibrate` measures the layer-input Hessians on the calibration
 #    text (once; reused afterwards).
 # 3. `glvq quantize` runs examples/quickstart-job.yaml in embedded mode (a
-#    coordinator and workers in one process, docs/service.md): GLVQ at 2
-#    bits per weight with its defaults, ending with the quality report.
+#    coordinator and workers in one process, docs/service.md): 2 bits per
+#    weight with the best configuration measured on this model (E8P with
+#    RHT and BlockLDLQ, docs/quality.md), ending with the quality report.
 # 4. `glvq eval` prints the model-level report on the held-out text: NLL
 #    and perplexity before and after, ΔNLL, KL and top-1 agreement.
 #
@@ -31,7 +32,7 @@ run_real_model() {
     build/bin/glvq calibrate --model "$model" --tokens "$model/calib.tokens" \
       --out "$model/hessians" --threads 2
   fi
-  local out=out/smollm2-glvq-2bit
+  local out=out/smollm2-2bit
   rm -rf "$out"
   build/bin/glvq quantize --config examples/quickstart-job.yaml --workers 2
   # The first 16 held-out sequences (8192 tokens): the ones glvq-bench model

@@ -121,7 +121,7 @@ TEST_F(Quickstart, PresetPaperSwitchesTheTuningOnly) {
   EXPECT_EQ(paper["rowGain"], false);
   EXPECT_EQ(best["mu"]["max"], 5);
   EXPECT_EQ(best["rht"], true);
-  EXPECT_EQ(best["rowGain"], true);
+  EXPECT_EQ(best["mu"]["grid"], 6);
   EXPECT_EQ(paper["bits"], best["bits"]);
   EXPECT_EQ(paper["seed"], best["seed"]);
 }

@@ -46,7 +46,8 @@ std::vector<float> StudentTValues(int64_t n, uint64_t seed) {
 
 TEST(GlvqDefaults, PresetsAreWhatTheDocsSay) {
   const QuantizerConfig best, paper = PresetConfig(Preset::kPaper);
-  EXPECT_TRUE(best.rht && best.ldlq && best.glvq.row_gain);
+  EXPECT_TRUE(best.rht && best.ldlq);
+  EXPECT_FALSE(best.glvq.row_gain);
   EXPECT_EQ(best.glvq.mu_min, 0.0);
   EXPECT_EQ(best.glvq.mu_max, 5.0);
   EXPECT_EQ(best.glvq.mu_grid, 6);
@@ -107,6 +108,7 @@ TEST(GlvqDefaults, RowGainsLowerTheLossOnUnevenRowsAndAreStored) {
   }
   QuantizerConfig with = Defaults(Method::kGlvq, 2);
   with.rht = false;
+  with.glvq.row_gain = true;
   QuantizerConfig without = with;
   without.glvq.row_gain = false;
   const QuantizeResult a = Quantize(with, w, rows, cols), b = Quantize(without, w, rows, cols);
@@ -119,7 +121,8 @@ TEST(GlvqDefaults, RowGainsLowerTheLossOnUnevenRowsAndAreStored) {
 TEST(GlvqDefaults, DeterministicWithRowGainsAndMuGrid) {
   const int64_t rows = 48, cols = 200;  // ragged: a narrow last group, short vectors
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 8);
-  const QuantizerConfig c = Defaults(Method::kGlvq, 3);
+  QuantizerConfig c = Defaults(Method::kGlvq, 3);
+  c.glvq.row_gain = true;
   const QuantizeResult a = Quantize(c, w, rows, cols), b = Quantize(c, w, rows, cols);
   EXPECT_EQ(a.tensor, b.tensor);
   EXPECT_EQ(a.dequantized, b.dequantized);
@@ -158,7 +161,9 @@ std::map<std::string, TensorView, std::less<>> ComponentViews(const QuantizedTen
 TEST(RowScaleFormat, RoundTripsDecodesAndIsValidated) {
   const int64_t rows = 40, cols = 136;
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 10);
-  const QuantizeResult r = Quantize(Defaults(Method::kGlvq, 2), w, rows, cols);
+  QuantizerConfig gains = Defaults(Method::kGlvq, 2);
+  gains.glvq.row_gain = true;
+  const QuantizeResult r = Quantize(gains, w, rows, cols);
   const QuantizedTensor& qt = r.tensor;
   EXPECT_EQ(ComponentNames("glvq", true, true),
             (std::vector<std::string>{"bits", "codes", "generators", "mu", "offsets", "rht_seed",

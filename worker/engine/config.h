@@ -41,10 +41,12 @@ struct GlvqOptions {
   double lambda = 1e-3;     // pull of G towards G₀, per vector
   bool exact_search = false;  // final codes by sphere decoding, not Babai
   // Per-row gains: each row is divided by its RMS before the groups are
-  // learned (rows of one group can differ several-fold even after RHT) and
-  // the gains are stored (F32, one per row: 32/cols bits per weight). The
-  // loss stays the true one: rows are weighted by their gain².
-  bool row_gain = true;
+  // learned and the gains are stored (F32, one per row: 32/cols bits per
+  // weight). The loss stays the true one: rows are weighted by their gain².
+  // Off by default: on SmolLM2 at 2 bits with RHT and LDLQ it measured
+  // ΔNLL +1.46 against +1.385 without (docs/quality.md); RHT already evens
+  // the rows out. It pays without RHT (tests/unit/glvq_defaults_test.cc).
+  bool row_gain = false;
 };
 
 // Gain levels of PVQ (docs/algorithms.md §2, worker/cpu/pvq_gain.h).
