@@ -170,7 +170,7 @@ TEST(JobSpecParse, PresetFillsTheUnsetFields) {
   auto best = Parse(kJob);
   ASSERT_TRUE(best.ok()) << best.status();
   EXPECT_TRUE(best->job.spec().quantizer().ldlq());
-  EXPECT_TRUE(best->job.spec().quantizer().row_gain());
+  EXPECT_FALSE(best->job.spec().quantizer().row_gain()) << "off in both presets";
   EXPECT_EQ(best->job.spec().quantizer().mu().grid(), 6);
 }
 
