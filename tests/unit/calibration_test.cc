@@ -66,6 +66,23 @@ TEST(Calibration, HessiansEqualIndependentXtXOverN) {
   }
 }
 
+// Lanes (CalibrationOptions.lanes, `glvq calibrate --threads`) split the
+// batches over threads; the sums agree with the serial ones to rounding and
+// every token is counted once.
+TEST(Calibration, LanesGiveTheSerialHessians) {
+  const LlamaModel m = Tiny();
+  auto serial = Calibrate(m, kSeqs, {4, 1});
+  auto lanes = Calibrate(m, kSeqs, {4, 3});
+  ASSERT_TRUE(serial.ok() && lanes.ok());
+  for (int64_t l = 0; l < m.config().num_layers; ++l) {
+    for (LinearInput input : kLinearInputs) {
+      EXPECT_EQ(lanes->rows(l, input), serial->rows(l, input));
+      const Eigen::MatrixXd a = serial->Hessian(l, input), b = lanes->Hessian(l, input);
+      EXPECT_LT((a - b).cwiseAbs().maxCoeff(), 1e-12 * a.cwiseAbs().maxCoeff());
+    }
+  }
+}
+
 // Small integers keep every sum exact in double, so the accumulated
 // Hessian must equal the naive sum bit for bit, over several observations
 // and over more rows than one rank-k update takes.
