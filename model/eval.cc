@@ -78,6 +78,38 @@ absl::Status CheckInputs(const LlamaModel& model, std::span<const TokenSequence>
       "no sequence has two or more tokens: there is no next token to predict");
 }
 
+// The batches' sums added in batch order (so the result does not depend on
+// the thread count); the first batch's error if any failed.
+absl::StatusOr<Sums> AddInOrder(const std::vector<Sums>& parts,
+                                const std::vector<absl::Status>& status) {
+  Sums sums;
+  for (size_t b = 0; b < parts.size(); ++b) {
+    RETURN_IF_ERROR(status[b]);
+    sums.nll += parts[b].nll;
+    sums.nll_reference += parts[b].nll_reference;
+    sums.kl += parts[b].kl;
+    sums.agree += parts[b].agree;
+    sums.predictions += parts[b].predictions;
+  }
+  return sums;
+}
+
+// Means over the predictions; the comparison figures when `compared`.
+EvalResult ToResult(const Sums& sums, size_t sequences, bool compared) {
+  EvalResult r;
+  r.sequences = static_cast<int64_t>(sequences);
+  r.predictions = sums.predictions;
+  const auto n = static_cast<double>(sums.predictions);
+  r.nll = sums.nll / n;
+  r.ppl = std::exp(r.nll);
+  if (compared) {
+    r.nll_original = sums.nll_reference / n;
+    r.kl = sums.kl / n;
+    r.top1 = static_cast<double>(sums.agree) / n;
+  }
+  return r;
+}
+
 // Predictions before each batch: where its rows start in a ReferencePredictions.
 std::vector<int64_t> BatchStarts(const std::vector<std::span<const TokenSequence>>& batches) {
   std::vector<int64_t> starts(batches.size() + 1, 0);
@@ -176,24 +208,9 @@ absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
     }
     AccumulateCached(batches[b], *logits, reference, starts[b], parts[b]);
   });
-  Sums sums;
-  for (size_t b = 0; b < parts.size(); ++b) {
-    RETURN_IF_ERROR(status[b]);
-    sums.nll += parts[b].nll;
-    sums.nll_reference += parts[b].nll_reference;
-    sums.kl += parts[b].kl;
-    sums.agree += parts[b].agree;
-    sums.predictions += parts[b].predictions;
-  }
-  EvalResult r;
-  r.sequences = static_cast<int64_t>(sequences.size());
-  r.predictions = sums.predictions;
-  const auto n = static_cast<double>(sums.predictions);
-  r.nll = sums.nll / n;
-  r.ppl = std::exp(r.nll);
-  r.nll_original = reference.nll;
-  r.kl = sums.kl / n;
-  r.top1 = static_cast<double>(sums.agree) / n;
+  ASSIGN_OR_RETURN(const Sums sums, AddInOrder(parts, status));
+  EvalResult r = ToResult(sums, sequences.size(), /*compared=*/true);
+  r.nll_original = reference.nll;  // in double, as the reference model's own run
   return r;
 }
 
@@ -241,27 +258,8 @@ absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
     }
     Accumulate(batches[b], *logits, &*reference_logits, parts[b]);
   });
-  Sums sums;
-  for (size_t b = 0; b < parts.size(); ++b) {
-    RETURN_IF_ERROR(status[b]);
-    sums.nll += parts[b].nll;
-    sums.nll_reference += parts[b].nll_reference;
-    sums.kl += parts[b].kl;
-    sums.agree += parts[b].agree;
-    sums.predictions += parts[b].predictions;
-  }
-  EvalResult r;
-  r.sequences = static_cast<int64_t>(sequences.size());
-  r.predictions = sums.predictions;
-  const auto n = static_cast<double>(sums.predictions);
-  r.nll = sums.nll / n;
-  r.ppl = std::exp(r.nll);
-  if (reference != nullptr) {
-    r.nll_original = sums.nll_reference / n;
-    r.kl = sums.kl / n;
-    r.top1 = static_cast<double>(sums.agree) / n;
-  }
-  return r;
+  ASSIGN_OR_RETURN(const Sums sums, AddInOrder(parts, status));
+  return ToResult(sums, sequences.size(), /*compared=*/reference != nullptr);
 }
 
 }  // namespace glvq::model

@@ -17,12 +17,6 @@ namespace {
 using engine::Quantizer;
 using Eigen::MatrixXd;
 
-MatrixXd ToMatrix(const engine::MatrixView& w) {
-  return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-             w.data, w.rows, w.cols)
-      .cast<double>();
-}
-
 // Re-codes group columns [c0, c0 + width) d columns at a time with BlockLDLQ
 // feedback: each block is rounded against weights that already absorbed the
 // earlier blocks' errors, then its own error moves onto every later column,
@@ -83,15 +77,9 @@ class GlvqQuantizer final : public Quantizer {
  protected:
   absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
     const engine::QuantizerConfig& c = config();
-    MatrixXd w = ToMatrix(p.w);
-    std::vector<int> bits(static_cast<size_t>(p.num_groups), static_cast<int>(c.bits));
-    if (c.sdba) {
-      auto allocated = AllocateBits(w, p.hessian, c.group_size, c.bits);
-      if (!allocated.ok()) {
-        return absl::InvalidArgumentError(p.name + ": " + std::string(allocated.status().message()));
-      }
-      bits = *std::move(allocated);
-    }
+    MatrixXd w = engine::WeightsInDouble(p);
+    ASSIGN_OR_RETURN(const std::vector<int> bits,
+                     GroupBits(p.name, w, p.hessian, p.num_groups, c));
     // Groups are learned on gain-normalised rows, each row's error weighted
     // by its gain², so the loss is still the true one. Feedback (ldlq) is
     // row-wise linear and works on the normalised rows alike.

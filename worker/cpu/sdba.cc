@@ -140,4 +140,17 @@ absl::StatusOr<std::vector<int>> AllocateBitsWith(std::span<const double> salien
   return bits;
 }
 
+absl::StatusOr<std::vector<int>> GroupBits(const std::string& name, const Eigen::MatrixXd& w,
+                                           const engine::PreparedHessian& h, int64_t num_groups,
+                                           const engine::QuantizerConfig& config) {
+  if (!config.sdba) {
+    return std::vector<int>(static_cast<size_t>(num_groups), static_cast<int>(config.bits));
+  }
+  auto allocated = AllocateBits(w, h, config.group_size, config.bits);
+  if (!allocated.ok()) {
+    return absl::InvalidArgumentError(name + ": " + std::string(allocated.status().message()));
+  }
+  return allocated;
+}
+
 }  // namespace glvq::cpu

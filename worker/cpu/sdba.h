@@ -7,9 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "worker/engine/config.h"
 #include "worker/engine/hessian.h"
 
 namespace glvq::cpu {
@@ -44,5 +46,12 @@ using RtnProxyFn = std::function<absl::StatusOr<RtnProxyTable>(int n, int64_t fu
 absl::StatusOr<std::vector<int>> AllocateBitsWith(std::span<const double> salience, int64_t cols,
                                                   int64_t group_size, double target_bits,
                                                   const RtnProxyFn& proxies);
+
+// Bits of each of the `num_groups` groups of tensor `name`: config.bits
+// everywhere, or AllocateBits' widths with config.sdba (INVALID_ARGUMENT
+// prefixed with the name when the target cannot be realised).
+absl::StatusOr<std::vector<int>> GroupBits(const std::string& name, const Eigen::MatrixXd& w,
+                                           const engine::PreparedHessian& h, int64_t num_groups,
+                                           const engine::QuantizerConfig& config);
 
 }  // namespace glvq::cpu

@@ -40,12 +40,6 @@ struct SweepPlan {
   std::vector<uint8_t>* codes = nullptr;
 };
 
-MatrixXd ToMatrix(const engine::MatrixView& w) {
-  return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-             w.data, w.rows, w.cols)
-      .cast<double>();
-}
-
 Gains MeasureGains(const MatrixXd& w, const std::vector<int>& bits, int64_t group_size,
                    int window) {
   Gains g;
@@ -103,15 +97,9 @@ class TrellisQuantizer final : public Quantizer {
  protected:
   absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
     const engine::QuantizerConfig& c = config();
-    const MatrixXd w = ToMatrix(p.w);
-    std::vector<int> bits(static_cast<size_t>(p.num_groups), static_cast<int>(c.bits));
-    if (c.sdba) {
-      auto allocated = AllocateBits(w, p.hessian, c.group_size, c.bits);
-      if (!allocated.ok()) {
-        return absl::InvalidArgumentError(p.name + ": " + std::string(allocated.status().message()));
-      }
-      bits = *std::move(allocated);
-    }
+    const MatrixXd w = engine::WeightsInDouble(p);
+    ASSIGN_OR_RETURN(const std::vector<int> bits,
+                     GroupBits(p.name, w, p.hessian, p.num_groups, c));
     const bool feedback = c.ldlq && !p.hessian.is_identity();
     const MatrixXd u = feedback ? p.hessian.InverseCholeskyUpper() : MatrixXd();
     std::vector<uint8_t> stored(bits.begin(), bits.end());

@@ -1,6 +1,7 @@
 // The validated inputs a method's QuantizeImpl works on.
 #pragma once
 
+#include <Eigen/Dense>
 #include <cstdint>
 #include <string>
 
@@ -21,5 +22,12 @@ struct Quantizer::Problem {
 // size, dim) from the problem; arrays are left to the method.
 QuantizedTensor MakeTensorShell(const Quantizer::Problem& p, const QuantizerConfig& c,
                                 const char* format_method, int64_t dim);
+
+// The problem's weights as a rows × cols double matrix (a copy).
+inline Eigen::MatrixXd WeightsInDouble(const Quantizer::Problem& p) {
+  return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+             p.w.data, p.w.rows, p.w.cols)
+      .cast<double>();
+}
 
 }  // namespace glvq::engine
