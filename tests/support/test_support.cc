@@ -94,4 +94,13 @@ std::vector<double> CorrelatedHessian(int64_t n, uint64_t seed) {
   return std::vector<double>(h.data(), h.data() + h.size());  // symmetric: layout-free
 }
 
+std::map<std::string, TensorView, std::less<>> ComponentViews(const QuantizedTensor& qt) {
+  std::map<std::string, TensorView, std::less<>> views;
+  const std::string prefix = qt.name + ".glvq.";
+  for (const TensorToWrite& t : ComponentTensors(qt)) {
+    views[t.name.substr(prefix.size())] = TensorView{t.dtype, t.shape, t.data};
+  }
+  return views;
+}
+
 }  // namespace glvq::testing

@@ -5,9 +5,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "common/packed/quantized_tensor.h"
 #include "common/safetensors/writer.h"
 #include "common/tensor/dtype.h"
 
@@ -68,5 +71,10 @@ struct OwnedTensor {
 
   TensorToWrite ToWrite() const { return {name, dtype, shape, data}; }
 };
+
+// Views of qt's component tensors (ComponentTensors), keyed by component
+// name ("codes", "bits", ...): what QuantizedTensorFromComponents reads.
+// The views borrow qt's arrays.
+std::map<std::string, TensorView, std::less<>> ComponentViews(const QuantizedTensor& qt);
 
 }  // namespace glvq::testing

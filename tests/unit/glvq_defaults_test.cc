@@ -148,16 +148,6 @@ TEST(TopError, ShowsWhatHappensToTheLargestWeights) {
   EXPECT_LT(exact.tensor.quality->top_error, 1e-6);
 }
 
-// Views of qt's components, keyed by component name.
-std::map<std::string, TensorView, std::less<>> ComponentViews(const QuantizedTensor& qt) {
-  std::map<std::string, TensorView, std::less<>> views;
-  const std::string prefix = qt.name + ".glvq.";
-  for (const TensorToWrite& t : ComponentTensors(qt)) {
-    views[t.name.substr(prefix.size())] = TensorView{t.dtype, t.shape, t.data};
-  }
-  return views;
-}
-
 TEST(RowScaleFormat, RoundTripsDecodesAndIsValidated) {
   const int64_t rows = 40, cols = 136;
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 10);
@@ -169,7 +159,7 @@ TEST(RowScaleFormat, RoundTripsDecodesAndIsValidated) {
             (std::vector<std::string>{"bits", "codes", "generators", "mu", "offsets", "rht_seed",
                                       "row_scale", "scale"}));
   EXPECT_EQ(ComponentNames("rtn", false, true), ComponentNames("rtn"));
-  const auto views = ComponentViews(qt);
+  const auto views = glvq::testing::ComponentViews(qt);
   QuantizedTensor meta = qt;
   meta.codes.clear();
   meta.row_scale.clear();

@@ -323,23 +323,13 @@ TEST(RhtEngine, RhtSeedCostsExactly128Bits) {
   EXPECT_TRUE(QuantizeWith(Config(Method::kRtn, false), w, rows, cols).tensor.rht_seed.empty());
 }
 
-// Views of qt's components, keyed by component name.
-std::map<std::string, TensorView, std::less<>> ComponentViews(const QuantizedTensor& qt) {
-  std::map<std::string, TensorView, std::less<>> views;
-  const std::string prefix = qt.name + ".glvq.";
-  for (const TensorToWrite& t : ComponentTensors(qt)) {
-    views[t.name.substr(prefix.size())] = TensorView{t.dtype, t.shape, t.data};
-  }
-  return views;
-}
-
 TEST(RhtFormat, ComponentsRoundTripAndUnknownOnesAreRejected) {
   const int64_t rows = 64, cols = 172;
   const std::vector<float> w = LlmLikeValues(rows, cols, 26);
   const QuantizedTensor qt = QuantizeWith(Config(Method::kRtn, true), w, rows, cols).tensor;
   EXPECT_EQ(ComponentNames("rtn", true),
             (std::vector<std::string>{"bits", "codes", "offsets", "rht_seed", "scale", "zero"}));
-  auto views = ComponentViews(qt);
+  auto views = glvq::testing::ComponentViews(qt);
   QuantizedTensor meta = qt;
   meta.codes.clear();
   meta.rht_seed.clear();

@@ -63,10 +63,7 @@ TEST(TrellisQuantizer, RoundTripsThroughTheComponentsAndIsDeterministic) {
   EXPECT_EQ(ComponentNames("trellis", true),
             (std::vector<std::string>{"bits", "codes", "offsets", "rht_seed", "row_scale",
                                       "scale"}));
-  std::map<std::string, TensorView, std::less<>> views;
-  for (const TensorToWrite& t : ComponentTensors(qt)) {
-    views[t.name.substr(qt.name.size() + 6)] = TensorView{t.dtype, t.shape, t.data};
-  }
+  const auto views = glvq::testing::ComponentViews(qt);
   QuantizedTensor meta = qt;
   meta.codes.clear();
   auto back = QuantizedTensorFromComponents(meta, views);
