@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/safetensors/reader.h"
+#include "model/eval.h"
 #include "tests/support/test_support.h"
 #include "tests/unit/llama_reference.h"
 
@@ -64,6 +65,24 @@ TEST(Calibration, HessiansEqualIndependentXtXOverN) {
       EXPECT_GT(eig.maxCoeff(), 0.0);
     }
   }
+}
+
+// Cached reference predictions (Predict, used by the real-model benchmark)
+// give what the reference model itself gives, and refuse other sequences.
+TEST(Calibration, CachedPredictionsEvaluateLikeTheReferenceModel) {
+  const LlamaModel m = Tiny();
+  auto cache = Predict(m, kSeqs, {4});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  auto direct = Evaluate(m, kSeqs, &m, {4});
+  auto cached = Evaluate(m, kSeqs, *cache, {4});
+  ASSERT_TRUE(direct.ok() && cached.ok());
+  EXPECT_EQ(cached->predictions, direct->predictions);
+  EXPECT_NEAR(cached->nll, direct->nll, 1e-12 * direct->nll);
+  EXPECT_NEAR(*cached->nll_original, *direct->nll_original, 1e-12 * direct->nll);
+  EXPECT_LT(*cached->kl, 1e-6);
+  EXPECT_EQ(*cached->top1, *direct->top1);
+  const std::vector<TokenSequence> fewer(kSeqs.begin(), kSeqs.begin() + 1);
+  EXPECT_EQ(Evaluate(m, fewer, *cache).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // Lanes (CalibrationOptions.lanes, `glvq calibrate --threads`) split the
