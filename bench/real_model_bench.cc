@@ -51,11 +51,16 @@ QuantizerConfig Paper(Method m, double bits, int dim) {
 
 // The GLVQ steps from the paper to the default, each alone on top of the
 // previous best (µ = 0 + RHT + LDLQ): the "before → after" rows.
-void AddGlvqSteps(double b, std::vector<RealCase>& cases) {
+QuantizerConfig GlvqMu0(double b) {
   QuantizerConfig mu0 = Base(Method::kGlvq, b, 8);
   mu0.glvq.mu_min = mu0.glvq.mu_max = 0;
   mu0.glvq.mu_grid = 0;
   mu0.glvq.row_gain = false;
+  return mu0;
+}
+
+void AddGlvqSteps(double b, std::vector<RealCase>& cases) {
+  const QuantizerConfig mu0 = GlvqMu0(b);
   cases.push_back({"mu=0 rht ldlq", mu0});
   QuantizerConfig grid = mu0;
   grid.glvq.mu_max = 5;
@@ -83,6 +88,9 @@ std::vector<RealCase> RealCases() {
     QuantizerConfig mm = Paper(Method::kRtn, b, 1);
     mm.rtn_variant = engine::RtnVariant::kMinMax;
     cases.push_back({"min-max", mm});
+    // µ = 0 against the µ grid of the default, at the widths where
+    // companding could pay (the 2-bit pair is in the steps below).
+    if (b > 2) cases.push_back({"mu=0 rht ldlq", GlvqMu0(b)});
   }
   cases.push_back({"clip-search (paper)", Paper(Method::kRtn, 2, 1)});
   cases.push_back({"paper", Paper(Method::kGlvq, 2, 8)});

@@ -11,6 +11,7 @@
 #include "common/rpc/result_codec.h"
 #include "coordinator/assembler.h"
 #include "coordinator/quality_summary.h"
+#include "worker/engine/packed_config.h"
 
 namespace glvq::coordinator {
 namespace {
@@ -18,9 +19,7 @@ namespace {
 // The model-wide description of the job's method in the packed format.
 absl::StatusOr<QuantizationConfig> PackedConfig(const v1::JobSpec& spec) {
   ASSIGN_OR_RETURN(const engine::QuantizerConfig c, jobspec::ToQuantizerConfig(spec.quantizer()));
-  const bool scalar = c.method == engine::Method::kRtn || c.method == engine::Method::kGptq;
-  return QuantizationConfig{engine::MethodName(c.method), c.bits, scalar ? 1 : c.dim,
-                            c.group_size};
+  return engine::PackedQuantizationConfig(c);
 }
 
 v1::QualitySummary SummaryOf(const Manifest& manifest) {

@@ -6,6 +6,7 @@
 #include "common/base/status_macros.h"
 #include "common/packed/packed_model.h"
 #include "model/calibration.h"
+#include "worker/engine/packed_config.h"
 #include "worker/engine/parallel.h"
 #include "worker/engine/quantizer.h"
 
@@ -66,11 +67,7 @@ absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::fi
     RETURN_IF_ERROR(r.status());
     quantized.push_back(*std::move(r));
   }
-  const bool scalar =
-      config.method == engine::Method::kRtn || config.method == engine::Method::kGptq;
-  const QuantizationConfig qc{engine::MethodName(config.method), config.bits,
-                              scalar ? 1 : config.dim, config.group_size};
-  return WritePackedModel(out, source, quantized, qc);
+  return WritePackedModel(out, source, quantized, engine::PackedQuantizationConfig(config));
 }
 
 }  // namespace glvq::model

@@ -2,6 +2,7 @@
 #include "common/packed/packed_model.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -11,6 +12,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/base/crc32c.h"
+#include "common/packed/companion_files.h"
+#include "common/packed/pvq.h"
 #include "common/base/file_util.h"
 #include "common/base/status_macros.h"
 #include "common/safetensors/writer.h"
@@ -59,6 +62,7 @@ class JsonFields {
 
   const std::string& where() const { return where_; }
   bool Has(const std::string& key) const { return obj_->contains(key); }
+  const json& object() const { return *obj_; }
 
   absl::StatusOr<const json*> Get(const std::string& key) const {
     auto it = obj_->find(key);
@@ -146,7 +150,30 @@ json ConfigToJson(const QuantizationConfig& c) {
   j["bits"] = c.bits;
   j["lattice_dim"] = c.lattice_dim;
   j["group_size"] = c.group_size;
+  for (const auto& [key, value] : c.parameters) {
+    std::visit([&j, &key](const auto& v) { j[key] = v; }, value);
+  }
   return j;
+}
+
+constexpr std::array<std::string_view, 6> kFixedConfigKeys = {
+    "quant_method", "format_version", "method", "bits", "lattice_dim", "group_size"};
+
+bool IsFixedConfigKey(std::string_view key) {
+  return std::find(kFixedConfigKeys.begin(), kFixedConfigKeys.end(), key) !=
+         kFixedConfigKeys.end();
+}
+
+absl::StatusOr<ConfigValue> ConfigValueFromJson(const json& v, const std::string& where,
+                                                const std::string& key) {
+  if (v.is_boolean()) return ConfigValue(v.get<bool>());
+  if (v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= kMaxJsonInt)) {
+    return ConfigValue(v.get<int64_t>());
+  }
+  if (v.is_number_float()) return ConfigValue(v.get<double>());
+  if (v.is_string()) return ConfigValue(v.get<std::string>());
+  return absl::InvalidArgumentError(
+      absl::StrCat(where, ".", key, ": a method parameter must be a boolean, number or string"));
 }
 
 absl::Status CheckFormatVersion(int64_t version, absl::string_view where) {
@@ -171,6 +198,10 @@ absl::StatusOr<QuantizationConfig> ConfigFromJson(const JsonFields& f) {
   ASSIGN_OR_RETURN(c.bits, f.Double("bits"));
   ASSIGN_OR_RETURN(c.lattice_dim, f.Int("lattice_dim"));
   ASSIGN_OR_RETURN(c.group_size, f.Int("group_size"));
+  for (const auto& [key, value] : f.object().items()) {
+    if (IsFixedConfigKey(key)) continue;
+    ASSIGN_OR_RETURN(c.parameters[key], ConfigValueFromJson(value, f.where(), key));
+  }
   return c;
 }
 
@@ -378,13 +409,25 @@ absl::Status ValidateConfig(const QuantizationConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("quantization config: bits must be in (0, 8], got ", c.bits));
   }
-  if (c.lattice_dim < 1 || c.lattice_dim > packed::kMaxLatticeDim) {
+  // The largest `dim` of any method: pvq's D (glvq's d stops at 32).
+  if (c.lattice_dim < 1 || c.lattice_dim > pvq::kMaxDim) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "quantization config: lattice_dim must be in 1..32, got ", c.lattice_dim));
+        "quantization config: lattice_dim must be in 1..", pvq::kMaxDim, ", got ",
+        c.lattice_dim));
   }
   if (c.group_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         "quantization config: group_size must be positive, got ", c.group_size));
+  }
+  for (const auto& [key, value] : c.parameters) {
+    if (IsFixedConfigKey(key) || key.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("quantization config: parameter name '", key, "' is reserved"));
+    }
+    if (const double* d = std::get_if<double>(&value); d != nullptr && !std::isfinite(*d)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("quantization config: parameter '", key, "' is not finite"));
+    }
   }
   return absl::OkStatus();
 }
@@ -778,6 +821,7 @@ absl::StatusOr<Manifest> WritePackedModelStreamed(const fs::path& out_dir,
     RETURN_IF_ERROR(
         StreamSafetensorsModel(tmp, tensors, write_data, source.metadata(), max_shard_bytes));
     RETURN_IF_ERROR(AtomicWriteString(tmp / kConfigFileName, config_json));
+    RETURN_IF_ERROR(CopyCompanionFiles(source.directory(), tmp));
     RETURN_IF_ERROR(AtomicWriteString(tmp / kManifestFileName, SerializeManifest(manifest)));
     // Re-read what was written before it is presented as done.
     return PackedModel::Open(tmp).status();
@@ -871,6 +915,7 @@ absl::Status WriteDequantizedModel(const PackedModel& model, const fs::path& out
     RETURN_IF_ERROR(WriteSafetensorsModel(tmp, tensors, model.safetensors().metadata(),
                                           max_shard_bytes));
     RETURN_IF_ERROR(AtomicWriteString(tmp / kConfigFileName, config_json));
+    RETURN_IF_ERROR(CopyCompanionFiles(model.directory(), tmp));
     return SafetensorsModel::Open(tmp).status();
   });
 }

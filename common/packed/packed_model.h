@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -34,11 +35,19 @@ inline constexpr std::string_view kManifestFormat = "glvq-packed";
 
 // The model-wide description written to config.json's quantization_config
 // and to the manifest.
+// A method parameter's value in quantization_config (a JSON scalar).
+using ConfigValue = std::variant<bool, int64_t, double, std::string>;
+
 struct QuantizationConfig {
   std::string method;      // free-form method name, e.g. "glvq", "rtn"
   double bits = 0;         // target bits per weight (may be fractional), > 0
-  int64_t lattice_dim = 0; // d, >= 1 (1 for scalar methods)
+  int64_t lattice_dim = 0; // d, >= 1 (1 for scalar methods; pvq: D; trellis: L)
   int64_t group_size = 0;  // columns per group, >= 1
+  // The job's method parameters (e.g. "rht": true, "window": 12), written
+  // as further keys of quantization_config. Descriptive: decoding needs
+  // only the manifest. Keys are lower_snake_case and never one of the
+  // fixed keys above.
+  std::map<std::string, ConfigValue, std::less<>> parameters;
   bool operator==(const QuantizationConfig&) const = default;
 };
 

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include "common/base/file_util.h"
 #include "common/packed/quantized_tensor.h"
 #include "common/safetensors/reader.h"
@@ -155,7 +157,12 @@ std::vector<QuantizedTensor> MakeQuantized() {
 }
 
 QuantizationConfig Config() {
-  return {.method = "glvq", .bits = 2.5, .lattice_dim = 8, .group_size = 128};
+  return {.method = "glvq",
+          .bits = 2.5,
+          .lattice_dim = 8,
+          .group_size = 128,
+          .parameters = {{"rht", true}, {"mu_max", 5.0}, {"mu_grid", int64_t{6}},
+                         {"grid", std::string("clip_search")}}};
 }
 
 // ---------------------------------------------------------------------------
@@ -359,9 +366,51 @@ TEST_F(PackedModelTest, ConfigJsonGainsQuantizationConfig) {
   EXPECT_EQ(config["model_type"], "llama");
   EXPECT_EQ(config["hidden_size"], 172);
   const json expected = {{"quant_method", "glvq"}, {"format_version", 1}, {"method", "glvq"},
-                         {"bits", 2.5},           {"lattice_dim", 8},    {"group_size", 128}};
+                         {"bits", 2.5},           {"lattice_dim", 8},    {"group_size", 128},
+                         {"rht", true},           {"mu_max", 5.0},       {"mu_grid", 6},
+                         {"grid", "clip_search"}};
   EXPECT_EQ(config["quantization_config"], expected);
   EXPECT_EQ(ReadJson(dir_ / "packed" / "glvq_manifest.json")["quantization_config"], expected);
+  // The parameters come back with their JSON types (5.0 stays a double).
+  absl::StatusOr<PackedModel> model = PackedModel::Open(dir_ / "packed");
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->manifest().config, Config());
+}
+
+TEST_F(PackedModelTest, RejectsReservedOrNonFiniteParameters) {
+  QuantizationConfig reserved = Config();
+  reserved.parameters["bits"] = int64_t{3};
+  EXPECT_THAT(WritePackedModel(dir_ / "a", *source_, quantized_, reserved).message(),
+              HasSubstr("'bits' is reserved"));
+  QuantizationConfig nan = Config();
+  nan.parameters["mu_max"] = std::nan("");
+  EXPECT_THAT(WritePackedModel(dir_ / "b", *source_, quantized_, nan).message(),
+              HasSubstr("not finite"));
+  EXPECT_FALSE(fs::exists(dir_ / "a"));
+  EXPECT_FALSE(fs::exists(dir_ / "b"));
+}
+
+TEST_F(PackedModelTest, CopiesTheTokenizerAndGenerationFiles) {
+  const std::string tokenizer = R"({"model": {"type": "BPE"}})";
+  ASSERT_TRUE(AtomicWriteString(dir_ / "source" / "tokenizer.json", tokenizer).ok());
+  ASSERT_TRUE(AtomicWriteString(dir_ / "blob", "{\"eos_token_id\": 2}").ok());
+  fs::create_symlink(dir_ / "blob", dir_ / "source" / "generation_config.json");
+  PackedModel model = WriteAndOpen(dir_ / "packed");
+  EXPECT_EQ(*ReadFileToString(dir_ / "packed" / "tokenizer.json"), tokenizer);
+  EXPECT_EQ(*ReadFileToString(dir_ / "packed" / "generation_config.json"),
+            "{\"eos_token_id\": 2}");
+  EXPECT_FALSE(fs::is_symlink(dir_ / "packed" / "generation_config.json"));
+  ASSERT_TRUE(WriteDequantizedModel(model, dir_ / "dense", std::nullopt).ok());
+  EXPECT_EQ(*ReadFileToString(dir_ / "dense" / "tokenizer.json"), tokenizer);
+}
+
+TEST_F(PackedModelTest, RefusesACompanionThatIsNotARegularFile) {
+  // A FIFO would block a reader forever; a directory cannot be copied.
+  ASSERT_EQ(mkfifo((dir_ / "source" / "tokenizer.json").c_str(), 0600), 0);
+  const absl::Status s = Write(dir_ / "packed");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(), HasSubstr("tokenizer.json: not a regular file"));
+  EXPECT_FALSE(fs::exists(dir_ / "packed"));
 }
 
 TEST_F(PackedModelTest, AccountingMatchesBytesWritten) {
