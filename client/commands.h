@@ -21,6 +21,7 @@ void RegisterEvalCommand(CLI::App& app, int* exit_code);
 void RegisterSampleCommand(CLI::App& app, int* exit_code);
 void RegisterCalibrateCommand(CLI::App& app, int* exit_code);
 void RegisterDequantizeCommand(CLI::App& app, int* exit_code);
+void RegisterExportCommand(CLI::App& app, int* exit_code);
 void RegisterValidateCommand(CLI::App& app, int* exit_code);
 void RegisterPlanCommand(CLI::App& app, int* exit_code);
 // submit, status, watch, cancel, list, workers (client/service_commands.cc).

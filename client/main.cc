@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   glvq::cli::RegisterSampleCommand(app, &exit_code);
   glvq::cli::RegisterCalibrateCommand(app, &exit_code);
   glvq::cli::RegisterDequantizeCommand(app, &exit_code);
+  glvq::cli::RegisterExportCommand(app, &exit_code);
   glvq::cli::RegisterValidateCommand(app, &exit_code);
   glvq::cli::RegisterPlanCommand(app, &exit_code);
   glvq::cli::RegisterServiceCommands(app, &exit_code);

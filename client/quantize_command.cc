@@ -39,7 +39,7 @@ struct QuantizeArgs {
   std::optional<bool> rht, ldlq;
   std::optional<double> mu_min, mu_max;
   std::optional<int> mu_grid;
-  std::string method, max_task_memory, preset, hessians;
+  std::string method, max_task_memory, preset, hessians, rtn_variant;
 };
 
 // A DNS-1123 job name from the output directory's name.
@@ -85,6 +85,10 @@ absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
   if (a.mu_min) c.glvq.mu_min = *a.mu_min;
   if (a.mu_max) c.glvq.mu_max = *a.mu_max;
   if (a.mu_grid) c.glvq.mu_grid = *a.mu_grid;
+  if (!a.rtn_variant.empty()) {
+    c.rtn_variant = a.rtn_variant == "minMax" ? engine::RtnVariant::kMinMax
+                                              : engine::RtnVariant::kClipSearch;
+  }
   if (!a.hessians.empty()) {
     spec->mutable_calibration()->set_hessians(std::filesystem::absolute(a.hessians).string());
   }
@@ -221,7 +225,7 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--threads", a->threads, "Engine threads per worker (0: all cores)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
-  cmd->add_option("--method", a->method, "glvq, rtn, gptq, e8p or pvq");
+  cmd->add_option("--method", a->method, "glvq, rtn, gptq, e8p, pvq or trellis");
   cmd->add_option("--bits", a->bits, "Average code bits per weight");
   cmd->add_option("--dim", a->dim, "Lattice dimension (glvq), vector dimension D (pvq)");
   cmd->add_option("--group-size", a->group_size, "Columns per group");
@@ -241,6 +245,10 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--mu-max", a->mu_max, "glvq companding range, upper end (default 5; 0: off)");
   cmd->add_option("--mu-grid", a->mu_grid,
                   "glvq: mu candidates tried per group (default 6; 0: the paper's kurtosis start)");
+  cmd->add_option("--rtn-variant", a->rtn_variant,
+                  "rtn and gptq grid: clipSearch (symmetric, clip searched; the default) or "
+                  "minMax (integer zero point: what `glvq export --format gptq` needs)")
+      ->check(CLI::IsMember({"clipSearch", "minMax"}));
   cmd->add_option("--max-task-memory", a->max_task_memory,
                   "Memory budget per task (bytes or 8Gi/512Mi); splits large tensors");
   cmd->add_option("--output", a->output, "Output format")
