@@ -27,3 +27,27 @@ ensure_interop_venv() {
   fi
   flock -u 9
 }
+
+# install_python_package PY SOURCE WORK
+#   Builds the package in SOURCE (python/) and installs it, without
+#   dependencies (the venv has them), into WORK/site for PYTHONPATH: the
+#   installed package is what is tested, and the shared venv stays as it
+#   is. The build backend (setuptools) comes from the venv when it has one,
+#   else from PyPI; exit as ensure_interop_venv when that fails.
+install_python_package() {
+  local py=$1 source=$2 work=$3
+  cp -r "$source" "$work/python-src"
+  rm -rf "$work/python-src/build" "$work/python-src"/*.egg-info
+  local install=("$py" -m pip install --quiet --disable-pip-version-check --no-deps
+                 --target "$work/site")
+  if "$py" -c "import setuptools" 2>/dev/null; then
+    "${install[@]}" --no-build-isolation "$work/python-src"
+  elif ! "${install[@]}" "$work/python-src"; then
+    if [[ -n "${CI:-}" ]]; then
+      echo "interop: cannot build and install $source" >&2
+      exit 1
+    fi
+    echo "interop: cannot build and install $source (offline?); skipping" >&2
+    exit 77
+  fi
+}

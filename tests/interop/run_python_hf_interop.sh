@@ -1,0 +1,1 @@
+run_python_decode_interop.sh
