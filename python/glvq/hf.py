@@ -26,7 +26,7 @@ from torch import nn
 from transformers.quantizers import HfQuantizer, register_quantization_config, register_quantizer
 from transformers.utils.quantization_config import QuantizationConfigMixin
 
-from .decode import dequantize
+from .decode import _M64, dequantize, transform_forward, transform_inverse
 from .packed import FormatError, PackedModel, QuantizedTensor
 
 QUANT_METHOD = "glvq"
@@ -75,9 +75,13 @@ class GlvqLinear(nn.Module):
     """A linear layer whose weight stays packed.
 
     The components of one quantized tensor are non-persistent buffers
-    (``<component>``, e.g. ``codes``, ``scale``); ``forward`` decodes the
-    weight into the input's dtype, multiplies and drops it. ``bias`` is the
-    source's bias parameter, if it had one (loaded by transformers).
+    (``<component>``, e.g. ``codes``, ``scale``). ``forward`` decodes the
+    weight into the input's dtype, multiplies and drops it. A tensor stored
+    in a rotated basis (``rht_seed``: W = T_mᵀ W̃ T_n) is not rotated back:
+    the layer computes y = T_mᵀ (W̃ (T_n x)) instead, which costs O(n log n)
+    per token rather than two transforms of the whole matrix per call.
+    ``bias`` is the source's bias parameter, if it had one (loaded by
+    transformers).
     """
 
     def __init__(self, in_features, out_features, bias, name):
@@ -87,23 +91,30 @@ class GlvqLinear(nn.Module):
         self.weight_name = name
         self._spec = None  # the QuantizedTensor, without its components
         self._component_names = ()
+        self._seeds = None  # (row seed, column seed) of the rotation, if any
         if bias:
             self.bias = nn.Parameter(torch.empty(out_features))
         else:
             self.register_parameter("bias", None)
 
     def attach(self, qt, device):
-        """Takes the packed components of `qt` (checked against this layer's shape)."""
+        """Takes (copies) the packed components of `qt`, checked against this
+        layer's shape; the copy lets the file's memory map go."""
         if (qt.rows, qt.cols) != (self.out_features, self.in_features):
             raise FormatError(f"{qt.name}: shape [{qt.rows}, {qt.cols}] does not match the model's "
                               f"[{self.out_features}, {self.in_features}]")
-        self._component_names = tuple(sorted(qt.components))
+        comps = dict(qt.components)
+        seed = comps.pop("rht_seed", None)
+        if seed is not None:
+            self._seeds = tuple(int(v) & _M64 for v in seed.tolist())
+        self._component_names = tuple(sorted(comps))
         for key in self._component_names:
-            self.register_buffer(key, qt.components[key].to(device), persistent=False)
+            self.register_buffer(key, comps[key].to(device, copy=True), persistent=False)
         self._spec = qt
 
     def packed(self):
-        """The layer's QuantizedTensor, its components on the buffers' device."""
+        """The layer's QuantizedTensor, on the buffers' device, without its
+        rotation: it decodes to W̃ when the layer has one."""
         if self._spec is None:
             raise RuntimeError(f"{self.weight_name}: packed weight not loaded")
         comps = {key: getattr(self, key) for key in self._component_names}
@@ -112,18 +123,26 @@ class GlvqLinear(nn.Module):
                                group_size=s.group_size, dim=s.dim, dtype=s.dtype, components=comps)
 
     def dequantized_weight(self, dtype=torch.float32):
-        """The decoded weight, [out_features, in_features], on the buffers' device."""
-        return dequantize(self.packed(), dtype=dtype)
+        """The decoded weight W, [out_features, in_features], on the buffers' device."""
+        w = dequantize(self.packed(), dtype=torch.float64 if self._seeds else dtype)
+        if self._seeds:
+            w = transform_inverse(transform_inverse(w, self._seeds[1]).t(), self._seeds[0]).t()
+        return w.to(dtype)
 
     def forward(self, x):
-        w = self.dequantized_weight(dtype=x.dtype)
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        return F.linear(x, w, bias)
+        w = dequantize(self.packed(), dtype=x.dtype)
+        if self._seeds:
+            x = transform_forward(x, self._seeds[1])
+        y = F.linear(x, w)
+        if self._seeds:
+            y = transform_inverse(y, self._seeds[0])
+        return y if self.bias is None else y + self.bias.to(y.dtype)
 
     @property
     def packed_bytes(self):
-        return sum(getattr(self, k).numel() * getattr(self, k).element_size()
-                   for k in self._component_names)
+        rht = 16 if self._seeds else 0  # the two I64 seeds of rht_seed
+        return rht + sum(getattr(self, k).numel() * getattr(self, k).element_size()
+                         for k in self._component_names)
 
     def extra_repr(self):
         s = self._spec
@@ -209,6 +228,26 @@ class GlvqHfQuantizer(HfQuantizer):
     @property
     def is_trainable(self):
         return False
+
+
+def decode_all(model, dtype=torch.bfloat16):
+    """Replaces every GlvqLinear of `model` by an nn.Linear holding its decoded
+    weight in `dtype`: dense speed at dense memory, for when memory allows
+    and speed matters more (without fused kernels, decoding on every forward
+    pass is slow). Returns `model`."""
+    for name, module in list(model.named_modules()):
+        if not isinstance(module, GlvqLinear):
+            continue
+        dense = nn.Linear(module.in_features, module.out_features, bias=module.bias is not None,
+                          device=module.codes.device if hasattr(module, "codes") else None,
+                          dtype=dtype)
+        with torch.no_grad():
+            dense.weight.copy_(module.dequantized_weight(dtype=torch.float32))
+            if module.bias is not None:
+                dense.bias.copy_(module.bias)
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, child, dense)
+    return model
 
 
 def packed_linear_bytes(model):

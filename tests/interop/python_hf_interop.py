@@ -10,6 +10,7 @@ stories260K fixture and on the synthetic example model (BF16, ragged
   --packed`'s within 1e-4, and its logits equal transformers' on the
   `glvq dequantize --dtype F32` checkpoint within 1e-4 relative;
 - `generate()` produces the same greedy tokens as that dense checkpoint;
+- `glvq.hf.decode_all` (decode once, keep dense weights) gives those logits too;
 - the packed linears hold the packed bytes, not a dense weight;
 - a corrupted packed file raises glvq.FormatError, never garbage.
 
@@ -29,7 +30,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import glvq
-from glvq.hf import GlvqLinear, packed_linear_bytes
+from glvq.hf import GlvqLinear, decode_all, packed_linear_bytes
 
 from checker import Checker
 from llama_interop import expect_close, glvq as run_glvq, glvq_eval, read_tokens, reference_eval
@@ -155,6 +156,7 @@ def check_case(bin_dir, source, flags, work, tokens, seqs, with_tokenizer):
     check_logits(model, dense_model, seqs)
     if with_tokenizer:
         check_generate(model, dense_model, packed)
+    check_logits(decode_all(model, torch.float32), dense_model, seqs)  # decoded once
 
 
 def reference_eval_model(model, original, seqs):
