@@ -53,6 +53,11 @@ absl::Status ValidateTrellisSideInfo(const QuantizedTensor& qt) {
       return Invalid(qt, absl::StrCat("group ", g, " has ", int{qt.bits[g]},
                                       " bits per weight, trellis codes 1..4"));
     }
+    // The state W_t = (W_{t-1} >> k) | (c_t << (L − k)) needs L ≥ k.
+    if (qt.bits[g] > qt.dim) {
+      return Invalid(qt, absl::StrCat("group ", g, " has ", int{qt.bits[g]},
+                                      " bits per weight, more than the window ", qt.dim));
+    }
   }
   RETURN_IF_ERROR(MustBeEmpty(qt, "generators", qt.generators.size()));
   RETURN_IF_ERROR(MustBeEmpty(qt, "mu", qt.mu.size()));

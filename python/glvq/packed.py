@@ -310,7 +310,8 @@ def _check_bits_and_offsets(qt: QuantizedTensor, layouts) -> None:
     where = _where(qt.name)
     if qt.method != "pvq":
         b = _np(qt.components["bits"])
-        hi = TRELLIS_MAX_BITS if qt.method == "trellis" else 8
+        # trellis: W_t = (W_{t-1} >> k) | (c_t << (L - k)) needs k <= L.
+        hi = min(TRELLIS_MAX_BITS, qt.dim) if qt.method == "trellis" else 8
         bad = np.nonzero((b < 1) | (b > hi))[0]
         if bad.size:
             g = int(bad[0])

@@ -105,7 +105,8 @@ TEST(TrellisQuantizer, BadConfigurationsAndTensorsGetClearErrors) {
   }
   const int64_t rows = 8, cols = 64;
   const QuantizedTensor good = Quantize(Trellis(2, 8), GaussianValues(rows * cols, 16), rows, cols).tensor;
-  QuantizedTensor five = good, negative = good, no_scale = good;
+  QuantizedTensor five = good, negative = good, no_scale = good, narrow = good;
+  narrow.dim = 1;  // a window of 1 bit cannot hold a 2-bit code
   five.bits[0] = 5;
   five.offsets = TrellisGroupOffsets(rows, cols, five.group_size, five.bits);
   five.codes.resize(static_cast<size_t>(five.offsets.back()));
@@ -118,6 +119,8 @@ TEST(TrellisQuantizer, BadConfigurationsAndTensorsGetClearErrors) {
   EXPECT_THAT(std::string(ValidateQuantizedTensor(negative).message()), HasSubstr("row_scale"));
   EXPECT_THAT(std::string(ValidateQuantizedTensor(no_scale).message()), HasSubstr("scale"));
   EXPECT_THAT(std::string(ValidateQuantizedTensor(three).message()), HasSubstr("padding"));
+  EXPECT_THAT(std::string(ValidateQuantizedTensor(narrow).message()),
+              HasSubstr("more than the window"));
 }
 
 }  // namespace
