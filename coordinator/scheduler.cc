@@ -51,7 +51,11 @@ JobEntry* Scheduler::FindJob(const std::string& job_id) {
 // ---- JobService ------------------------------------------------------------
 
 absl::StatusOr<v1::SubmitJobResponse> Scheduler::Submit(const v1::SubmitJobRequest& request) {
-  const v1::QuantizationJob& definition = request.job();
+  // Normalised at the one entry point of every client: a spec that leaves
+  // quantizer fields out (groupSize 0, ...) reaches the planner complete.
+  v1::QuantizationJob normalized = request.job();
+  jobspec::NormalizeJob(&normalized);
+  const v1::QuantizationJob& definition = normalized;
   const absl::Time now = absl::Now();
   v1::SubmitJobResponse response;
   std::string job_id;

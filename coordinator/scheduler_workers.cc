@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/logging.h"
+#include "common/base/random_token.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/grpc_util.h"
 #include "common/rpc/result_codec.h"
@@ -15,6 +16,13 @@ namespace glvq::coordinator {
 namespace {
 
 using Phase = TaskSlot::Phase;
+
+// A worker naming a lease that another worker holds (ids leak in logs and
+// events; holding the lease is not enough, it must be one's own).
+absl::Status NotTheHolder(const std::string& lease_id) {
+  return absl::PermissionDeniedError(
+      absl::StrCat("lease ", lease_id, " is held by another worker"));
+}
 
 // A backend the job asks for that the worker does not have.
 bool BackendFits(v1::Backend wanted, v1::Backend have) {
@@ -80,7 +88,10 @@ bool Scheduler::TryLease(const std::string& worker_id, v1::PullTaskResponse* out
   const std::string& id = job.id();
   slot.task.set_attempt(slot.task.attempt() + 1);
   slot.phase = Phase::kLeased;
-  slot.lease_id = absl::StrCat(id, "/", slot.task.id(), "/", slot.task.attempt());
+  // The random tail makes lease ids unguessable: holding one is what lets a
+  // worker renew, fetch for or give back a task (with its worker id).
+  slot.lease_id = absl::StrCat(id, "/", slot.task.id(), "/", slot.task.attempt(), "/",
+                               RandomToken());
   slot.worker_id = worker_id;
   slot.expires = now + options_.lease_duration;
   leases_[slot.lease_id] = {id, job.task_index[slot.task.id()]};
@@ -144,7 +155,8 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRe
     JobEntry* job = it == leases_.end() ? nullptr : FindJob(it->second.job_id);
     TaskSlot* slot = job == nullptr ? nullptr : &job->tasks[it->second.task];
     if (slot == nullptr || job->state() != v1::JOB_STATE_RUNNING ||
-        slot->phase != Phase::kLeased || slot->lease_id != held.lease_id()) {
+        slot->phase != Phase::kLeased || slot->lease_id != held.lease_id() ||
+        slot->worker_id != request.worker_id()) {
       response.add_revoked_lease_ids(held.lease_id());
       continue;
     }
@@ -174,6 +186,7 @@ absl::StatusOr<v1::Task> Scheduler::TaskForFetch(const v1::FetchTensorRequest& r
   if (job->state() != v1::JOB_STATE_RUNNING || slot.lease_id != request.lease_id()) {
     return absl::AbortedError(absl::StrCat("lease ", request.lease_id(), " is no longer valid"));
   }
+  if (slot.worker_id != request.worker_id()) return NotTheHolder(request.lease_id());
   return slot.task;
 }
 
@@ -369,6 +382,7 @@ absl::Status Scheduler::ReportFailure(const v1::ReportTaskFailureRequest& reques
   if (slot->phase != Phase::kLeased || slot->lease_id != request.lease_id()) {
     return absl::OkStatus();
   }
+  if (slot->worker_id != request.worker_id()) return NotTheHolder(request.lease_id());
   if (WorkerEntry* w = workers_.Find(slot->worker_id)) {
     w->info.set_tasks_failed(w->info.tasks_failed() + 1);
   }

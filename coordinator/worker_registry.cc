@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/random_token.h"
 #include "common/rpc/grpc_util.h"
 
 namespace glvq::coordinator {
@@ -14,7 +15,9 @@ std::string WorkerRegistry::Register(const std::string& hostname,
   const auto it = workers_.find(id);
   if (id.empty() || (it != workers_.end() && it->second.info.state() != v1::WORKER_STATE_LOST)) {
     do {
-      id = absl::StrCat("w-", next_number_++);
+      // Numbered for people, with a random tail so that no worker can
+      // guess another's id (ids are what leases are checked against).
+      id = absl::StrCat("w-", next_number_++, "-", RandomToken().substr(0, 8));
     } while (workers_.contains(id));
   }
   WorkerEntry& w = workers_[id];

@@ -102,7 +102,10 @@ std::string TempSuffix() {
 
 absl::StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(
     const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise block until a
+  // writer appears (forever, for a hostile model path); the type check
+  // below then refuses it. The flag changes nothing for regular files.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ErrnoStatus("cannot open", path);
   FdCloser closer(fd);
   struct stat st {};

@@ -246,6 +246,10 @@ bool IsDns1123Label(std::string_view name) {
   return std::all_of(name.begin(), name.end(), [&](char c) { return alnum(c) || c == '-'; });
 }
 
+void NormalizeJob(v1::QuantizationJob* job) {
+  if (job->has_spec()) Normalize(job->mutable_spec());
+}
+
 absl::Status ValidateJob(const v1::QuantizationJob& job, const SourceMap* source) {
   if (job.api_version().empty()) return Missing(source, "", "apiVersion");
   if (job.api_version() != kApiVersion) {
@@ -291,7 +295,7 @@ absl::StatusOr<ParsedJob> ParseJobYaml(std::string_view text, const std::string&
     }
   }
   RETURN_IF_ERROR(ValidateJob(parsed.job, &parsed.source));
-  Normalize(parsed.job.mutable_spec());
+  NormalizeJob(&parsed.job);
   return parsed;
 }
 

@@ -55,6 +55,12 @@ absl::StatusOr<ParsedJob> ParseJobYaml(std::string_view text, const std::string&
 // the file is missing.
 absl::StatusOr<ParsedJob> LoadJobFile(const std::filesystem::path& path);
 
+// Fills every quantizer field a spec leaves out (from its preset) and the
+// workers' backend, as ParseJobYaml does for files: what the planner hands
+// to workers must never depend on how the job arrived. A quantizer that
+// does not convert is left as it is, for ValidateJob to report.
+void NormalizeJob(v1::QuantizationJob* job);
+
 // The checks that need no filesystem: apiVersion and kind, metadata.name a
 // DNS-1123 label, model and output paths present and absolute, non-empty
 // patterns, and the quantizer settings by engine::ValidateConfig.

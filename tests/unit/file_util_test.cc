@@ -59,6 +59,18 @@ TEST(MappedFile, MapsContentsAndRejectsNonFiles) {
   EXPECT_EQ(MappedFile::Open(dir.path()).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(MappedFile, RefusesAFifoWithoutBlocking) {
+  // Opening a FIFO for reading blocks until a writer comes: a hostile model
+  // path once hung `glvq validate` and a SubmitJob thread. (If this
+  // regresses, the test hangs and CTest's timeout fails it.)
+  ScratchDir dir;
+  ASSERT_EQ(::mkfifo((dir / "pipe").c_str(), 0600), 0);
+  const absl::Status s = MappedFile::Open(dir / "pipe").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("not a regular file"), std::string_view::npos) << s;
+  EXPECT_EQ(ReadFileToString(dir / "pipe").status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(ReadFileToString, EnforcesLimit) {
   ScratchDir dir;
   testing::WriteFile(dir / "f", std::string(100, 'x'));

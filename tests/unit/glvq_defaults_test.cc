@@ -8,10 +8,12 @@
 #include <string>
 
 #include <cmath>
+#include <thread>
 #include <vector>
 
 #include "common/base/random.h"
 #include "tests/support/test_support.h"
+#include "worker/engine/parallel.h"
 #include "worker/engine/quantizer.h"
 
 namespace glvq::engine {
@@ -62,6 +64,27 @@ TEST(GlvqDefaults, PresetsAreWhatTheDocsSay) {
   QuantizerConfig bad;
   bad.glvq.mu_grid = 33;
   EXPECT_EQ(ValidateConfig(bad).code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A job spec is client input: what it may ask of a worker is bounded
+// (threads once had no bound and a spec asking for millions killed workers).
+TEST(ConfigBounds, ThreadsIterationsAndRefineStepsAreBounded) {
+  for (auto set : std::vector<void (*)(QuantizerConfig&)>{
+           [](QuantizerConfig& c) { c.threads = kMaxThreads + 1; },
+           [](QuantizerConfig& c) { c.threads = -1; },
+           [](QuantizerConfig& c) { c.glvq.max_iters = kMaxIterations + 1; },
+           [](QuantizerConfig& c) { c.glvq.refine_steps = kMaxRefineSteps + 1; }}) {
+    QuantizerConfig c;
+    set(c);
+    EXPECT_EQ(ValidateConfig(c).code(), absl::StatusCode::kInvalidArgument);
+  }
+  QuantizerConfig most;
+  most.threads = kMaxThreads;
+  EXPECT_TRUE(ValidateConfig(most).ok());
+  // Asking for more threads than cores gets the cores, never more.
+  EXPECT_LE(ResolveThreads(kMaxThreads, 1 << 20),
+            std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
+  EXPECT_EQ(ResolveThreads(kMaxThreads, 1), 1);
 }
 
 // The targets on i.i.d. data: at or below clip-searched RTN at 3 and

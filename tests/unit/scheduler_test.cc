@@ -229,6 +229,68 @@ TEST_F(SchedulerTest, BadInputAndDeregistrationDoNotCountAgainstAWorker) {
   EXPECT_EQ(Worker(w).consecutive_failures(), 0u);
 }
 
+TEST_F(SchedulerTest, OnlyTheHolderRenewsFetchesForOrGivesBackALease) {
+  Start();
+  const std::string job = Submit("job-a");
+  const std::string holder = Register(), other = Register();
+  auto leased = Pull(holder);
+  ASSERT_TRUE(leased.has_value());
+  const std::string lease_id = leased->lease().lease_id();
+  // Ids carry a random tail: nobody derives them from job, task and attempt.
+  EXPECT_THAT(lease_id, ::testing::MatchesRegex(".*/[0-9]+/[0-9a-f]{16}"));
+  EXPECT_THAT(holder, ::testing::MatchesRegex("w-[0-9]+-[0-9a-f]{8}"));
+
+  v1::HeartbeatRequest hb;
+  hb.set_worker_id(other);
+  hb.add_leases()->set_lease_id(lease_id);
+  auto renewed = scheduler_->Heartbeat(hb);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_EQ(renewed->renewed_size(), 0);
+  ASSERT_EQ(renewed->revoked_lease_ids_size(), 1);  // not the caller's to renew
+
+  v1::FetchTensorRequest fetch;
+  fetch.set_worker_id(other);
+  fetch.set_lease_id(lease_id);
+  fetch.set_task_id(leased->task().id());
+  EXPECT_EQ(scheduler_->TaskForFetch(fetch).status().code(), absl::StatusCode::kPermissionDenied);
+
+  v1::ReportTaskFailureRequest fail;
+  fail.set_worker_id(other);
+  fail.set_lease_id(lease_id);
+  fail.set_task_id(leased->task().id());
+  fail.set_code(static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(scheduler_->ReportFailure(fail).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(State(job), v1::JOB_STATE_RUNNING);  // the forged failure did not fail the job
+
+  hb.set_worker_id(holder);  // the holder itself still renews
+  renewed = scheduler_->Heartbeat(hb);
+  ASSERT_TRUE(renewed.ok());
+  EXPECT_EQ(renewed->renewed_size(), 1);
+  Commit(*leased);
+}
+
+TEST_F(SchedulerTest, ASpecWithQuantizerFieldsLeftOutIsCompletedAtSubmission) {
+  // What the Python client sends: {method: glvq, bits: 2} and nothing else.
+  Start();
+  v1::SubmitJobRequest request;
+  *request.mutable_job() = glvq::testing::Stories260KJob(dir_ / "model", dir_ / "out");
+  v1::QuantizerSpec minimal;
+  minimal.set_method(v1::METHOD_GLVQ);
+  minimal.set_bits(2);
+  *request.mutable_job()->mutable_spec()->mutable_quantizer() = minimal;
+  auto response = scheduler_->Submit(request);
+  ASSERT_TRUE(response.ok()) << response.status();
+  const v1::QuantizerSpec& stored = response->job().definition().spec().quantizer();
+  EXPECT_EQ(stored.group_size(), 128);
+  EXPECT_EQ(stored.dim(), 8);
+  auto leased = Pull(Register());
+  ASSERT_TRUE(leased.has_value());
+  EXPECT_EQ(leased->task().quantizer().group_size(), 128);
+  auto config = jobspec::ToQuantizerConfig(leased->task().quantizer());
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(engine::ValidateConfig(*config).ok());
+}
+
 // The journal's commit records, by task.
 std::map<std::string, int> JournaledCommits(const fs::path& state_dir) {
   std::vector<v1::JournalRecord> records;

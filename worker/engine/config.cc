@@ -41,8 +41,11 @@ absl::Status ValidateGlvq(const QuantizerConfig& c) {
   if (g.mu_min > g.mu_max) {
     return Invalid(absl::StrFormat("mu range is inverted: min %g > max %g", g.mu_min, g.mu_max));
   }
-  if (g.max_iters < 1 || g.refine_steps < 0) {
-    return Invalid("glvq needs max_iters >= 1 and refine_steps >= 0");
+  // Bounded: a hostile job spec must not buy unbounded worker time.
+  if (g.max_iters < 1 || g.max_iters > kMaxIterations || g.refine_steps < 0 ||
+      g.refine_steps > kMaxRefineSteps) {
+    return Invalid(absl::StrCat("glvq needs iterations in 1..", kMaxIterations,
+                                " and refineSteps in 0..", kMaxRefineSteps));
   }
   if (g.mu_grid < 0 || g.mu_grid > kMaxMuGrid) {
     return Invalid(absl::StrCat("glvq mu grid must be within 0..", kMaxMuGrid, ", got ", g.mu_grid));
@@ -122,7 +125,10 @@ absl::Status ValidateConfig(const QuantizerConfig& c) {
   if (c.group_size < 1 || c.group_size > 4096) {
     return Invalid(absl::StrCat("group_size must be within 1..4096, got ", c.group_size));
   }
-  if (c.threads < 0) return Invalid("threads must be >= 0 (0 = all cores)");
+  if (c.threads < 0 || c.threads > kMaxThreads) {
+    return Invalid(absl::StrCat("threads must be within 0..", kMaxThreads, " (0 = all cores), got ",
+                                c.threads));
+  }
   if (!(c.damp >= 0 && c.damp < 1)) return Invalid("damp must be within [0, 1)");
   if (c.sdba && c.method != Method::kGlvq && c.method != Method::kTrellis) {
     return Invalid("sdba applies to glvq and trellis only");

@@ -83,6 +83,11 @@ struct TrellisOptions {
   int window = 12;
 };
 
+// Upper bounds ValidateConfig enforces on what a job spec may ask for.
+inline constexpr int kMaxThreads = 1024;      // also capped at the cores (parallel.h)
+inline constexpr int kMaxIterations = 1000;   // glvq alternations
+inline constexpr int kMaxRefineSteps = 10000; // glvq Adam steps
+
 struct QuantizerConfig {
   Method method = Method::kGlvq;
   double bits = 2.0;       // target average bits per weight (payload)

@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <system_error>
 #include <thread>
 #include <vector>
 
 namespace glvq::engine {
 
 int ResolveThreads(int requested, int64_t work) {
-  int t = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
-  t = std::max(t, 1);
+  const int cores = std::max(static_cast<int>(std::thread::hardware_concurrency()), 1);
+  // More threads than cores buys nothing for this compute-bound work, and a
+  // job spec must not make a worker ask the OS for thousands.
+  const int t = requested > 0 ? std::min(requested, cores) : cores;
   return static_cast<int>(std::min<int64_t>(t, std::max<int64_t>(work, 1)));
 }
 
@@ -25,7 +28,13 @@ void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn)
   };
   std::vector<std::thread> pool;
   pool.reserve(static_cast<size_t>(t - 1));
-  for (int k = 1; k < t; ++k) pool.emplace_back(worker);
+  for (int k = 1; k < t; ++k) {
+    try {
+      pool.emplace_back(worker);
+    } catch (const std::system_error&) {
+      break;  // the OS refused a thread: the threads started (and this one) do the work
+    }
+  }
   worker();
   for (std::thread& th : pool) th.join();
 }

@@ -8,7 +8,8 @@
 
 namespace glvq::engine {
 
-// Number of threads to use for `requested` (0 = all cores), at most `work`.
+// Number of threads to use for `requested` (0 = all cores): at most the
+// cores and at most `work`, at least 1.
 int ResolveThreads(int requested, int64_t work);
 
 // Runs fn(i) for i in [0, n) on up to `threads` threads (0 = all cores).

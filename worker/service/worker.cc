@@ -275,10 +275,16 @@ void Worker::ReportFailure(const Current& current, const absl::Status& status) {
 
 void Worker::HeartbeatLoop() {
   std::unique_lock<std::mutex> lock(mu_);
+  // After Stop() the loop keeps the in-flight lease alive until Run ends.
+  const auto done = [this] { return stopping_ && !current_; };
   while (true) {
-    cv_.wait_for(lock, std::chrono::nanoseconds(absl::ToInt64Nanoseconds(heartbeat_interval_)));
-    // After Stop() the loop keeps the in-flight lease alive until Run ends.
-    if (stopping_ && !current_) return;
+    // The predicate is checked before blocking: a notify sent while this
+    // thread was in SendHeartbeat is not lost (it once cost a whole
+    // heartbeat interval, ~100 s, at shutdown).
+    if (cv_.wait_for(lock, std::chrono::nanoseconds(absl::ToInt64Nanoseconds(heartbeat_interval_)),
+                     done)) {
+      return;
+    }
     lock.unlock();
     SendHeartbeat();
     lock.lock();
