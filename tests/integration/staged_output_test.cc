@@ -23,6 +23,7 @@
 #include "coordinator/planner.h"
 #include "tests/support/service_harness.h"
 #include "tests/support/test_support.h"
+#include "worker/engine/packed_config.h"
 #include "worker/engine/quantizer.h"
 #include "worker/service/task_inputs.h"
 
@@ -124,7 +125,8 @@ TEST_F(StagedOutputTest, TheOutputIsWhatWritingEveryTensorAtOnceGivesFromOneTens
     total += bytes;
   }
   ASSERT_GT(tasks_.size(), all.size()) << "some tensors are split into ranges";
-  const QuantizationConfig config{"rtn", 4, 1, 16};
+  const QuantizationConfig config =
+      engine::PackedQuantizationConfig(*jobspec::ToQuantizerConfig(spec_.quantizer()));
   ASSERT_TRUE(WritePackedModel(dir_ / "reference", inputs_->model, tensors, config).ok());
   EXPECT_EQ(ReadTree(dir_ / "out"), ReadTree(dir_ / "reference"));
 
