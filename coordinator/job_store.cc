@@ -27,6 +27,9 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::filesystem::
     return absl::FailedPreconditionError(
         absl::StrCat("cannot create state dir ", state_dir.string(), ": ", ec.message()));
   }
+  // Before the journal is read: a second coordinator on a live state dir
+  // would re-open its jobs and append to the same journal.
+  ASSIGN_OR_RETURN(std::unique_ptr<DirectoryLock> lock, DirectoryLock::Acquire(state_dir));
   auto pending = std::make_shared<PendingDirectories>();
   journal_options.before_write = [pending, next = std::move(journal_options.before_write)] {
     pending->SyncAll();
@@ -34,7 +37,8 @@ absl::StatusOr<std::unique_ptr<JobStore>> JobStore::Open(const std::filesystem::
   };
   ASSIGN_OR_RETURN(std::unique_ptr<Journal> journal, Journal::Open(state_dir / "journal", records,
                                                                  std::move(journal_options)));
-  return std::unique_ptr<JobStore>(new JobStore(state_dir, pending, std::move(journal)));
+  return std::unique_ptr<JobStore>(
+      new JobStore(state_dir, std::move(lock), pending, std::move(journal)));
 }
 
 absl::StatusOr<uint64_t> JobStore::Append(v1::JournalRecord record) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/dir_lock.h"
 #include "coordinator/journal.h"
 #include "glvq/v1/journal.pb.h"
 #include "glvq/v1/task.pb.h"
@@ -79,12 +80,16 @@ class JobStore {
     std::set<std::filesystem::path> dirs_;
   };
 
-  JobStore(std::filesystem::path dir, std::shared_ptr<PendingDirectories> pending,
-           std::unique_ptr<Journal> journal)
-      : state_dir_(std::move(dir)), pending_(std::move(pending)), journal_(std::move(journal)) {}
+  JobStore(std::filesystem::path dir, std::unique_ptr<DirectoryLock> lock,
+           std::shared_ptr<PendingDirectories> pending, std::unique_ptr<Journal> journal)
+      : state_dir_(std::move(dir)),
+        lock_(std::move(lock)),
+        pending_(std::move(pending)),
+        journal_(std::move(journal)) {}
   std::filesystem::path ResultPath(const std::string& job_id, const std::string& task_id) const;
 
   std::filesystem::path state_dir_;
+  std::unique_ptr<DirectoryLock> lock_;  // one coordinator per state dir
   std::shared_ptr<PendingDirectories> pending_;
   std::unique_ptr<Journal> journal_;
 };

@@ -76,6 +76,9 @@ void ConfigureServer(grpc::ServerBuilder* builder) {
                               Millis(kMinPingInterval));
   builder->SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                                kMaxIdleServerThreads);
+  // gRPC sets SO_REUSEPORT by default: a second coordinator on a taken port
+  // would start and take half the requests. Binding must fail instead.
+  builder->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
 }
 
 void SetTimeout(grpc::ClientContext* context, absl::Duration timeout) {

@@ -338,6 +338,28 @@ TEST_F(SecurityTest, TooManyTasksAndPathsOutsideTheRootsAreRefused) {
   EXPECT_FALSE(fs::exists(dir_.path() / "o"));
 }
 
+TEST_F(SecurityTest, ASecondCoordinatorCannotTakeThePortOrTheStateDir) {
+  Start(ServerSecurity{});
+  // The same port (gRPC would share it with SO_REUSEPORT and split requests).
+  coordinator::SchedulerOptions other;
+  other.state_dir = dir_.path() / "state2";
+  auto same_port = coordinator::CoordinatorServer::Start(Address(), other, ServerSecurity{});
+  EXPECT_FALSE(same_port.ok());
+  EXPECT_THAT(std::string(same_port.status().message()), HasSubstr("cannot listen"));
+  // The same state dir, on another port: the live journal is locked.
+  coordinator::SchedulerOptions same_dir;
+  same_dir.state_dir = dir_.path() / "state";
+  auto locked = coordinator::CoordinatorServer::Start("127.0.0.1:0", same_dir, ServerSecurity{});
+  ASSERT_FALSE(locked.ok());
+  EXPECT_EQ(locked.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(locked.status().message()),
+              HasSubstr(absl::StrCat("in use by another coordinator (pid ", ::getpid(), ")")));
+  EXPECT_EQ(ListJobs(Channel(ClientSecurity{})).error_code(), grpc::StatusCode::OK);
+  server_.reset();  // released with the first coordinator
+  auto after = coordinator::CoordinatorServer::Start("127.0.0.1:0", same_dir, ServerSecurity{});
+  EXPECT_TRUE(after.ok()) << after.status();
+}
+
 TEST(ConstantTimeEquals, ComparesWholeStrings) {
   EXPECT_TRUE(rpc::ConstantTimeEquals("abc", "abc"));
   EXPECT_TRUE(rpc::ConstantTimeEquals("", ""));

@@ -131,6 +131,7 @@ void ServiceHarness::StopWorkers() {
 void ServiceHarness::Shutdown() {
   StopWorkers();
   if (server_) server_->Shutdown(absl::Milliseconds(500));
+  server_.reset();  // releases the state dir, as a stopped process would
 }
 
 RawWorker::RawWorker(std::shared_ptr<grpc::Channel> channel)
