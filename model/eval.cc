@@ -71,9 +71,20 @@ absl::Status CheckInputs(const LlamaModel& model, std::span<const TokenSequence>
         absl::StrCat("the models' vocabularies differ: ", model.config().vocab_size, " vs ",
                      reference->config().vocab_size));
   }
-  for (const TokenSequence& seq : sequences) {
-    if (seq.size() >= 2) return absl::OkStatus();
+  // Beyond the trained context the positions are out of distribution (and
+  // RoPE's) and every figure would be silently meaningless.
+  const int64_t context = model.config().max_position_embeddings;
+  bool predicts = false;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const int64_t n = static_cast<int64_t>(sequences[i].size());
+    if (context > 0 && n > context) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sequence ", i, " has ", n, " tokens, more than the model's context of ", context,
+          " (max_position_embeddings); cut the token file's sequences to at most that"));
+    }
+    predicts = predicts || n >= 2;
   }
+  if (predicts) return absl::OkStatus();
   return absl::InvalidArgumentError(
       "no sequence has two or more tokens: there is no next token to predict");
 }

@@ -154,6 +154,16 @@ TEST(Evaluate, NeedsSomethingToPredict) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("no sequence has two or more tokens"));
 }
 
+TEST(Evaluate, RefusesSequencesLongerThanTheContext) {
+  const LlamaModel m = Tiny(true);  // max_position_embeddings 64
+  const TokenSequence fits(64, 3), too_long(65, 3);
+  EXPECT_TRUE(Evaluate(m, std::vector<TokenSequence>{fits}).ok());
+  auto r = Evaluate(m, std::vector<TokenSequence>{fits, too_long});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("sequence 1 has 65 tokens, more than the model's context of 64"));
+}
+
 TEST(Evaluate, BatchesKeepOrderAndNeverSplitASequence) {
   const std::vector<TokenSequence> seqs = {{1, 2, 3}, {4}, {5, 6}, {7, 8, 9, 10, 11}, {12}};
   const auto batches = MakeBatches(seqs, 4);
