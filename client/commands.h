@@ -3,13 +3,13 @@
 #pragma once
 
 #include "CLI/CLI.hpp"
+#include "common/cli/standard_flags.h"  // kExitUsage (2): wrong flags or arguments
 
 namespace glvq::cli {
 
-// Exit codes shared by every subcommand.
+// Exit codes shared by every subcommand (with kExitUsage).
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitBadInput = 1;  // unreadable/invalid input, failed job
-inline constexpr int kExitUsage = 2;     // wrong flags or arguments
 inline constexpr int kExitCancelled = 3;    // the job was cancelled
 inline constexpr int kExitUnavailable = 4;  // coordinator unreachable / deadline exceeded
 

@@ -8,10 +8,12 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "common/cli/standard_flags.h"
 #include "common/base/file_util.h"
 #include "common/base/logging.h"
 #include "common/rpc/security.h"
@@ -59,7 +61,8 @@ int main(int argc, char** argv) {
                  "job model, calibration and output paths must resolve inside one of these "
                  "directories (repeatable; default: anywhere)")
       ->check(CLI::ExistingDirectory);
-  CLI11_PARSE(app, argc, argv);
+  glvq::cli::AddStandardFlags(app, "glvq-coordinator");
+  if (const std::optional<int> code = glvq::cli::ParseCommandLine(app, argc, argv)) return *code;
 
   // Signals are taken by sigwait below, never by a random thread.
   sigset_t signals;

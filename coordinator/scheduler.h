@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "glvq_version.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/job_entry.h"
@@ -47,7 +48,7 @@
 
 namespace glvq::coordinator {
 
-inline constexpr char kCoordinatorVersion[] = "glvq 0.1.0";
+inline constexpr char kCoordinatorVersion[] = "glvq " GLVQ_VERSION;
 
 // Bounds on what clients can make large (docs/security.md, "Limits"); each
 // refusal is RESOURCE_EXHAUSTED naming the flag that raises it.

@@ -1,3 +1,4 @@
+#include "glvq_version.h"
 #include "common/metrics/metrics_server.h"
 
 #include <exception>

@@ -4,6 +4,7 @@
 
 #include <thread>
 
+#include "glvq_version.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/logging.h"
@@ -57,7 +58,7 @@ v1::Capabilities LocalCapabilities(const WorkerOptions& options) {
     caps.add_methods(m);
   }
   for (const std::string& p : options.shared_paths) caps.add_shared_paths(p);
-  caps.set_version("glvq 0.1.0");
+  caps.set_version("glvq " GLVQ_VERSION);
   return caps;
 }
 
@@ -101,13 +102,18 @@ absl::Status Worker::Register() {
 }
 
 absl::Status Worker::Run() {
-  // Register, waiting for the coordinator to come up.
-  while (true) {
+  // Register, waiting for the coordinator to come up. Retried every
+  // 500 ms, but logged at attempts 1, 2, 4, 8, ...: a worker started before
+  // its coordinator must not fill the log.
+  for (uint64_t attempt = 1;; ++attempt) {
     absl::Status s = Register();
     if (s.ok()) break;
     std::unique_lock<std::mutex> lock(mu_);
     if (stopping_) return absl::OkStatus();
-    GLVQ_LOG(kWarn) << "cannot register: " << s;
+    if ((attempt & (attempt - 1)) == 0) {
+      GLVQ_LOG(kWarn) << "cannot register (attempt " << attempt << ", retrying every 0.5 s): "
+                      << s;
+    }
     cv_.wait_for(lock, std::chrono::milliseconds(500));
   }
   heartbeat_ = std::thread([this] { HeartbeatLoop(); });

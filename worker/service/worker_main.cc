@@ -9,9 +9,11 @@
 
 #include <csignal>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/cli/standard_flags.h"
 #include "common/metrics/metrics_server.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/file_util.h"
@@ -57,7 +59,8 @@ int main(int argc, char** argv) {
       ->group("Benchmarking");
   glvq::rpc::ClientSecurity security;
   glvq::rpc::AddClientSecurityOptions(&app, &security);
-  CLI11_PARSE(app, argc, argv);
+  glvq::cli::AddStandardFlags(app, "glvq-worker");
+  if (const std::optional<int> code = glvq::cli::ParseCommandLine(app, argc, argv)) return *code;
   absl::StatusOr<glvq::worker::EngineBackend> engine = glvq::worker::ResolveLocalBackend(
       backend == "bench" ? glvq::worker::BackendRequest::kCpu
                          : *glvq::worker::ParseBackendRequest(backend));

@@ -1,0 +1,65 @@
+// What every binary's command line has in common (common/cli/standard_flags.h):
+// --version from the build's one version, --log-level, exit code 2 on usage
+// errors (not CLI11's own codes), and the log line format.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+
+#include "common/base/logging.h"
+#include "glvq_version.h"
+#include "tests/support/test_support.h"
+
+namespace glvq {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Bin(const std::string& name) { return (testing::BinDir() / name).string(); }
+
+TEST(StandardFlags, EveryBinaryHasVersionLogLevelAndUsageExitCode2) {
+  for (const std::string name : {"glvq", "glvq-coordinator", "glvq-worker", "glvq-bench"}) {
+    SCOPED_TRACE(name);
+    const testing::CommandResult version = testing::RunCommand(Bin(name) + " --version");
+    EXPECT_EQ(version.exit_code, 0) << version.err;
+    EXPECT_EQ(version.out, name + " " + GLVQ_VERSION + "\n");
+    const testing::CommandResult unknown = testing::RunCommand(Bin(name) + " --no-such-flag");
+    EXPECT_EQ(unknown.exit_code, 2) << unknown.err;
+    EXPECT_THAT(unknown.err, HasSubstr("Run with --help"));
+    const testing::CommandResult level = testing::RunCommand(Bin(name) + " --log-level loud");
+    EXPECT_EQ(level.exit_code, 2);
+    EXPECT_THAT(level.err, HasSubstr("--log-level"));
+  }
+}
+
+TEST(StandardFlags, LogLevelFlagMakesTheWorkerTalk) {
+  // A worker with no coordinator logs its registration attempts at warn;
+  // at --log-level error it says nothing.
+  const std::string cmd = "timeout 2 " + Bin("glvq-worker") +
+                          " --coordinator 127.0.0.1:1 --log-level ";
+  const testing::CommandResult quiet = testing::RunCommand(cmd + "error");
+  EXPECT_EQ(quiet.err.find("cannot register"), std::string::npos) << quiet.err;
+  const testing::CommandResult warn = testing::RunCommand(cmd + "warn");
+  EXPECT_THAT(warn.err, HasSubstr("cannot register (attempt 1,"));
+  // Attempts 1, 2 and (within 2 s) at most 4 are logged, not all ~4 of them.
+  EXPECT_EQ(warn.err.find("(attempt 3,"), std::string::npos) << warn.err;
+}
+
+TEST(Logging, LinesCarryLevelUtcTimeThreadAndSource) {
+  ::testing::internal::CaptureStderr();
+  const LogLevel saved = CurrentLogLevel();
+  SetLogLevel(LogLevel::kInfo);
+  GLVQ_LOG(kInfo) << "hello";
+  GLVQ_LOG(kDebug) << "hidden";
+  SetLogLevel(saved);
+  const std::string text = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(std::regex_match(
+      text, std::regex(R"(I \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \d+ standard_flags_test\.cc:\d+\] hello\n)")))
+      << text;
+  EXPECT_EQ(ParseLogLevel("debug"), LogLevel::kDebug);
+  EXPECT_FALSE(ParseLogLevel("loud").has_value());
+}
+
+}  // namespace
+}  // namespace glvq
