@@ -38,6 +38,7 @@ QuantizerConfig Base(Method m, double bits, int dim) {
   c.method = m;
   c.bits = bits;
   c.dim = dim;
+  c.group_size = engine::DefaultGroupSize(m);
   return c;
 }
 
@@ -95,6 +96,9 @@ std::vector<RealCase> RealCases() {
   cases.push_back({"clip-search (paper)", Paper(Method::kRtn, 2, 1)});
   cases.push_back({"paper", Paper(Method::kGlvq, 2, 8)});
   AddGlvqSteps(2, cases);
+  QuantizerConfig wide = Base(Method::kTrellis, 2, 1);
+  wide.group_size = 128;  // the default before: longer sequences, wider LDLQ blocks
+  cases.push_back({"L=12 group 128", wide});
   QuantizerConfig frac = Base(Method::kTrellis, 2.5, 1);
   frac.sdba = true;
   cases.push_back({"L=12 sdba", frac});

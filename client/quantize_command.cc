@@ -75,6 +75,8 @@ absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
     const std::optional<engine::Method> m = engine::ParseMethod(a.method);
     if (!m) return absl::InvalidArgumentError(absl::StrCat("--method: unknown method ", a.method));
     c.method = *m;
+    // A job from flags alone takes the method's own default group size.
+    if (!spec->quantizer().has_group_size()) c.group_size = engine::DefaultGroupSize(c.method);
   }
   if (a.bits) c.bits = *a.bits;
   if (a.dim) c.dim = *a.dim;

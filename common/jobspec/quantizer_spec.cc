@@ -86,6 +86,7 @@ absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpe
   auto method = ToEngineMethod(s.method());
   if (!method.ok()) return method.status();
   c.method = *method;
+  c.group_size = engine::DefaultGroupSize(c.method);  // unless the spec sets one (below)
   auto rtn_variant = ToEngineRtnVariant(s.rtn_variant(), c.rtn_variant);
   if (!rtn_variant.ok()) return rtn_variant.status();
   c.rtn_variant = *rtn_variant;

@@ -157,6 +157,19 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   EXPECT_EQ(back->pvq.gain_levels, engine::PvqGainLevels::kBetaQuantile);
 }
 
+// A spec that leaves the group size out gets its method's default: trellis
+// measured best with 32 columns, the others with 128.
+TEST(QuantizerSpec, GroupSizeDefaultsToTheMethods) {
+  v1::QuantizerSpec trellis;
+  trellis.set_method(v1::METHOD_TRELLIS);
+  EXPECT_EQ(ToQuantizerConfig(trellis)->group_size, 32);
+  trellis.set_group_size(64);
+  EXPECT_EQ(ToQuantizerConfig(trellis)->group_size, 64);
+  v1::QuantizerSpec glvq;
+  glvq.set_method(v1::METHOD_GLVQ);
+  EXPECT_EQ(ToQuantizerConfig(glvq)->group_size, 128);
+}
+
 // `preset: paper` sets what the file leaves out; what it sets wins.
 TEST(JobSpecParse, PresetFillsTheUnsetFields) {
   auto paper = Parse(Edit("    method: glvq\n", "    method: glvq\n    preset: paper\n"));

@@ -98,6 +98,10 @@ const char* MethodName(Method method) {
   return "?";
 }
 
+int DefaultGroupSize(Method method) {
+  return method == Method::kTrellis ? kTrellisGroupSize : QuantizerConfig{}.group_size;
+}
+
 std::optional<Method> ParseMethod(std::string_view name) {
   for (const MethodEntry& e : kMethods) {
     if (name == e.name) return e.method;
