@@ -1,7 +1,8 @@
 // The "trellis" method (docs/algorithms.md §6): a bitshift trellis-coded
 // quantizer in the spirit of QTIP. Each row of each column group (32
-// columns by default: engine::DefaultGroupSize) is one tail-biting trellis sequence (common/packed/trellis_tensor.h), found by
-// Viterbi search (trellis_viterbi.h), on top of
+// columns by default: engine::DefaultGroupSize) is one tail-biting trellis
+// sequence (common/packed/trellis_tensor.h), found by Viterbi search
+// (trellis_viterbi.h), on top of
 //   - RHT (always; the codebook is Gaussian and wants incoherent weights),
 //   - a rank-one scale model: a gain per row (its RMS) times a gain per
 //     group (the group's RMS over gain-normalised rows, times the
