@@ -18,26 +18,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-bin_dir=${GLVQ_BIN_DIR:?set GLVQ_BIN_DIR to the build/bin directory}
-fixture=${GLVQ_FIXTURES_DIR:?set GLVQ_FIXTURES_DIR}/stories260K
-for tool in glvq pack_model_tool; do
-  if [[ ! -x "$bin_dir/$tool" ]]; then
-    echo "interop: $bin_dir/$tool is not built (ninja $tool)" >&2
-    exit 1
-  fi
-done
-if [[ ! -f "$fixture/model.safetensors" ]]; then
-  echo "interop: fixture $fixture not found; skipping" >&2
-  exit 77
-fi
-
-venv=${GLVQ_TORCH_VENV:-$(dirname "$bin_dir")/.venv-llama}
-py="$venv/bin/python"
-# The tested versions.
-requirements=("torch==2.15.0" "transformers==5.23.0" "safetensors==0.8.0" "numpy>=1.24")
-
 source "$here/venv.sh"
-ensure_interop_venv "$venv" "torch, transformers, safetensors, numpy" "${requirements[@]}"
+torch_interop_setup glvq pack_model_tool
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/glvq-llama-interop.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -18,24 +18,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source_dir=$(cd "$here/../.." && pwd)
-bin_dir=${GLVQ_BIN_DIR:?set GLVQ_BIN_DIR to the build/bin directory}
-fixture=${GLVQ_FIXTURES_DIR:?set GLVQ_FIXTURES_DIR}/stories260K
-if [[ ! -x "$bin_dir/glvq" ]]; then
-  echo "interop: $bin_dir/glvq is not built (ninja glvq)" >&2
-  exit 1
-fi
-if [[ ! -f "$fixture/model.safetensors" ]]; then
-  echo "interop: fixture $fixture not found; skipping" >&2
-  exit 77
-fi
-
-venv=${GLVQ_TORCH_VENV:-$(dirname "$bin_dir")/.venv-llama}
-py="$venv/bin/python"
-# The tested versions (as run_llama_interop.sh).
-requirements=("torch==2.15.0" "transformers==5.23.0" "safetensors==0.8.0" "numpy>=1.24")
-
 source "$here/venv.sh"
-ensure_interop_venv "$venv" "torch, transformers, safetensors, numpy" "${requirements[@]}"
+torch_interop_setup glvq
 
 name=$(basename "$0" .sh)
 name=${name#run_}

@@ -51,3 +51,30 @@ install_python_package() {
     exit 77
   fi
 }
+
+# torch_interop_setup TOOL...
+#   The common start of the runners that check glvq against PyTorch and
+#   transformers: sets bin_dir ($GLVQ_BIN_DIR, which must hold every TOOL),
+#   fixture ($GLVQ_FIXTURES_DIR/stories260K; exit 77 when absent), venv
+#   ($GLVQ_TORCH_VENV, default <build dir>/.venv-llama, shared by all of
+#   them) and py, and makes sure the venv has the tested versions.
+torch_interop_setup() {
+  bin_dir=${GLVQ_BIN_DIR:?set GLVQ_BIN_DIR to the build/bin directory}
+  fixture=${GLVQ_FIXTURES_DIR:?set GLVQ_FIXTURES_DIR}/stories260K
+  local tool
+  for tool in "$@"; do
+    if [[ ! -x "$bin_dir/$tool" ]]; then
+      echo "interop: $bin_dir/$tool is not built (ninja $tool)" >&2
+      exit 1
+    fi
+  done
+  if [[ ! -f "$fixture/model.safetensors" ]]; then
+    echo "interop: fixture $fixture not found; skipping" >&2
+    exit 77
+  fi
+  venv=${GLVQ_TORCH_VENV:-$(dirname "$bin_dir")/.venv-llama}
+  py="$venv/bin/python"
+  # The tested versions.
+  ensure_interop_venv "$venv" "torch, transformers, safetensors, numpy" \
+    "torch==2.15.0" "transformers==5.23.0" "safetensors==0.8.0" "numpy>=1.24"
+}
