@@ -19,6 +19,7 @@
 #include "client/quality_report.h"
 #include "client/service_client.h"
 #include "common/base/logging.h"
+#include "common/base/machine.h"
 #include "common/base/status_macros.h"
 #include "common/jobspec/byte_quantity.h"
 #include "common/jobspec/job_spec.h"
@@ -32,7 +33,7 @@ namespace {
 
 struct QuantizeArgs {
   std::string model, out, config, output = "text";
-  int workers = 1, threads = 1;
+  int workers = 1, threads = 0;
   std::optional<double> bits;
   std::optional<int> dim, group_size;
   std::optional<uint64_t> seed;
@@ -164,7 +165,8 @@ absl::StatusOr<v1::Job> RunEmbedded(const QuantizeArgs& a, const v1::Quantizatio
     GLVQ_LOG(kInfo) << "backend auto: the CPU engine (" << wopt.backend.fallback_reason << ")";
   }
   wopt.hostname = "embedded";
-  wopt.threads = a.threads;
+  // 0: the usable cores shared out among the in-process workers.
+  wopt.threads = a.threads > 0 ? a.threads : std::max(1, UsableCores() / a.workers);
   wopt.pull_wait = absl::Milliseconds(500);
   std::vector<std::unique_ptr<worker::Worker>> workers;
   std::vector<std::thread> threads;
@@ -224,7 +226,9 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--workers", a->workers, "Workers in this process")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  cmd->add_option("--threads", a->threads, "Engine threads per worker (0: all cores)")
+  cmd->add_option("--threads", a->threads,
+                  "Engine threads per worker (0: the usable cores, container quota included, "
+                  "shared among --workers)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   cmd->add_option("--method", a->method, "glvq, rtn, gptq, e8p, pvq or trellis");

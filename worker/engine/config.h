@@ -101,7 +101,8 @@ struct QuantizerConfig {
   int dim = 8;             // vector dimension d (glvq; pvq: D); 8 for e8p; 1 scalar
   int group_size = 128;    // columns per group (DefaultGroupSize(method) in job specs)
   uint64_t seed = 0;       // every random choice derives from it and the tensor name
-  int threads = 1;         // worker threads; 0 = all cores. Never changes results.
+  int threads = 0;         // worker threads; 0 = all usable cores (the container's
+                           // quota: common/base/machine.h). Never changes results.
   double damp = 0.01;      // Hessian damping, fraction of mean(diag H)
   bool sdba = false;       // salience-driven bit allocation (glvq, trellis)
   bool rht = true;         // randomized Hadamard incoherence processing

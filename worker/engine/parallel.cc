@@ -6,10 +6,12 @@
 #include <thread>
 #include <vector>
 
+#include "common/base/machine.h"
+
 namespace glvq::engine {
 
 int ResolveThreads(int requested, int64_t work) {
-  const int cores = std::max(static_cast<int>(std::thread::hardware_concurrency()), 1);
+  const int cores = UsableCores();  // the container's CPU quota, if any
   // More threads than cores buys nothing for this compute-bound work, and a
   // job spec must not make a worker ask the OS for thousands.
   const int t = requested > 0 ? std::min(requested, cores) : cores;

@@ -4,12 +4,13 @@
 
 #include <thread>
 
-#include "glvq_version.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/base/logging.h"
+#include "common/base/machine.h"
 #include "common/base/status_macros.h"
 #include "common/jobspec/quantizer_spec.h"
+#include "glvq_version.h"
 #include "common/rpc/grpc_util.h"
 #include "common/rpc/result_codec.h"
 #include "worker/engine/quantizer.h"
@@ -45,12 +46,9 @@ v1::Capabilities LocalCapabilities(const WorkerOptions& options) {
   v1::Capabilities caps;
   caps.set_backend(options.backend.backend);
   for (const v1::GpuInfo& gpu : options.backend.gpus) *caps.add_gpus() = gpu;
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
-  caps.set_memory_bytes(options.memory_bytes != 0
-                            ? options.memory_bytes
-                            : static_cast<uint64_t>(std::max(0L, pages)) *
-                                  static_cast<uint64_t>(std::max(0L, page)));
-  caps.set_cpu_threads(std::max(1u, std::thread::hardware_concurrency()));
+  // The container's limits (cgroup v2), not the node's: common/base/machine.h.
+  caps.set_memory_bytes(options.memory_bytes != 0 ? options.memory_bytes : UsableMemoryBytes());
+  caps.set_cpu_threads(static_cast<uint32_t>(UsableCores()));
   caps.set_slots(1);
   for (v1::Method m :
        {v1::METHOD_GLVQ, v1::METHOD_RTN, v1::METHOD_GPTQ, v1::METHOD_E8P, v1::METHOD_PVQ,

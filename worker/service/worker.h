@@ -38,7 +38,7 @@ struct WorkerOptions {
   // Directories read by path (a shared filesystem); empty: every input is
   // streamed with FetchTensor.
   std::vector<std::string> shared_paths = {"/"};
-  uint64_t memory_bytes = 0;  // 0: the machine's physical memory
+  uint64_t memory_bytes = 0;  // 0: UsableMemoryBytes() (cgroup limit, else physical)
   absl::Duration pull_wait = absl::Seconds(2);
   absl::Duration rpc_timeout = absl::Seconds(30);
   int upload_attempts = 3;

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   app.add_option("--shared-path", shared_paths,
                  "directory readable under the coordinator's paths (default: all)");
   app.add_option("--memory-bytes", options.memory_bytes,
-                 "memory for tasks (default: physical memory)");
+                 "memory for tasks, bytes (default: the container's memory.max, else physical memory)");
   glvq::metrics::MetricsFlags metrics_flags;
   glvq::metrics::AddMetricsOptions(&app, &metrics_flags);
   app.add_option("--task-delay-ms", task_delay_ms, "testing: pause before each task")
