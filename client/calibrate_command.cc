@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/one_line.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
 #include "common/base/status_macros.h"
@@ -65,7 +66,7 @@ void RegisterCalibrateCommand(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] {
     const auto r = RunCalibrate(*args);
     if (!r.ok()) {
-      std::cerr << "glvq calibrate: " << r.status().message() << "\n";
+      std::cerr << "glvq calibrate: " << ErrorLine(r.status()) << "\n";
       *exit_code = kExitBadInput;
       return;
     }

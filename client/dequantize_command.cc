@@ -7,6 +7,7 @@
 #include <string>
 
 #include "client/commands.h"
+#include "common/base/one_line.h"
 #include "common/base/status_macros.h"
 #include "common/packed/packed_model.h"
 #include "common/tensor/dtype.h"
@@ -40,7 +41,7 @@ void RegisterDequantizeCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"F32", "F16", "BF16"}));
   cmd->callback([args, exit_code] {
     if (absl::Status s = RunDequantize(*args); !s.ok()) {
-      std::cerr << "glvq dequantize: " << s.message() << "\n";
+      std::cerr << "glvq dequantize: " << ErrorLine(s) << "\n";
       *exit_code = kExitBadInput;
       return;
     }

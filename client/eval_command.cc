@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/one_line.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
@@ -97,7 +98,7 @@ void RegisterEvalCommand(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] {
     const absl::StatusOr<model::EvalResult> r = RunEval(*args);
     if (!r.ok()) {
-      std::cerr << "glvq eval: " << r.status().message() << "\n";
+      std::cerr << "glvq eval: " << ErrorLine(r.status()) << "\n";
       *exit_code = kExitBadInput;
       return;
     }

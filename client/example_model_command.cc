@@ -5,6 +5,7 @@
 #include <string>
 
 #include "client/commands.h"
+#include "common/base/one_line.h"
 #include "common/synthetic/example_model.h"
 
 namespace glvq::cli {
@@ -32,7 +33,7 @@ void RegisterExampleModelCommand(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] {
     args->options.dtype = *ParseDType(args->dtype);
     if (absl::Status s = WriteExampleModel(args->out, args->options); !s.ok()) {
-      std::cerr << "glvq example-model: " << s.message() << "\n";
+      std::cerr << "glvq example-model: " << ErrorLine(s) << "\n";
       *exit_code = kExitBadInput;
       return;
     }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "client/commands.h"
+#include "common/base/one_line.h"
 #include "common/base/status_macros.h"
 #include "common/packed/gptq_export.h"
 #include "common/packed/packed_model.h"
@@ -44,7 +45,7 @@ void RegisterExportCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   cmd->callback([args, exit_code] {
     if (absl::Status s = RunExport(*args); !s.ok()) {
-      std::cerr << "glvq export: " << s.message() << "\n";
+      std::cerr << "glvq export: " << ErrorLine(s) << "\n";
       *exit_code = kExitBadInput;
       return;
     }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/one_line.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
 #include "common/base/file_util.h"
@@ -182,7 +183,7 @@ void RegisterInspectCommand(CLI::App& app, int* exit_code) {
   cmd->callback([path, as_json, exit_code] {
     absl::StatusOr<Report> report = InspectModel(*path);
     if (!report.ok()) {
-      std::cerr << "glvq inspect: " << report.status().message() << "\n";
+      std::cerr << "glvq inspect: " << ErrorLine(report.status()) << "\n";
       *exit_code = kExitBadInput;
       return;
     }

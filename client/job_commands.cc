@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "common/base/one_line.h"
 #include "common/base/status_macros.h"
 #include "common/jobspec/byte_quantity.h"
 #include "common/jobspec/job_spec.h"
@@ -51,8 +52,9 @@ absl::StatusOr<CheckedJob> CheckJob(const std::string& file,
   return c;
 }
 
-std::string ErrorLine(const absl::Status& s) {
-  return absl::StrCat(s.message(), " [", absl::StatusCodeToString(s.code()), "]");
+// "<message> [CODE]" on one line (glvq::ErrorLine), as validate and plan print it.
+std::string LineWithCode(const absl::Status& s) {
+  return absl::StrCat(glvq::ErrorLine(s), " [", absl::StatusCodeToString(s.code()), "]");
 }
 
 json ErrorJson(const std::string& file, const absl::Status& s) {
@@ -83,7 +85,7 @@ std::optional<CheckedJob> RunCheck(const Args& args, int* exit_code) {
   if (!args.max_task_memory.empty()) {
     absl::StatusOr<uint64_t> b = jobspec::ParseByteQuantity(args.max_task_memory);
     if (!b.ok()) {
-      std::cerr << "--max-task-memory: " << b.status().message() << "\n";
+      std::cerr << "--max-task-memory: " << glvq::ErrorLine(b.status()) << "\n";
       *exit_code = kExitUsage;
       return std::nullopt;
     }
@@ -94,7 +96,7 @@ std::optional<CheckedJob> RunCheck(const Args& args, int* exit_code) {
     if (args.output == "json") {
       std::cout << ErrorJson(args.file, checked.status()).dump(2) << "\n";
     } else {
-      std::cerr << ErrorLine(checked.status()) << "\n";
+      std::cerr << LineWithCode(checked.status()) << "\n";
     }
     *exit_code = kExitBadInput;
     return std::nullopt;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/one_line.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
 #include "common/base/file_util.h"
@@ -63,7 +64,7 @@ void RegisterSampleCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--seed", args->options.seed, "Random seed")->capture_default_str();
   cmd->callback([args, exit_code] {
     if (absl::Status s = RunSample(*args); !s.ok()) {
-      std::cerr << "glvq sample: " << s.message() << "\n";
+      std::cerr << "glvq sample: " << ErrorLine(s) << "\n";
       *exit_code = kExitBadInput;
       return;
     }

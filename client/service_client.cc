@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "common/base/one_line.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/grpc_util.h"
 #include "google/protobuf/util/json_util.h"
@@ -58,7 +59,7 @@ void PrintError(const ServiceArgs& args, const absl::Status& status) {
     nlohmann::ordered_json j = {{"code", code}, {"message", std::string(status.message())}};
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cerr << "glvq: " << status.message() << " [" << code << "]\n";
+    std::cerr << "glvq: " << ErrorLine(status) << " [" << code << "]\n";
   }
 }
 
@@ -92,7 +93,7 @@ void PrintJob(const v1::Job& job, std::ostream& out) {
         q.payload_bits_per_weight(), q.total_bits_per_weight());
   }
   out << "  output: " << job.definition().spec().output().path() << "\n";
-  if (!s.error_message().empty()) out << "  " << s.error_message() << "\n";
+  if (!s.error_message().empty()) out << "  " << OneLine(s.error_message()) << "\n";
 }
 
 }  // namespace glvq::cli

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "common/base/one_line.h"
 #include "common/cli/standard_flags.h"
 #include "common/base/file_util.h"
 #include "common/base/logging.h"
@@ -81,7 +82,7 @@ int main(int argc, char** argv) {
   options.allowed_roots.assign(allowed_roots.begin(), allowed_roots.end());
   auto server = glvq::coordinator::CoordinatorServer::Start(listen, options, security);
   if (!server.ok()) {
-    std::cerr << "glvq-coordinator: " << server.status().message() << "\n";
+    std::cerr << "glvq-coordinator: " << glvq::ErrorLine(server.status()) << "\n";
     return 1;
   }
   // Declared after the server: destroyed first, while what it reads lives.
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
                                              (*server)->scheduler().MetricsCollectables(),
                                              metrics_flags.port_file);
   if (!metrics.ok()) {
-    std::cerr << "glvq-coordinator: " << metrics.status().message() << "\n";
+    std::cerr << "glvq-coordinator: " << glvq::ErrorLine(metrics.status()) << "\n";
     return 1;
   }
   if (*metrics != nullptr) {
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
             << std::endl;
   if (!port_file.empty()) {
     if (auto s = glvq::AtomicWriteString(port_file, std::to_string(port) + "\n"); !s.ok()) {
-      std::cerr << "glvq-coordinator: " << s.message() << "\n";
+      std::cerr << "glvq-coordinator: " << glvq::ErrorLine(s) << "\n";
       return 1;
     }
   }

@@ -77,6 +77,7 @@ absl::StatusOr<v1::SubmitJobResponse> Scheduler::Submit(const v1::SubmitJobReque
   RETURN_IF_ERROR(jobspec::ValidateJob(definition));
   const v1::JobSpec& spec = definition.spec();
   RETURN_IF_ERROR(jobspec::CheckPathPolicy(spec, options_.allowed_roots));
+  RETURN_IF_ERROR(jobspec::CheckOutputOutsideStateDir(spec, options_.state_dir));
   ASSIGN_OR_RETURN(jobspec::JobInputs inputs, jobspec::CheckJobEnvironment(spec));
   ASSIGN_OR_RETURN(Plan plan, PlanJob(spec, inputs, {job_id}));
   if (plan.tasks.size() > options_.limits.max_tasks_per_job) {

@@ -135,7 +135,7 @@ absl::Status FileSink::Write(std::span<const std::byte> bytes) {
     const ssize_t n = ::write(fd_, p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return ErrnoStatus("write failed", "<temp file>");
+      return ErrnoStatus("write failed", path_);
     }
     p += n;
     left -= static_cast<size_t>(n);
@@ -168,7 +168,7 @@ absl::Status AtomicWriteFile(
     ::unlink(tmp.c_str());
     return s;
   };
-  FileSink sink(fd);
+  FileSink sink(fd, path);
   if (absl::Status s = fill(sink); !s.ok()) return fail(s);
   if (::fsync(fd) != 0) return fail(ErrnoStatus("fsync failed", tmp));
   if (::close(closer.release()) != 0) return fail(ErrnoStatus("close failed", tmp));

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -41,13 +42,16 @@ class MappedFile {
 // Sequential writer handed to AtomicWriteFile's callback.
 class FileSink {
  public:
-  explicit FileSink(int fd) : fd_(fd) {}
+  // `fd` is written, not owned; `path` (the file being written, as the
+  // caller names it) only labels errors.
+  FileSink(int fd, std::filesystem::path path) : fd_(fd), path_(std::move(path)) {}
   absl::Status Write(std::span<const std::byte> bytes);
   absl::Status Write(std::string_view text);
   uint64_t bytes_written() const { return written_; }
 
  private:
   int fd_;
+  std::filesystem::path path_;
   uint64_t written_ = 0;
 };
 

@@ -13,8 +13,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/file_util.h"
+#include "common/base/one_line.h"
 #include "common/base/status_macros.h"
 #include "common/base/string_view.h"
+#include "common/jobspec/path_policy.h"
 #include "common/jobspec/quantizer_spec.h"
 #include "common/jobspec/yaml_load.h"
 #include "common/jobspec/yaml_proto.h"
@@ -49,7 +51,7 @@ absl::Status CheckPathField(const SourceMap* source, const std::string& parent,
   if (value.empty()) return Missing(source, parent, key);
   if (!fs::path(value).is_absolute()) {
     return Invalid(source, parent + "." + key,
-                   absl::StrCat("'", value, "' must be an absolute path"));
+                   absl::StrCat(QuoteInput(value, 512), " must be an absolute path"));
   }
   return absl::OkStatus();
 }
@@ -171,25 +173,14 @@ absl::StatusOr<SafetensorsModel> OpenModelField(const SourceMap* source, const s
 }
 
 // Symlinks resolved as far as the path exists.
-fs::path Canonical(const fs::path& p) {
-  std::error_code ec;
-  fs::path c = fs::weakly_canonical(p, ec);
-  return ec ? p.lexically_normal() : c;
-}
-
-bool IsSameOrInside(const fs::path& path, const fs::path& dir) {
-  auto [dir_end, path_it] = std::mismatch(dir.begin(), dir.end(), path.begin(), path.end());
-  return dir_end == dir.end();
-}
-
 absl::Status CheckOutput(const v1::JobSpec& spec, const fs::path& model_dir,
                          const SourceMap* source) {
   const std::string field = "spec.output.path";
   const fs::path out(spec.output().path());
-  const fs::path out_c = Canonical(out);
-  std::vector<std::pair<fs::path, std::string>> inputs = {{Canonical(model_dir), "model"}};
+  const fs::path out_c = ResolvedPath(out);
+  std::vector<std::pair<fs::path, std::string>> inputs = {{ResolvedPath(model_dir), "model"}};
   if (spec.has_calibration()) {
-    inputs.emplace_back(Canonical(spec.calibration().hessians()), "calibration");
+    inputs.emplace_back(ResolvedPath(spec.calibration().hessians()), "calibration");
   }
   for (const auto& [dir, what] : inputs) {
     if (IsSameOrInside(out_c, dir)) {
@@ -254,18 +245,18 @@ absl::Status ValidateJob(const v1::QuantizationJob& job, const SourceMap* source
   if (job.api_version().empty()) return Missing(source, "", "apiVersion");
   if (job.api_version() != kApiVersion) {
     return Invalid(source, "apiVersion",
-                   absl::StrCat("expected '", kApiVersion, "', got '", job.api_version(), "'"));
+                   absl::StrCat("expected '", kApiVersion, "', got ", QuoteInput(job.api_version())));
   }
   if (job.kind().empty()) return Missing(source, "", "kind");
   if (job.kind() != kKind) {
-    return Invalid(source, "kind", absl::StrCat("expected '", kKind, "', got '", job.kind(), "'"));
+    return Invalid(source, "kind", absl::StrCat("expected '", kKind, "', got ", QuoteInput(job.kind())));
   }
   if (!job.has_metadata()) return Missing(source, "", "metadata");
   if (job.metadata().name().empty()) return Missing(source, "metadata", "name");
   if (!IsDns1123Label(job.metadata().name())) {
     return Invalid(source, "metadata.name",
-                   absl::StrCat("'", job.metadata().name(),
-                                "' is not a DNS-1123 label (1-63 characters of a-z, 0-9 and '-', "
+                   absl::StrCat(QuoteInput(job.metadata().name()),
+                                " is not a DNS-1123 label (1-63 characters of a-z, 0-9 and '-', "
                                 "starting and ending with a letter or digit)"));
   }
   if (!job.has_spec()) return Missing(source, "", "spec");

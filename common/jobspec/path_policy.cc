@@ -6,12 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/one_line.h"
 
 namespace glvq::jobspec {
-namespace {
 namespace fs = std::filesystem;
 
-fs::path Resolved(const fs::path& p) {
+fs::path ResolvedPath(const fs::path& p) {
   std::error_code ec;
   fs::path c = fs::weakly_canonical(fs::absolute(p, ec), ec);
   return ec ? fs::absolute(p).lexically_normal() : c;
@@ -23,18 +23,27 @@ bool IsSameOrInside(const fs::path& path, const fs::path& dir) {
   return dir_end == dir.end() || (std::next(dir_end) == dir.end() && dir_end->empty());
 }
 
-}  // namespace
+absl::Status CheckOutputOutsideStateDir(const v1::JobSpec& spec, const fs::path& state_dir) {
+  if (state_dir.empty()) return absl::OkStatus();
+  const fs::path out = ResolvedPath(spec.output().path());
+  const fs::path state = ResolvedPath(state_dir);
+  if (!IsSameOrInside(out, state) && !IsSameOrInside(state, out)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "spec.output.path: ", QuoteInput(out.string(), 512),
+      " overlaps the coordinator's state dir ", QuoteInput(state.string(), 512),
+      "; write the output elsewhere"));
+}
 
 absl::Status CheckPathPolicy(const v1::JobSpec& spec, const std::vector<fs::path>& roots) {
   if (roots.empty()) return absl::OkStatus();
   std::vector<fs::path> resolved_roots;
-  for (const fs::path& r : roots) resolved_roots.push_back(Resolved(r));
+  for (const fs::path& r : roots) resolved_roots.push_back(ResolvedPath(r));
   std::vector<std::pair<const char*, std::string>> paths = {
       {"spec.model.path", spec.model().path()}, {"spec.output.path", spec.output().path()}};
   if (spec.has_calibration())
     paths.emplace_back("spec.calibration.hessians", spec.calibration().hessians());
   for (const auto& [field, path] : paths) {
-    const fs::path p = Resolved(path);
+    const fs::path p = ResolvedPath(path);
     const bool allowed = std::any_of(resolved_roots.begin(), resolved_roots.end(),
                                      [&](const fs::path& r) { return IsSameOrInside(p, r); });
     if (!allowed) {

@@ -20,4 +20,20 @@ namespace glvq::jobspec {
 absl::Status CheckPathPolicy(const v1::JobSpec& spec,
                              const std::vector<std::filesystem::path>& roots);
 
+// OK unless the output path and the coordinator's `state_dir` overlap (one
+// is the other or lies inside it, resolved as above). The coordinator stages
+// results and appends its journal there; a job writing into it would mix
+// its files with the coordinator's and fail late. INVALID_ARGUMENT
+// otherwise, naming both paths.
+absl::Status CheckOutputOutsideStateDir(const v1::JobSpec& spec,
+                                        const std::filesystem::path& state_dir);
+
+// `p` made absolute, with ".." and symbolic links resolved as far as it
+// exists (lexically normalised beyond that).
+std::filesystem::path ResolvedPath(const std::filesystem::path& p);
+
+// Whether `path` is `dir` or lies inside it, component by component; both
+// should be ResolvedPath()s.
+bool IsSameOrInside(const std::filesystem::path& path, const std::filesystem::path& dir);
+
 }  // namespace glvq::jobspec

@@ -1,5 +1,6 @@
 #include "common/rpc/grpc_util.h"
 
+#include "common/base/one_line.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -7,8 +8,9 @@ namespace glvq::rpc {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
-  // absl and gRPC share the google.rpc.Code numbering.
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  // absl and gRPC share the google.rpc.Code numbering. The message goes
+  // out as one bounded line: it can quote client input of any size.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), ErrorLine(status));
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {

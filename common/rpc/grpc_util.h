@@ -14,6 +14,9 @@
 
 namespace glvq::rpc {
 
+// The message crosses as ErrorLine(status): one line of at most
+// kMaxMessageBytes (common/base/one_line.h), so echoed client input can
+// neither exceed gRPC's metadata limit nor break a line.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);
 

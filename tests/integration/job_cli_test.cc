@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -125,6 +126,27 @@ TEST_F(JobCli, BadSpecsExitOneWithFileLineColumnAndCode) {
     EXPECT_EQ(parsed["valid"], false);
     EXPECT_EQ(parsed["code"], c.code);
   }
+}
+
+// Hostile input is quoted short and on one line: a 100 000-character name,
+// and a file with a byte-order mark and a NUL byte (the NUL ends the name
+// for YAML's purposes, so either way the message must stay one line).
+TEST_F(JobCli, HostileInputGivesOneShortLine) {
+  const std::string long_name(100000, 'a');
+  auto r = Run("validate", "name: tiny", "name: " + long_name);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("is not a DNS-1123 label")) << r.err.substr(0, 200);
+  EXPECT_THAT(r.err, HasSubstr("more bytes)'"));
+  EXPECT_LT(r.err.size(), 600u);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  const std::string bom_nul = std::string("\xEF\xBB\xBF") + "apiVersion: glvq.io/v1";
+  r = Run("validate", "apiVersion: glvq.io/v1", bom_nul);
+  EXPECT_EQ(r.exit_code, 0) << "a BOM is allowed: " << r.err;
+  r = Run("validate", "name: tiny", std::string("name: ti\0\nny", 12));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.find('\0'), std::string::npos);
 }
 
 TEST_F(JobCli, PlanJsonHasTasksAndTotals) {

@@ -1,12 +1,14 @@
 // The transport limits every glvq channel and server share
 // (common/rpc/grpc_util.h): a message over kMaxMessageBytes fails with
 // RESOURCE_EXHAUSTED on whichever side meets it first, one just under it
-// goes through, and the coordinator keeps serving afterwards.
+// goes through, and the coordinator keeps serving afterwards; errors that
+// quote huge input stay short.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "common/base/one_line.h"
 #include "common/rpc/grpc_util.h"
 #include "tests/support/service_harness.h"
 #include "tests/support/test_support.h"
@@ -66,6 +68,20 @@ TEST_F(TransportLimitsTest, AMessageJustUnderTheLimitReachesTheCoordinator) {
       Submit(rpc::MakeChannel(harness_.address()), RequestOfSize(rpc::kMaxMessageBytes - 1024));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("apiVersion"));
+}
+
+// An 8 MiB name passes the transport limit and fails validation. The status
+// quotes it, so unbounded it would overflow gRPC's metadata limit and the
+// client would see a transport error instead of the reason.
+TEST_F(TransportLimitsTest, AHugeNameIsQuotedShortInTheError) {
+  v1::SubmitJobRequest request;
+  *request.mutable_job() = Stories260KJob(dir_ / "model", dir_ / "out", 0);
+  request.mutable_job()->mutable_metadata()->set_name(std::string(8 << 20, 'N'));
+  const grpc::Status s = Submit(rpc::MakeChannel(harness_.address()), request);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message().substr(0, 200);
+  EXPECT_THAT(s.error_message(), HasSubstr("is not a DNS-1123 label"));
+  EXPECT_THAT(s.error_message(), HasSubstr("more bytes)'"));
+  EXPECT_LE(s.error_message().size(), kMaxMessageBytes);
 }
 
 }  // namespace

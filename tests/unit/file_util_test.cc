@@ -1,7 +1,9 @@
 #include "common/base/file_util.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -42,6 +44,18 @@ TEST(AtomicWrite, MissingDirectoryIsAnError) {
   ScratchDir dir;
   absl::Status s = AtomicWriteString(dir / "no" / "such" / "file", "x");
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+}
+
+// A full disk is reported against the file being written, not a temporary.
+TEST(FileSink, AFullDiskNamesTheFile) {
+  const int fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) GTEST_SKIP() << "no /dev/full";
+  FileSink sink(fd, "/srv/out/model.safetensors");
+  const absl::Status s = sink.Write(std::string_view("bytes"));
+  ::close(fd);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("/srv/out/model.safetensors"), absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find("No space left"), absl::string_view::npos) << s;
 }
 
 TEST(MappedFile, MapsContentsAndRejectsNonFiles) {

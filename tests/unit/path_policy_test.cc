@@ -67,5 +67,22 @@ TEST_F(PathPolicyTest, APrefixThatIsNotADirectoryBoundaryIsDenied) {
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
 }
 
+TEST_F(PathPolicyTest, AnOutputOverlappingTheStateDirIsRefusedEarly) {
+  const fs::path state = root_ / "state";
+  fs::create_directories(state);
+  const auto check = [&](const fs::path& out) {
+    return CheckOutputOutsideStateDir(Spec(root_ / "models" / "m", out), state);
+  };
+  EXPECT_TRUE(check(root_ / "out").ok());
+  EXPECT_TRUE(check(root_ / "state-sibling").ok()) << "a name prefix is not a parent";
+  for (const fs::path& bad : {state / "out", state, root_, state / ".." / "state" / "x",
+                              root_ / "escape" / ".." / "root" / "state" / "y"}) {
+    const absl::Status s = check(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("overlaps the coordinator's state dir"));
+  }
+  EXPECT_TRUE(CheckOutputOutsideStateDir(Spec("/m", state / "out"), "").ok()) << "no state dir";
+}
+
 }  // namespace
 }  // namespace glvq::jobspec

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "common/base/one_line.h"
 #include "common/cli/standard_flags.h"
 #include "common/metrics/metrics_server.h"
 #include "absl/strings/str_cat.h"
@@ -65,7 +66,7 @@ int main(int argc, char** argv) {
       backend == "bench" ? glvq::worker::BackendRequest::kCpu
                          : *glvq::worker::ParseBackendRequest(backend));
   if (!engine.ok()) {
-    std::cerr << "glvq-worker: " << engine.status().message() << "\n";
+    std::cerr << "glvq-worker: " << glvq::ErrorLine(engine.status()) << "\n";
     return 1;
   }
   options.backend = *engine;
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
 
   auto channel = glvq::rpc::MakeClientChannel(coordinator, security);
   if (!channel.ok()) {
-    std::cerr << "glvq-worker: " << channel.status().message() << "\n";
+    std::cerr << "glvq-worker: " << glvq::ErrorLine(channel.status()) << "\n";
     return 1;
   }
   glvq::worker::Worker worker(*channel, options);
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
                                              worker.MetricsCollectables(),
                                              metrics_flags.port_file);
   if (!metrics.ok()) {
-    std::cerr << "glvq-worker: " << metrics.status().message() << "\n";
+    std::cerr << "glvq-worker: " << glvq::ErrorLine(metrics.status()) << "\n";
     return 1;
   }
   std::thread([&worker, signals] {
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
   }).detach();
   const absl::Status s = worker.Run();
   if (!s.ok()) {
-    std::cerr << "glvq-worker: " << s.message() << "\n";
+    std::cerr << "glvq-worker: " << glvq::ErrorLine(s) << "\n";
     return 1;
   }
   if (!bench_stats.empty()) {
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
     for (double t : worker.bench_stats().grant_seconds) lines += absl::StrCat("grant ", t, "\n");
     for (double t : worker.bench_stats().upload_seconds) lines += absl::StrCat("upload ", t, "\n");
     if (absl::Status w = glvq::AtomicWriteString(bench_stats, lines); !w.ok()) {
-      std::cerr << "glvq-worker: " << w.message() << "\n";
+      std::cerr << "glvq-worker: " << glvq::ErrorLine(w) << "\n";
       return 1;
     }
   }
