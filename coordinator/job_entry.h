@@ -57,6 +57,7 @@ struct JobEntry {
   uint32_t tasks_done = 0;
   uint32_t tasks_running = 0;
   uint32_t retries = 0;
+  bool storage_failing = false;  // the latest staging of a result failed (not journaled)
   uint64_t last_lease_serial = 0;  // the scheduler's lease count at its latest lease
   uint64_t weights_done = 0;
   uint64_t bytes_read = 0;

@@ -57,6 +57,13 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
                    .Help("Task leases that expired without a result or a renewal")
                    .Register(r)
                    .Add({});
+  storage_failures_ =
+      &prometheus::BuildCounter()
+           .Name("glvq_coordinator_storage_failures_total")
+           .Help("Checked results the coordinator could not stage on its own disk (full, "
+                 "read-only, ...); the workers keep them and upload again")
+           .Register(r)
+           .Add({});
   // Every reason exists from the start, so that rates and sums see zeros.
   auto& failures = prometheus::BuildCounter()
                        .Name("glvq_task_failures_total")

@@ -33,6 +33,8 @@ class CoordinatorMetrics {
   // A leased task put back in the queue (any reason).
   void TaskRetried() { retries_->Increment(); }
   void BytesStreamed(metrics::StreamDirection direction, uint64_t bytes);
+  // A checked result the coordinator could not stage on its own disk.
+  void StorageFailed() { storage_failures_->Increment(); }
 
   const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
 
@@ -42,6 +44,7 @@ class CoordinatorMetrics {
   prometheus::Counter* retries_;
   prometheus::Counter* expiries_;
   prometheus::Counter* expired_failures_;
+  prometheus::Counter* storage_failures_;
   std::map<absl::StatusCode, prometheus::Counter*> reported_failures_;
   prometheus::Counter* fetch_bytes_;
   prometheus::Counter* upload_bytes_;

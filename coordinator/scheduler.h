@@ -159,6 +159,9 @@ class Scheduler {
   absl::StatusOr<std::optional<v1::Task>> BeginCommit(const v1::TaskResultHeader& header);
   absl::StatusOr<uint64_t> EndCommit(const v1::TaskResultHeader& header,
                                      const absl::Status& staged);
+  // A result that passed its checks but could not be staged: see
+  // scheduler_workers.cc. Returns the UNAVAILABLE status for the worker.
+  absl::Status StorageFailure(const std::string& job_id, const absl::Status& error);
   // Finalisation found these tasks' staged results damaged: they go back
   // to the queue (each counts as a failure of its task).
   void RedoDamaged(JobEntry* job, const std::vector<std::pair<std::string, absl::Status>>& damaged);

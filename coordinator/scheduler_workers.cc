@@ -190,6 +190,26 @@ absl::StatusOr<v1::Task> Scheduler::TaskForFetch(const v1::FetchTensorRequest& r
   return slot.task;
 }
 
+// The coordinator's disk, not the worker, failed: counted, logged and told
+// to the job's watchers once per streak, and answered UNAVAILABLE so that
+// the worker keeps the result and uploads it again (its heartbeats keep the
+// lease) until space returns. Nothing counts against the worker.
+absl::Status Scheduler::StorageFailure(const std::string& job_id, const absl::Status& error) {
+  metrics_.StorageFailed();
+  GLVQ_LOG(kError) << "job " << job_id << ": cannot stage a result: " << error;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (JobEntry* job = FindJob(job_id); job != nullptr && !job->storage_failing) {
+      job->storage_failing = true;
+      job->AddMessageEvent(absl::Now(),
+                           absl::StrCat("the coordinator cannot stage results (", error.message(),
+                                        "); workers keep them and upload again"));
+    }
+  }
+  return absl::UnavailableError(absl::StrCat("coordinator storage: ", error.message(),
+                                             "; keep the result and upload it again"));
+}
+
 absl::StatusOr<v1::UploadResultResponse::Outcome> Scheduler::CommitResult(
     const v1::TaskResultHeader& header, const std::string& payload) {
   ASSIGN_OR_RETURN(const std::optional<v1::Task> task, BeginCommit(header));
@@ -201,7 +221,10 @@ absl::StatusOr<v1::UploadResultResponse::Outcome> Scheduler::CommitResult(
   // Checked and staged outside the lock: decoding and writing are the
   // expensive part.
   absl::Status staged = rpc::DecodeResult(*task, header, payload).status();
-  if (staged.ok()) staged = store_->WriteResult(header.job_id(), header, payload);
+  if (staged.ok()) {
+    staged = store_->WriteResult(header.job_id(), header, payload);
+    if (!staged.ok()) staged = StorageFailure(header.job_id(), staged);
+  }
   ASSIGN_OR_RETURN(const uint64_t seq, EndCommit(header, staged));
   // Group commit: this waits for the flush that covers the commit record.
   RETURN_IF_ERROR(store_->Sync(seq));
@@ -279,6 +302,10 @@ absl::StatusOr<uint64_t> Scheduler::EndCommit(const v1::TaskResultHeader& header
     }
   }
   workers_.RecordSuccess(header.worker_id());
+  if (job->storage_failing) {
+    job->storage_failing = false;
+    job->AddMessageEvent(absl::Now(), "the coordinator stages results again");
+  }
   MarkCommitted(job, slot, header);
   metrics_.TaskCommitted(header);
   return seq;

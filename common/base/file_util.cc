@@ -162,7 +162,7 @@ absl::Status AtomicWriteFile(
   if (dir.empty()) dir = ".";
   const std::filesystem::path tmp = path.string() + TempSuffix();
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("cannot create temporary file", tmp);
+  if (fd < 0) return ErrnoStatus("cannot create", path);  // the name the caller knows
   FdCloser closer(fd);
   auto fail = [&](absl::Status s) {
     ::unlink(tmp.c_str());

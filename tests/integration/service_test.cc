@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -186,6 +187,89 @@ TEST_F(ServiceTest, BadInputReportedByAWorkerFailsTheJobAtOnce) {
   const v1::Job job = h.WaitDone(*id);
   EXPECT_EQ(job.status().state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(job.status().error_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+}
+
+// The job's retained message events (WatchJob from the first event, read
+// until the stream has been quiet for a second).
+std::vector<std::string> MessageEvents(ServiceHarness& h, const std::string& id) {
+  grpc::ClientContext context;
+  rpc::SetTimeout(&context, absl::Seconds(1));
+  v1::WatchJobRequest request;
+  request.set_job_id(id);
+  request.set_after_sequence(1);
+  auto reader = h.jobs().WatchJob(&context, request);
+  std::vector<std::string> messages;
+  v1::JobEvent event;
+  while (reader->Read(&event)) {
+    if (event.has_message()) messages.push_back(event.message());
+  }
+  (void)reader->Finish();
+  return messages;
+}
+
+// A coordinator that cannot stage results (a full disk; here its results
+// folder replaced by a file) takes the blame: the upload gets UNAVAILABLE,
+// the job says why and keeps running, nothing counts against the worker,
+// and the same result commits once storage is back.
+TEST_F(ServiceTest, AStorageFailureIsTheCoordinatorsAndHealsWhenStorageReturns) {
+  ServiceHarness h(dir_ / "state");
+  auto id = h.Submit(Stories260KJob(model_, dir_ / "out"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  RawWorker raw(h.channel());
+  auto leased = raw.Pull();
+  ASSERT_TRUE(leased.has_value());
+  const rpc::EncodedResult result = raw.Compute(*leased);
+  const fs::path staging = dir_ / "state" / "results" / *id;
+  fs::remove_all(staging);
+  WriteFile(staging, "a file where the coordinator stages the job's results");
+
+  v1::UploadResultResponse response;
+  for (int i = 0; i < 3; ++i) {
+    const grpc::Status s = raw.Upload(result, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+    EXPECT_NE(s.error_message().find("coordinator storage"), std::string::npos) << s.error_message();
+  }
+  auto job = h.Get(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->status().state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->status().progress().task_retries(), 0u);
+  std::vector<std::string> messages = MessageEvents(h, *id);
+  EXPECT_EQ(std::count_if(messages.begin(), messages.end(),
+                          [](const std::string& m) {
+                            return m.find("cannot stage results") != std::string::npos;
+                          }),
+            1)
+      << "one event per streak";
+
+  fs::remove(staging);
+  const grpc::Status s = raw.Upload(result, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_COMMITTED);
+  messages = MessageEvents(h, *id);
+  EXPECT_NE(std::find(messages.begin(), messages.end(), "the coordinator stages results again"),
+            messages.end());
+  EXPECT_TRUE(raw.Pull().has_value()) << "the worker still gets tasks";
+}
+
+// End to end with a real worker: it keeps its result while the coordinator
+// cannot stage it, and the job finishes with the reference bytes once
+// storage returns.
+TEST_F(ServiceTest, AWorkerKeepsItsResultUntilTheCoordinatorCanStageIt) {
+  const auto reference = Reference();
+  ServiceHarness h(dir_ / "state");
+  auto id = h.Submit(Stories260KJob(model_, dir_ / "out"));
+  ASSERT_TRUE(id.ok()) << id.status();
+  const fs::path staging = dir_ / "state" / "results" / *id;
+  WriteFile(staging, "a file where the coordinator stages the job's results");
+  h.StartWorker();
+  absl::SleepFor(absl::Seconds(3));
+  auto job = h.Get(*id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->status().state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->status().progress().task_retries(), 0u);
+  fs::remove(staging);
+  EXPECT_EQ(h.WaitDone(*id).status().state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(ReadTree(dir_ / "out"), reference);
 }
 
 TEST_F(ServiceTest, CancelEndsTheJobAndRevokesItsLeases) {

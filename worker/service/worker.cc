@@ -230,7 +230,7 @@ void Worker::RunTask(const Current& current) {
 
 absl::Status Worker::Upload(const v1::TaskResultHeader& header, const std::string& payload) {
   absl::Status last;
-  for (int attempt = 0; attempt < options_.upload_attempts; ++attempt) {
+  for (int attempt = 0;; ++attempt) {
     grpc::ClientContext context;
     rpc::SetTimeout(&context, absl::Minutes(10));
     v1::UploadResultResponse response;
@@ -252,14 +252,33 @@ absl::Status Worker::Upload(const v1::TaskResultHeader& header, const std::strin
     last = rpc::FromGrpcStatus(writer->Finish());
     if (last.ok()) return last;
     // DATA_LOSS: a chunk was damaged on the way; UNAVAILABLE: the
-    // coordinator is restarting. Both are worth another try.
-    if (last.code() != absl::StatusCode::kDataLoss &&
-        last.code() != absl::StatusCode::kUnavailable) {
-      return last;
+    // coordinator is restarting, or cannot stage results on its own disk
+    // (full, read-only). Both are worth another try; the second for as long
+    // as the lease holds (heartbeats keep it) and the worker is not told to
+    // stop, so that the result is kept until space returns.
+    const bool retryable = last.code() == absl::StatusCode::kDataLoss ||
+                           last.code() == absl::StatusCode::kUnavailable;
+    if (!retryable) return last;
+    if (attempt + 1 < options_.upload_attempts) {
+      absl::SleepFor(absl::Milliseconds(200) * (attempt + 1));
+      continue;
     }
-    absl::SleepFor(absl::Milliseconds(200) * (attempt + 1));
+    if (last.code() != absl::StatusCode::kUnavailable) return last;
+    if (attempt + 1 == options_.upload_attempts) {
+      GLVQ_LOG(kWarn) << "task " << header.task_id() << ": " << last
+                      << "; keeping the result and uploading again while the lease holds";
+    }
+    if (!WaitBeforeRetry(attempt)) return last;
   }
-  return last;
+}
+
+bool Worker::WaitBeforeRetry(int attempt) {
+  const absl::Duration backoff =
+      std::min(absl::Milliseconds(200) * (int64_t{1} << std::min(attempt, 8)), absl::Seconds(30));
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto give_up = [this] { return stopping_ || (current_ && current_->revoked); };
+  cv_.wait_for(lock, std::chrono::nanoseconds(absl::ToInt64Nanoseconds(backoff)), give_up);
+  return !give_up();
 }
 
 void Worker::ReportFailure(const Current& current, const absl::Status& status) {

@@ -91,6 +91,10 @@ class Worker {
   absl::Status Upload(const v1::TaskResultHeader& header, const std::string& payload);
   void ReportFailure(const Current& current, const absl::Status& status);
   bool Revoked();
+  // Waits before upload attempt `attempt` + 1 (exponential back-off from
+  // 200 ms, at most 30 s). False, at once, if the worker is stopping or the
+  // lease was revoked: then it is not worth trying again.
+  bool WaitBeforeRetry(int attempt);
   std::vector<prometheus::MetricFamily> StateMetrics();
 
   std::shared_ptr<grpc::Channel> channel_;
