@@ -21,7 +21,9 @@
 #       layer of the Llama-2-70B-shaped run for glvq and gptq. Writes every
 #       output to RESULTS_FILE (default: $OUT/gpu-check.txt if $OUT is set,
 #       else out/gpu-check.txt) and prints a summary table last. Each step
-#       has its own time limit; together at most 7.75 minutes.
+#       has its own time limit; together at most 8.8 minutes (typically
+#       2-3). Then the packed models of `prepare` load in transformers
+#       through python/glvq on the GPU (python_hf_cuda_check.py).
 #       Run here, it is the rehearsal: without a device the tests skip and the
 #       CUDA benchmarks say so, up to the first CUDA call.
 #
@@ -33,6 +35,11 @@ BUNDLE=gpu-bundle
 MAX_BUNDLE_MIB=60
 TESTS=(cuda_bitpack_test cuda_codec_test cuda_scalar_test cuda_glvq_test cuda_batches_test)
 TOOLS=(glvq-bench)
+# Packed models for the transformers integration's CUDA check
+# (tests/gpu/python_hf_cuda_check.py): one per method, from the stories260K
+# fixture ($GLVQ_FIXTURES_DIR, default ../shared/fixtures), without Hessians.
+HF_CASES=("rtn:--method rtn --bits 4" "gptq:--method gptq --bits 3" "glvq:--method glvq --bits 2"
+          "e8p:--method e8p --bits 2" "pvq:--method pvq --bits 3" "trellis:--method trellis --bits 2")
 
 die() { echo "gpu-check: $*" >&2; exit 1; }
 
@@ -42,7 +49,7 @@ prepare() {
   if [ ! -f build-cuda/CMakeCache.txt ]; then
     cmake --preset cuda-release -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
   fi
-  cmake --build build-cuda -j "${GLVQ_JOBS:-$(nproc)}" --target "${TESTS[@]}" "${TOOLS[@]}"
+  cmake --build build-cuda -j "${GLVQ_JOBS:-$(nproc)}" --target "${TESTS[@]}" "${TOOLS[@]}" glvq
   rm -rf "$BUNDLE" && mkdir -p "$BUNDLE/bin" "$BUNDLE/lib"
   local exe lib
   for exe in "${TESTS[@]}" "${TOOLS[@]}"; do
@@ -58,6 +65,16 @@ prepare() {
     case "$(basename "$lib")" in libcuda.so*|libnvidia*|libnccl.so*) continue ;; esac
     cp -L "$lib" "$BUNDLE/lib/$(basename "$lib")"
   done
+  local fixture=${GLVQ_FIXTURES_DIR:-../shared/fixtures}/stories260K case
+  if [ -f "$fixture/model.safetensors" ]; then
+    for case in "${HF_CASES[@]}"; do
+      # shellcheck disable=SC2086  # the flags are words
+      build-cuda/bin/glvq quantize --model "$fixture" --out "$BUNDLE/hf/${case%%:*}" \
+        ${case#*:} --seed 1 >/dev/null 2>&1 || die "glvq quantize ${case#*:} failed"
+    done
+  else
+    echo "gpu-check: no fixture at $fixture: the bundle has no packed models for the Python check" >&2
+  fi
   git rev-parse HEAD >"$BUNDLE/COMMIT"
   local mib
   mib=$(du -sm "$BUNDLE" | cut -f1)
@@ -85,15 +102,17 @@ find_bundle() {
 }
 
 SUMMARY=()
-# step NAME SECONDS EXE ARGS...: runs one bundled binary under a time limit,
-# appends its output to $RESULTS and a line to the summary.
+# step NAME SECONDS EXE ARGS...: runs one bundled binary (or, with EXE
+# "--host", the command ARGS as it is) under a time limit, appends its
+# output to $RESULTS and a line to the summary.
 step() {
   local name=$1 limit=$2 exe=$3; shift 3
   local start rc log verdict=ok
+  local cmd=("$LOADER" --library-path "$LIBPATH" "$PWD/$BUNDLE/bin/$exe" "$@")
+  [ "$exe" = "--host" ] && cmd=("$@")
   log=$(mktemp)
   start=$(date +%s)
-  timeout --kill-after=10 "$limit" "$LOADER" --library-path "$LIBPATH" \
-    "$PWD/$BUNDLE/bin/$exe" "$@" >"$log" 2>&1
+  timeout --kill-after=10 "$limit" "${cmd[@]}" >"$log" 2>&1
   rc=$?
   case $rc in
     0) grep -q "SKIPPED" "$log" && verdict="skipped (no device)" ;;
@@ -126,12 +145,16 @@ run() {
     fi
   } >"$RESULTS"
   local t
-  # Limits add up to under 8 minutes, inside one 10-minute device call.
-  for t in "${TESTS[@]}"; do step "$t" 45 "$t"; done
+  # Limits add up to under 9 minutes, inside one 10-minute device call.
+  for t in "${TESTS[@]}"; do step "$t" 40 "$t"; done
   step "glvq-bench speed --backend cuda" 60 glvq-bench speed --backend cuda
   step "glvq-bench speed --backend cpu (baseline)" 60 glvq-bench speed --backend cpu
   step "shapes llama2-70b glvq, 1 layer" 60 glvq-bench shapes --model llama2-70b --layers 1 --backend cuda --method glvq
   step "shapes llama2-70b gptq, 1 layer" 60 glvq-bench shapes --model llama2-70b --layers 1 --backend cuda --method gptq
+  if [ -d "$BUNDLE/hf" ]; then
+    step "python: transformers + glvq on CUDA" 90 --host env PYTHONPATH="$PWD/python" \
+      python3 tests/gpu/python_hf_cuda_check.py "$BUNDLE/hf"
+  fi
   {
     echo
     echo "===== summary"
