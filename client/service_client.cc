@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
 #include "common/base/one_line.h"
@@ -53,13 +55,35 @@ int ExitCodeFor(v1::JobState state) {
   return kExitOk;
 }
 
+namespace {
+
+// What to do about an error a person is likely to meet first: no
+// coordinator listening where the CLI looks. Empty if there is nothing to add.
+std::string HintFor(const ServiceArgs& args, const absl::Status& status) {
+  const absl::string_view m = status.message();
+  const bool refused = absl::StrContains(m, "failed to connect") ||
+                       absl::StrContains(m, "Connection refused") ||
+                       absl::StrContains(m, "connections to all backends failing");
+  if (status.code() != absl::StatusCode::kUnavailable || !refused) return "";
+  const std::string address = CoordinatorAddress(args);
+  return absl::StrCat("no coordinator answers at ", address, ": start one (glvq-coordinator --listen ",
+                      address,
+                      " --state-dir DIR), or point the CLI at yours with --coordinator HOST:PORT or "
+                      "$GLVQ_COORDINATOR; `glvq quantize` needs none");
+}
+
+}  // namespace
+
 void PrintError(const ServiceArgs& args, const absl::Status& status) {
   const std::string code = absl::StatusCodeToString(status.code());
+  const std::string hint = HintFor(args, status);
   if (args.json()) {
     nlohmann::ordered_json j = {{"code", code}, {"message", std::string(status.message())}};
+    if (!hint.empty()) j["hint"] = hint;
     std::cout << j.dump(2) << "\n";
   } else {
     std::cerr << "glvq: " << ErrorLine(status) << " [" << code << "]\n";
+    if (!hint.empty()) std::cerr << "glvq: hint: " << hint << "\n";
   }
 }
 

@@ -48,6 +48,24 @@ uint64_t LoadLittleEndian64(std::span<const std::byte> bytes) {
   return value;
 }
 
+// What a file that is not safetensors looks like, from its first bytes, for
+// the error message: the usual mistakes are a config.json, a PyTorch
+// checkpoint and a GGUF file passed as the model. Empty if unknown.
+std::string LooksLike(std::span<const std::byte> file) {
+  const std::string_view head(reinterpret_cast<const char*>(file.data()),
+                              std::min<size_t>(file.size(), 64));
+  const size_t first = head.find_first_not_of(" \t\r\n");
+  if (first != std::string_view::npos && (head[first] == '{' || head[first] == '[')) {
+    return "it is JSON text (a config.json?)";
+  }
+  if (head.starts_with("GGUF")) return "it is a GGUF file (llama.cpp's format)";
+  if (head.starts_with("PK\x03\x04")) return "it is a zip archive (a PyTorch .bin/.pt checkpoint?)";
+  if (head.size() >= 2 && head[0] == '\x80' && head[1] >= 2 && head[1] <= 5) {
+    return "it is a Python pickle (a PyTorch checkpoint?)";
+  }
+  return "";
+}
+
 absl::StatusOr<uint64_t> ReadHeaderLength(std::span<const std::byte> file) {
   if (file.empty()) return Invalid("file is empty");
   if (file.size() < kLengthPrefixBytes) {
@@ -56,7 +74,12 @@ absl::StatusOr<uint64_t> ReadHeaderLength(std::span<const std::byte> file) {
   }
   const uint64_t length = LoadLittleEndian64(file.first(kLengthPrefixBytes));
   if (length > file.size() - kLengthPrefixBytes) {
-    return Invalid("header length ", length, " exceeds the file size ", file.size());
+    if (const std::string kind = LooksLike(file); !kind.empty()) {
+      return Invalid("not a safetensors file: ", kind,
+                     "; pass the model's directory or its .safetensors file");
+    }
+    return Invalid("header length ", length, " exceeds the file size ", file.size(),
+                   ": not a safetensors file, or a truncated one");
   }
   if (length > kMaxSafetensorsHeaderBytes) {
     return Invalid("header length ", length, " exceeds the limit of ", kMaxSafetensorsHeaderBytes,

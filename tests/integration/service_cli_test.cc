@@ -277,8 +277,13 @@ TEST_F(ServiceCliTest, ExitCodesAreTheDocumentedOnes) {
   EXPECT_EQ(Glvq("status " + id).exit_code, 3);
   EXPECT_EQ(Glvq("cancel no-such-job").exit_code, 1);
   EXPECT_EQ(RunCommand(Bin("glvq") + " submit").exit_code, 2);
-  EXPECT_EQ(RunCommand(Bin("glvq") + " status x --coordinator 127.0.0.1:1 --timeout 2").exit_code,
-            4);
+  const auto refused = RunCommand(Bin("glvq") + " status x --coordinator 127.0.0.1:1 --timeout 2");
+  EXPECT_EQ(refused.exit_code, 4);
+  EXPECT_NE(refused.err.find("glvq: hint: no coordinator answers at 127.0.0.1:1: start one "
+                             "(glvq-coordinator --listen 127.0.0.1:1"),
+            std::string::npos)
+      << refused.err;
+  EXPECT_NE(refused.err.find("$GLVQ_COORDINATOR"), std::string::npos);
   WriteFile(dir_ / "bad.yaml", "apiVersion: glvq.io/v1\nkind: Nope\n");
   EXPECT_EQ(Glvq("submit " + (dir_ / "bad.yaml").string()).exit_code, 1);
   EXPECT_EQ(RunCommand("GLVQ_COORDINATOR=" + Address() + " " + Bin("glvq") + " list").exit_code,

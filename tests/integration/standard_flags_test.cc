@@ -1,6 +1,7 @@
 // What every binary's command line has in common (common/cli/standard_flags.h):
 // --version from the build's one version, --log-level, exit code 2 on usage
-// errors (not CLI11's own codes), and the log line format.
+// errors (not CLI11's own codes), "did you mean" for typos, and the log line
+// format.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -31,6 +32,21 @@ TEST(StandardFlags, EveryBinaryHasVersionLogLevelAndUsageExitCode2) {
     EXPECT_EQ(level.exit_code, 2);
     EXPECT_THAT(level.err, HasSubstr("--log-level"));
   }
+}
+
+TEST(StandardFlags, AMistypedFlagOrCommandGetsADidYouMean) {
+  const auto flag = testing::RunCommand(Bin("glvq") + " quantize --bitz 3 --treads=2 --model m");
+  EXPECT_EQ(flag.exit_code, 2);
+  EXPECT_THAT(flag.err, HasSubstr("glvq: unknown flag --bitz; did you mean --bits?\n"));
+  EXPECT_THAT(flag.err, HasSubstr("glvq: unknown flag --treads; did you mean --threads?\n"));
+  const auto command = testing::RunCommand(Bin("glvq") + " quantiz --bits 2");
+  EXPECT_EQ(command.exit_code, 2);
+  EXPECT_THAT(command.err, HasSubstr("glvq: unknown command 'quantiz'; did you mean 'quantize'?"));
+  const auto daemon = testing::RunCommand(Bin("glvq-coordinator") + " --listn 127.0.0.1:0");
+  EXPECT_THAT(daemon.err, HasSubstr("unknown flag --listn; did you mean --listen?"));
+  const auto far = testing::RunCommand(Bin("glvq") + " quantize --completely-unrelated 1");
+  EXPECT_EQ(far.exit_code, 2);
+  EXPECT_THAT(far.err, ::testing::Not(HasSubstr("did you mean"))) << "no wild guesses";
 }
 
 TEST(StandardFlags, LogLevelFlagMakesTheWorkerTalk) {

@@ -65,6 +65,14 @@ INSTANTIATE_TEST_SUITE_P(
         MalformedCase{"LengthPastEof", LengthPrefix(123456789) + std::string(992, ' '),
                       "header length 123456789 exceeds the file size 1000"},
         MalformedCase{"LengthZero", LengthPrefix(0) + "{}", "header length is 0"},
+        // The usual wrong files say what they are.
+        MalformedCase{"AConfigJson", "{\n  \"architectures\": [\"LlamaForCausalLM\"]\n}\n",
+                      "not a safetensors file: it is JSON text (a config.json?); pass the "
+                      "model's directory or its .safetensors file"},
+        MalformedCase{"AGgufFile", std::string("GGUF\x03\0\0\0", 8) + std::string(100, 'x'),
+                      "not a safetensors file: it is a GGUF file"},
+        MalformedCase{"APyTorchZip", std::string("PK\x03\x04", 4) + std::string(100, 'x'),
+                      "not a safetensors file: it is a zip archive"},
         MalformedCase{"InvalidJson", MakeFile(R"({"a":)"), "not valid JSON (error at byte 6"},
         MalformedCase{"NumberOverflow", MakeFile(R"({"__metadata__":{"x":40e1152}})"),
                       "number overflow parsing '40e1152'"},
@@ -182,7 +190,9 @@ TEST(SafetensorsHeaderTest, ReaderNamesTheFile) {
   ASSERT_FALSE(file.ok());
   EXPECT_EQ(file.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Message(file.status()),
-            path.string() + ": header length 123456789 exceeds the file size 1000");
+            path.string() +
+                ": header length 123456789 exceeds the file size 1000: not a safetensors file, "
+                "or a truncated one");
 }
 
 TEST(SafetensorsHeaderTest, MissingFileIsNotFound) {
