@@ -12,17 +12,6 @@
 namespace glvq::model {
 namespace {
 
-// Row-wise softmax of the lower triangle (causal mask); the strict upper
-// triangle is left unspecified since only the lower triangle is used.
-void CausalSoftmax(RowMatrix& s) {
-  for (Eigen::Index i = 0; i < s.rows(); ++i) {
-    auto row = s.row(i).head(i + 1);
-    const float max = row.maxCoeff();
-    row = (row.array() - max).exp();
-    row /= row.sum();
-  }
-}
-
 // The concatenated head outputs [tokens, heads · head_dim] of one sequence
 // occupying rows [first, first + length) of q, k, v.
 void Attention(const LlamaConfig& c, const RowMatrix& q, const RowMatrix& k, const RowMatrix& v,
@@ -35,7 +24,7 @@ void Attention(const LlamaConfig& c, const RowMatrix& q, const RowMatrix& k, con
     const Eigen::Index kv = (h / group) * d;
     scores.noalias() = q.block(first, h * d, length, d) * k.block(first, kv, length, d).transpose();
     scores *= scale;
-    CausalSoftmax(scores);
+    MaskedSoftmax(scores, 0, c.sliding_window);
     out.block(first, h * d, length, d).noalias() =
         scores.triangularView<Eigen::Lower>() * v.block(first, kv, length, d);
   }
@@ -44,15 +33,12 @@ void Attention(const LlamaConfig& c, const RowMatrix& q, const RowMatrix& k, con
 RowMatrix SelfAttention(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix& x,
                         std::span<const TokenSequence> batch, const RopeTable& rope,
                         const std::vector<int64_t>& positions) {
-  RowMatrix q = Linear(x, w.q_proj), k = Linear(x, w.k_proj);
-  const RowMatrix v = Linear(x, w.v_proj);
-  ApplyRope(rope, positions, c.head_dim, q);
-  ApplyRope(rope, positions, c.head_dim, k);
+  const Qkv qkv = ProjectQkv(c, w, x, rope, positions);
   RowMatrix out(x.rows(), c.q_dim());
   Eigen::Index first = 0;
   for (const TokenSequence& seq : batch) {
     const auto length = static_cast<Eigen::Index>(seq.size());
-    Attention(c, q, k, v, first, length, out);
+    Attention(c, qkv.q, qkv.k, qkv.v, first, length, out);
     first += length;
   }
   return out;
@@ -97,12 +83,12 @@ void DecoderLayer(const LayerContext& ctx, int64_t layer, const LlamaLayerWeight
   ctx.Observe(layer, LinearInput::kAttention, attn_in);
   const RowMatrix heads = SelfAttention(ctx.config, w, attn_in, ctx.batch, ctx.rope, ctx.positions);
   ctx.Observe(layer, LinearInput::kAttentionOutput, heads);
-  x += Linear(heads, w.o_proj);
+  x += Linear(heads, w.o_proj, w.o_bias);
   const RowMatrix mlp_in = RmsNorm(x, w.post_attention_layernorm, eps);
   ctx.Observe(layer, LinearInput::kMlp, mlp_in);
-  const RowMatrix act = SwiGlu(Linear(mlp_in, w.gate_proj), Linear(mlp_in, w.up_proj));
+  const RowMatrix act = MlpHidden(w, mlp_in);
   ctx.Observe(layer, LinearInput::kMlpHidden, act);
-  x += Linear(act, w.down_proj);
+  x += Linear(act, w.down_proj, w.down_bias);
 }
 
 }  // namespace
@@ -117,7 +103,7 @@ absl::StatusOr<RowMatrix> LlamaModel::Hidden(std::span<const TokenSequence> batc
     for (const int32_t id : seq) x.row(row++) = weights_.embed_tokens.row(id);
   }
   const int64_t longest = *std::max_element(positions.begin(), positions.end()) + 1;
-  const RopeTable rope = MakeRopeTable(longest, c.head_dim, c.rope_theta);
+  const RopeTable rope = MakeRopeTable(longest, c);
   const LayerContext ctx{c, batch, positions, rope, observer};
   for (int64_t l = 0; l < c.num_layers; ++l) {
     DecoderLayer(ctx, l, weights_.layers[static_cast<size_t>(l)], x);

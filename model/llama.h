@@ -1,6 +1,9 @@
 // A CPU forward pass of Llama-architecture checkpoints in F32, with Hugging
-// Face LlamaForCausalLM semantics: RMSNorm, rotate-half RoPE over each head,
-// grouped-query causal attention, SwiGLU MLP, tied or separate lm_head.
+// Face LlamaForCausalLM semantics: RMSNorm, rotate-half RoPE over each head
+// (with Llama 3's and the other rope_scaling types), grouped-query causal
+// attention (optionally a sliding window, Mistral), SwiGLU MLP, tied or
+// separate lm_head; the biases of Qwen2 and Llama's attention_bias/mlp_bias,
+// and Qwen3's per-head q/k RMSNorm.
 //
 // A batch is several token sequences of any lengths. Their tokens are
 // stacked into one matrix so that every linear layer is one GEMM over all of
@@ -26,6 +29,10 @@ struct LlamaLayerWeights {
   RowMatrix q_proj, k_proj, v_proj, o_proj;  // [out, in]
   RowMatrix gate_proj, up_proj, down_proj;
   Eigen::VectorXf input_layernorm, post_attention_layernorm;
+  // Present only where the config says (LlamaConfig's switches); else empty.
+  Eigen::VectorXf q_bias, k_bias, v_bias, o_bias;  // [out]
+  Eigen::VectorXf gate_bias, up_bias, down_bias;   // [out]
+  Eigen::VectorXf q_norm, k_norm;                  // [head_dim] (Qwen3)
 };
 
 struct LlamaWeights {

@@ -1,5 +1,8 @@
 #include "model/llama_config.h"
 
+#include <algorithm>
+#include <cmath>
+#include <iterator>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -81,33 +84,117 @@ absl::Status Unimplemented(const ConfigReader& r, const std::string& what) {
       absl::StrCat(r.where(), ": ", what, " is not supported by glvq's Llama forward pass"));
 }
 
+constexpr const char* kModelTypes[] = {"llama", "mistral", "qwen2", "qwen3"};
+
 // Rejects what the forward pass does not implement rather than computing
-// something subtly different from the reference.
-absl::Status CheckSupported(const ConfigReader& r) {
-  ASSIGN_OR_RETURN(std::string type, r.String("model_type", "llama"));
-  if (type != "llama") {
-    return r.Error("model_type", absl::StrCat("is \"", type, "\"; only \"llama\" is supported"));
+// something subtly different from the reference; sets the family's switches.
+absl::Status ReadFamily(const ConfigReader& r, LlamaConfig& c) {
+  ASSIGN_OR_RETURN(c.model_type, r.String("model_type", "llama"));
+  if (std::find(std::begin(kModelTypes), std::end(kModelTypes), c.model_type) ==
+      std::end(kModelTypes)) {
+    return r.Error("model_type", absl::StrCat("is \"", c.model_type,
+                                              "\"; supported: llama, mistral, qwen2, qwen3"));
   }
   ASSIGN_OR_RETURN(std::string act, r.String("hidden_act", "silu"));
   if (act != "silu") return Unimplemented(r, absl::StrCat("hidden_act \"", act, "\""));
-  if (r.Has("rope_scaling")) return Unimplemented(r, "rope_scaling");
-  for (const char* key : {"attention_bias", "mlp_bias"}) {
-    ASSIGN_OR_RETURN(bool bias, r.Bool(key, false));
-    if (bias) return Unimplemented(r, key);
+  for (const char* moe : {"num_experts", "num_local_experts", "moe_intermediate_size"}) {
+    if (r.Has(moe)) return Unimplemented(r, absl::StrCat("a mixture of experts (", moe, ")"));
   }
+  ASSIGN_OR_RETURN(bool sliding, r.Bool("use_sliding_window", false));
+  if (sliding) return Unimplemented(r, "use_sliding_window (per-layer sliding windows)");
+  if (c.model_type == "mistral" && r.Has("sliding_window")) {
+    ASSIGN_OR_RETURN(c.sliding_window, r.PositiveInt("sliding_window"));
+  }
+  ASSIGN_OR_RETURN(const bool attention_bias, r.Bool("attention_bias", false));
+  c.qkv_bias = c.model_type == "qwen2" || attention_bias;  // Qwen2: always, o_proj never
+  c.o_bias = c.model_type != "qwen2" && attention_bias;
+  ASSIGN_OR_RETURN(c.mlp_bias, r.Bool("mlp_bias", false));
+  c.qk_norm = c.model_type == "qwen3";
   return absl::OkStatus();
 }
 
-// rope_theta, or (newer transformers) rope_parameters.rope_theta with the
-// default rope_type.
-absl::StatusOr<double> RopeTheta(const ConfigReader& r) {
-  if (!r.Has("rope_parameters")) return r.PositiveNumber(r.raw(), "rope_theta", 10000.0);
-  const json& p = r.raw().at("rope_parameters");
-  if (!p.is_object()) return r.Error("rope_parameters", "must be an object");
-  if (p.contains("rope_type") && p.at("rope_type") != "default") {
-    return Unimplemented(r, absl::StrCat("rope_type ", p.at("rope_type").dump()));
+absl::StatusOr<RopeType> ParseRopeType(const ConfigReader& r, const std::string& name) {
+  if (name == "default") return RopeType::kDefault;
+  if (name == "linear") return RopeType::kLinear;
+  if (name == "dynamic") return RopeType::kDynamic;
+  if (name == "llama3") return RopeType::kLlama3;
+  if (name == "yarn") return RopeType::kYarn;
+  return Unimplemented(r, absl::StrCat("rope_type \"", name,
+                                       "\" (supported: default, linear, dynamic, llama3, yarn)"));
+}
+
+// yarn's attention factor, as transformers infers it when absent.
+double YarnMscale(double scale, double mscale) {
+  return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
+
+// rope_theta and the scaling, from rope_parameters (transformers ≥ 5) or
+// rope_scaling + rope_theta (older configs, as Llama 3.x ships them).
+absl::Status ReadRope(const ConfigReader& r, LlamaConfig& c) {
+  const char* key = r.Has("rope_parameters") ? "rope_parameters"
+                    : r.Has("rope_scaling")  ? "rope_scaling"
+                                             : nullptr;
+  static const json kEmpty = json::object();
+  const json& p = key != nullptr ? r.raw().at(key) : kEmpty;
+  if (!p.is_object()) return r.Error(key, "must be an object");
+  ASSIGN_OR_RETURN(const double top_theta, r.PositiveNumber(r.raw(), "rope_theta", 10000.0));
+  ASSIGN_OR_RETURN(c.rope_theta, r.PositiveNumber(p, "rope_theta", top_theta));
+  for (const json* holder : {&r.raw(), &p}) {
+    if (holder->contains("partial_rotary_factor") &&
+        holder->at("partial_rotary_factor") != json(1.0)) {
+      return Unimplemented(r, "partial_rotary_factor");
+    }
   }
-  return r.PositiveNumber(p, "rope_theta", 10000.0);
+  std::string type = "default";
+  for (const char* k : {"rope_type", "type"}) {
+    if (p.contains(k) && p.at(k).is_string()) {
+      type = p.at(k).get<std::string>();
+      break;
+    }
+  }
+  RopeScaling& s = c.rope_scaling;
+  ASSIGN_OR_RETURN(s.type, ParseRopeType(r, type));
+  if (s.type == RopeType::kDefault) return absl::OkStatus();
+  const std::string where = absl::StrCat(key, ".");
+  const auto required = [&](const char* name) -> absl::StatusOr<double> {
+    if (!p.contains(name) || !p.at(name).is_number() || !(p.at(name).get<double>() > 0)) {
+      return r.Error(where + name, absl::StrCat("must be a positive number for rope_type ", type));
+    }
+    return p.at(name).get<double>();
+  };
+  ASSIGN_OR_RETURN(const int64_t top_original,
+                   r.PositiveInt("original_max_position_embeddings", c.max_position_embeddings));
+  s.original_max_position_embeddings = top_original;
+  if (p.contains("original_max_position_embeddings")) {
+    ASSIGN_OR_RETURN(const double original, required("original_max_position_embeddings"));
+    s.original_max_position_embeddings = static_cast<int64_t>(original);
+  }
+  if (s.type == RopeType::kYarn && (!p.contains("factor") || p.at("factor").is_null())) {
+    s.factor = double(c.max_position_embeddings) / double(s.original_max_position_embeddings);
+  } else {
+    ASSIGN_OR_RETURN(s.factor, required("factor"));
+  }
+  if (s.type == RopeType::kLlama3) {
+    ASSIGN_OR_RETURN(s.low_freq_factor, required("low_freq_factor"));
+    ASSIGN_OR_RETURN(s.high_freq_factor, required("high_freq_factor"));
+    if (!(s.high_freq_factor > s.low_freq_factor)) {
+      return r.Error(where + "high_freq_factor", "must exceed low_freq_factor");
+    }
+  }
+  if (s.type == RopeType::kYarn) {
+    ASSIGN_OR_RETURN(s.beta_fast, r.PositiveNumber(p, "beta_fast", 32.0));
+    ASSIGN_OR_RETURN(s.beta_slow, r.PositiveNumber(p, "beta_slow", 1.0));
+    if (p.contains("truncate") && p.at("truncate").is_boolean()) s.truncate = p.at("truncate");
+    ASSIGN_OR_RETURN(const double mscale, r.PositiveNumber(p, "mscale", 0.0));
+    ASSIGN_OR_RETURN(const double mscale_all_dim, r.PositiveNumber(p, "mscale_all_dim", 0.0));
+    s.attention_factor = mscale > 0 && mscale_all_dim > 0
+                             ? YarnMscale(s.factor, mscale) / YarnMscale(s.factor, mscale_all_dim)
+                             : YarnMscale(s.factor, 1.0);
+    if (p.contains("attention_factor") && !p.at("attention_factor").is_null()) {
+      ASSIGN_OR_RETURN(s.attention_factor, required("attention_factor"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status FillSizes(const ConfigReader& r, LlamaConfig& c) {
@@ -142,11 +229,11 @@ absl::StatusOr<LlamaConfig> ParseLlamaConfig(std::string_view json_text, const s
     return absl::InvalidArgumentError(absl::StrCat(where, ": not a valid JSON object"));
   }
   const ConfigReader r(parsed, where);
-  RETURN_IF_ERROR(CheckSupported(r));
   LlamaConfig c;
+  RETURN_IF_ERROR(ReadFamily(r, c));
   RETURN_IF_ERROR(FillSizes(r, c));
   ASSIGN_OR_RETURN(c.rms_norm_eps, r.PositiveNumber(parsed, "rms_norm_eps", 1e-6));
-  ASSIGN_OR_RETURN(c.rope_theta, RopeTheta(r));
+  RETURN_IF_ERROR(ReadRope(r, c));
   ASSIGN_OR_RETURN(c.tie_word_embeddings, r.Bool("tie_word_embeddings", false));
   ASSIGN_OR_RETURN(c.bos_token_id, r.NonNegativeInt("bos_token_id", 1));
   return c;

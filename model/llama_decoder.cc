@@ -10,7 +10,7 @@ LlamaDecoder::LlamaDecoder(const LlamaModel& model, int64_t sequences, int64_t m
     : model_(model),
       sequences_(sequences),
       max_length_(max_length),
-      rope_(MakeRopeTable(max_length, model.config().head_dim, model.config().rope_theta)),
+      rope_(MakeRopeTable(max_length, model.config())),
       keys_(static_cast<size_t>(model.config().num_layers),
             RowMatrix(sequences * max_length, model.config().kv_dim())),
       values_(keys_) {}
@@ -24,7 +24,7 @@ RowMatrix LlamaDecoder::Attend(int64_t layer, const RowMatrix& q, const RowMatri
   RowMatrix& keys = keys_[static_cast<size_t>(layer)];
   RowMatrix& values = values_[static_cast<size_t>(layer)];
   RowMatrix out(sequences_, c.q_dim());
-  Eigen::RowVectorXf scores(t);
+  RowMatrix scores(1, t);
   for (int64_t s = 0; s < sequences_; ++s) {
     const Eigen::Index first = s * max_length_;
     keys.row(first + length_) = k.row(s);
@@ -34,8 +34,7 @@ RowMatrix LlamaDecoder::Attend(int64_t layer, const RowMatrix& q, const RowMatri
       // As Forward's causal softmax does for its last row.
       scores.noalias() = q.block(s, h * d, 1, d) * keys.block(first, kv, t, d).transpose();
       scores *= scale;
-      scores = (scores.array() - scores.maxCoeff()).exp();
-      scores /= scores.sum();
+      MaskedSoftmax(scores, t - 1, c.sliding_window);
       out.block(s, h * d, 1, d).noalias() = scores * values.block(first, kv, t, d);
     }
   }
@@ -66,12 +65,10 @@ absl::StatusOr<RowMatrix> LlamaDecoder::Step(std::span<const int32_t> tokens) {
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LlamaLayerWeights& lw = w.layers[static_cast<size_t>(l)];
     const RowMatrix attn_in = RmsNorm(x, lw.input_layernorm, c.rms_norm_eps);
-    RowMatrix q = Linear(attn_in, lw.q_proj), k = Linear(attn_in, lw.k_proj);
-    ApplyRope(rope_, positions, c.head_dim, q);
-    ApplyRope(rope_, positions, c.head_dim, k);
-    x += Linear(Attend(l, q, k, Linear(attn_in, lw.v_proj)), lw.o_proj);
+    const Qkv qkv = ProjectQkv(c, lw, attn_in, rope_, positions);
+    x += Linear(Attend(l, qkv.q, qkv.k, qkv.v), lw.o_proj, lw.o_bias);
     const RowMatrix mlp_in = RmsNorm(x, lw.post_attention_layernorm, c.rms_norm_eps);
-    x += Linear(SwiGlu(Linear(mlp_in, lw.gate_proj), Linear(mlp_in, lw.up_proj)), lw.down_proj);
+    x += Linear(MlpHidden(lw, mlp_in), lw.down_proj, lw.down_bias);
   }
   ++length_;
   return model_.Logits(RmsNorm(x, w.norm, c.rms_norm_eps));

@@ -58,6 +58,30 @@ absl::StatusOr<Eigen::VectorXf> LoadVector(const TensorSource& src, const std::s
   return Eigen::VectorXf(Eigen::Map<const Eigen::VectorXf>(v.data(), n));
 }
 
+// The family's extras (LlamaConfig's switches): biases and q/k norms.
+absl::Status LoadOptional(const LlamaConfig& c, const TensorSource& src, const std::string& p,
+                          LlamaLayerWeights& w) {
+  const std::string attn = p + "self_attn.", mlp = p + "mlp.";
+  if (c.qkv_bias) {
+    ASSIGN_OR_RETURN(w.q_bias, LoadVector(src, attn + "q_proj.bias", c.q_dim()));
+    ASSIGN_OR_RETURN(w.k_bias, LoadVector(src, attn + "k_proj.bias", c.kv_dim()));
+    ASSIGN_OR_RETURN(w.v_bias, LoadVector(src, attn + "v_proj.bias", c.kv_dim()));
+  }
+  if (c.o_bias) {
+    ASSIGN_OR_RETURN(w.o_bias, LoadVector(src, attn + "o_proj.bias", c.hidden_size));
+  }
+  if (c.mlp_bias) {
+    ASSIGN_OR_RETURN(w.gate_bias, LoadVector(src, mlp + "gate_proj.bias", c.intermediate_size));
+    ASSIGN_OR_RETURN(w.up_bias, LoadVector(src, mlp + "up_proj.bias", c.intermediate_size));
+    ASSIGN_OR_RETURN(w.down_bias, LoadVector(src, mlp + "down_proj.bias", c.hidden_size));
+  }
+  if (c.qk_norm) {
+    ASSIGN_OR_RETURN(w.q_norm, LoadVector(src, attn + "q_norm.weight", c.head_dim));
+    ASSIGN_OR_RETURN(w.k_norm, LoadVector(src, attn + "k_norm.weight", c.head_dim));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<LlamaLayerWeights> LoadLayer(const LlamaConfig& c, const TensorSource& src,
                                             int64_t layer) {
   const std::string p = absl::StrCat("model.layers.", layer, ".");
@@ -74,6 +98,7 @@ absl::StatusOr<LlamaLayerWeights> LoadLayer(const LlamaConfig& c, const TensorSo
   ASSIGN_OR_RETURN(w.input_layernorm, LoadVector(src, p + "input_layernorm.weight", h));
   ASSIGN_OR_RETURN(w.post_attention_layernorm,
                    LoadVector(src, p + "post_attention_layernorm.weight", h));
+  RETURN_IF_ERROR(LoadOptional(c, src, p, w));
   return w;
 }
 
@@ -110,7 +135,20 @@ absl::Status CheckLayer(const LlamaConfig& c, const LlamaLayerWeights& w) {
   RETURN_IF_ERROR(CheckShape("up_proj", w.up_proj.rows(), w.up_proj.cols(), m, h));
   RETURN_IF_ERROR(CheckShape("down_proj", w.down_proj.rows(), w.down_proj.cols(), h, m));
   RETURN_IF_ERROR(CheckShape("input_layernorm", w.input_layernorm.size(), 1, h, 1));
-  return CheckShape("post_attention_layernorm", w.post_attention_layernorm.size(), 1, h, 1);
+  RETURN_IF_ERROR(CheckShape("post_attention_layernorm", w.post_attention_layernorm.size(), 1, h, 1));
+  // Extras: present exactly when the config says (size 0 otherwise).
+  const auto extra = [](const char* name, const Eigen::VectorXf& v, bool present, int64_t n) {
+    return CheckShape(name, v.size(), 1, present ? n : 0, 1);
+  };
+  RETURN_IF_ERROR(extra("q_bias", w.q_bias, c.qkv_bias, c.q_dim()));
+  RETURN_IF_ERROR(extra("k_bias", w.k_bias, c.qkv_bias, c.kv_dim()));
+  RETURN_IF_ERROR(extra("v_bias", w.v_bias, c.qkv_bias, c.kv_dim()));
+  RETURN_IF_ERROR(extra("o_bias", w.o_bias, c.o_bias, h));
+  RETURN_IF_ERROR(extra("gate_bias", w.gate_bias, c.mlp_bias, m));
+  RETURN_IF_ERROR(extra("up_bias", w.up_bias, c.mlp_bias, m));
+  RETURN_IF_ERROR(extra("down_bias", w.down_bias, c.mlp_bias, h));
+  RETURN_IF_ERROR(extra("q_norm", w.q_norm, c.qk_norm, c.head_dim));
+  return extra("k_norm", w.k_norm, c.qk_norm, c.head_dim);
 }
 
 }  // namespace

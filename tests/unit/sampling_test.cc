@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <vector>
 
 #include "model/eval.h"
@@ -43,6 +44,43 @@ TEST(LlamaDecoder, EveryStepMatchesTheForwardPassOnThePrefix) {
       }
     }
     EXPECT_EQ(decoder.length(), 10);
+  }
+}
+
+// Every family switch at once (biases, Qwen3's q/k norms, a sliding window
+// shorter than the sequences, yarn RoPE): the decoder still equals the
+// forward pass step by step.
+TEST(LlamaDecoder, MatchesTheForwardPassWithEveryFamilySwitch) {
+  LlamaConfig c = testing::TinyConfig(false);
+  c.qkv_bias = c.o_bias = c.mlp_bias = c.qk_norm = true;
+  c.sliding_window = 4;
+  c.rope_scaling = {.type = RopeType::kYarn, .factor = 4, .original_max_position_embeddings = 4,
+                    .attention_factor = 1.1};
+  LlamaWeights w = testing::RandomWeights(c, 3);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 0.3f);
+  const auto random = [&](int64_t n, float mean) {
+    Eigen::VectorXf v(n);
+    for (Eigen::Index i = 0; i < n; ++i) v(i) = mean + normal(rng);
+    return v;
+  };
+  for (LlamaLayerWeights& l : w.layers) {
+    l.q_bias = random(c.q_dim(), 0), l.k_bias = random(c.kv_dim(), 0);
+    l.v_bias = random(c.kv_dim(), 0), l.o_bias = random(c.hidden_size, 0);
+    l.gate_bias = random(c.intermediate_size, 0), l.up_bias = random(c.intermediate_size, 0);
+    l.down_bias = random(c.hidden_size, 0);
+    l.q_norm = random(c.head_dim, 1), l.k_norm = random(c.head_dim, 1);
+  }
+  auto m = LlamaModel::FromWeights(c, std::move(w));
+  ASSERT_TRUE(m.ok()) << m.status();
+  const TokenSequence seq = {1, 5, 9, 33, 2, 2, 17, 36, 0, 12};
+  LlamaDecoder decoder(*m, 1, 10);
+  for (size_t t = 0; t < seq.size(); ++t) {
+    auto logits = decoder.Step(std::vector<int32_t>{seq[t]});
+    ASSERT_TRUE(logits.ok()) << logits.status();
+    const TokenSequence prefix(seq.begin(), seq.begin() + t + 1);
+    const RowMatrix full = *m->Forward(std::vector<TokenSequence>{prefix});
+    EXPECT_LT((logits->row(0) - full.bottomRows(1)).cwiseAbs().maxCoeff(), 1e-5) << "step " << t;
   }
 }
 

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <string>
 
 #include "model/llama_config.h"
@@ -117,8 +119,8 @@ TEST(LlamaConfig, RejectsWhatItCannotRunWithClearErrors) {
       {R"({"intermediate_size": 1, "num_hidden_layers": 1, "num_attention_heads": 1,
            "vocab_size": 1})",
        absl::StatusCode::kInvalidArgument, "c.json: hidden_size is missing"},
-      {"{" + base + R"(, "model_type": "mistral"})", absl::StatusCode::kInvalidArgument,
-       "model_type is \"mistral\""},
+      {"{" + base + R"(, "model_type": "gemma"})", absl::StatusCode::kInvalidArgument,
+       "model_type is \"gemma\"; supported: llama, mistral, qwen2, qwen3"},
       {"{" + base + R"(, "num_key_value_heads": 3})", absl::StatusCode::kInvalidArgument,
        "num_key_value_heads 3 does not divide num_attention_heads 8"},
       {R"({"hidden_size": 60, "intermediate_size": 1, "num_hidden_layers": 1,
@@ -131,10 +133,19 @@ TEST(LlamaConfig, RejectsWhatItCannotRunWithClearErrors) {
        "rms_norm_eps must be a positive number"},
       {"{" + base + R"(, "bos_token_id": [1, 2]})", absl::StatusCode::kInvalidArgument,
        "bos_token_id must be a non-negative integer, not [1,2]"},
-      {"{" + base + R"(, "rope_scaling": {"type": "linear", "factor": 2.0}})",
-       absl::StatusCode::kUnimplemented, "rope_scaling is not supported"},
-      {"{" + base + R"(, "attention_bias": true})", absl::StatusCode::kUnimplemented,
-       "attention_bias"},
+      {"{" + base + R"(, "rope_scaling": {"type": "longrope", "factor": 2.0}})",
+       absl::StatusCode::kUnimplemented, "rope_type \"longrope\" (supported: default, linear,"},
+      {"{" + base + R"(, "rope_scaling": {"rope_type": "llama3", "factor": 8.0}})",
+       absl::StatusCode::kInvalidArgument,
+       "rope_scaling.low_freq_factor must be a positive number for rope_type llama3"},
+      {"{" + base + R"(, "rope_scaling": {"type": "linear"}})", absl::StatusCode::kInvalidArgument,
+       "rope_scaling.factor must be a positive number"},
+      {"{" + base + R"(, "partial_rotary_factor": 0.5})", absl::StatusCode::kUnimplemented,
+       "partial_rotary_factor"},
+      {"{" + base + R"(, "model_type": "qwen2", "use_sliding_window": true})",
+       absl::StatusCode::kUnimplemented, "use_sliding_window"},
+      {"{" + base + R"(, "num_local_experts": 8})", absl::StatusCode::kUnimplemented,
+       "a mixture of experts (num_local_experts)"},
       {"{" + base + R"(, "hidden_act": "gelu"})", absl::StatusCode::kUnimplemented,
        "hidden_act \"gelu\""},
   };
@@ -145,6 +156,44 @@ TEST(LlamaConfig, RejectsWhatItCannotRunWithClearErrors) {
     EXPECT_THAT(std::string(r.status().message()), HasSubstr(c.expect));
   }
   EXPECT_TRUE(ParseLlamaConfig("{" + base + R"(, "rope_scaling": null})", "c.json").ok());
+}
+
+TEST(LlamaConfig, ReadsTheFamiliesSwitchesAndRopeScaling) {
+  const std::string base = R"("hidden_size": 64, "intermediate_size": 172, "num_hidden_layers": 2,
+      "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 512,
+      "max_position_embeddings": 4096)";
+  auto llama3 = ParseLlamaConfig("{" + base + R"(, "rope_theta": 500000.0, "rope_scaling": {
+      "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+      "original_max_position_embeddings": 8192}, "attention_bias": true, "mlp_bias": true})",
+                                 "c.json");
+  ASSERT_TRUE(llama3.ok()) << llama3.status();
+  EXPECT_EQ(llama3->rope_scaling.type, RopeType::kLlama3);
+  EXPECT_DOUBLE_EQ(llama3->rope_theta, 500000.0);
+  EXPECT_EQ(llama3->rope_scaling.original_max_position_embeddings, 8192);
+  EXPECT_TRUE(llama3->qkv_bias && llama3->o_bias && llama3->mlp_bias && !llama3->qk_norm);
+
+  auto qwen2 = ParseLlamaConfig("{" + base + R"(, "model_type": "qwen2", "sliding_window": 32})",
+                                "c.json");
+  ASSERT_TRUE(qwen2.ok()) << qwen2.status();
+  EXPECT_TRUE(qwen2->qkv_bias);
+  EXPECT_FALSE(qwen2->o_bias);
+  EXPECT_EQ(qwen2->sliding_window, 0) << "Qwen2 without use_sliding_window attends to everything";
+
+  auto qwen3 = ParseLlamaConfig("{" + base + R"(, "model_type": "qwen3", "head_dim": 16})", "c.json");
+  ASSERT_TRUE(qwen3.ok()) << qwen3.status();
+  EXPECT_TRUE(qwen3->qk_norm);
+  EXPECT_FALSE(qwen3->qkv_bias);
+
+  auto mistral = ParseLlamaConfig("{" + base + R"(, "model_type": "mistral", "sliding_window": 32})",
+                                  "c.json");
+  ASSERT_TRUE(mistral.ok()) << mistral.status();
+  EXPECT_EQ(mistral->sliding_window, 32);
+
+  // yarn without attention_factor: 0.1 ln(factor) + 1, as transformers infers it.
+  auto yarn = ParseLlamaConfig("{" + base + R"(, "rope_parameters": {"rope_type": "yarn",
+      "factor": 4.0, "rope_theta": 10000.0, "original_max_position_embeddings": 1024}})", "c.json");
+  ASSERT_TRUE(yarn.ok()) << yarn.status();
+  EXPECT_NEAR(yarn->rope_scaling.attention_factor, 0.1 * std::log(4.0) + 1.0, 1e-12);
 }
 
 }  // namespace
