@@ -11,12 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "client/proto_json.h"
 #include "common/base/one_line.h"
 #include "common/base/status_macros.h"
 #include "common/jobspec/byte_quantity.h"
 #include "common/jobspec/job_spec.h"
 #include "coordinator/planner.h"
-#include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 
 namespace glvq::cli {
@@ -64,13 +64,6 @@ json ErrorJson(const std::string& file, const absl::Status& s) {
           {"message", std::string(s.message())}};
 }
 
-json SpecJson(const v1::QuantizationJob& job) {
-  std::string text;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = false;  // lowerCamel, like the YAML
-  if (!google::protobuf::util::MessageToJsonString(job, &text, options).ok()) return nullptr;
-  return json::parse(text, nullptr, /*allow_exceptions=*/false);
-}
 
 struct Args {
   std::string file;
@@ -113,7 +106,7 @@ void PrintValidate(const Args& args, const CheckedJob& c) {
                 {"tensors_quantized", t.tensors_quantized},
                 {"tensors_passed_through", t.tensors_passed_through},
                 {"tasks", t.tasks},
-                {"job", SpecJson(c.parsed.job)}};
+                {"job", ProtoJson(c.parsed.job)}};
     std::cout << out.dump(2) << "\n";
     return;
   }

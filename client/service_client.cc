@@ -10,7 +10,6 @@
 #include "common/base/one_line.h"
 #include "common/base/status_macros.h"
 #include "common/rpc/grpc_util.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace glvq::cli {
 
@@ -85,14 +84,6 @@ void PrintError(const ServiceArgs& args, const absl::Status& status) {
     std::cerr << "glvq: " << ErrorLine(status) << " [" << code << "]\n";
     if (!hint.empty()) std::cerr << "glvq: hint: " << hint << "\n";
   }
-}
-
-nlohmann::ordered_json ProtoJson(const google::protobuf::Message& message) {
-  std::string text;
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  if (!google::protobuf::util::MessageToJsonString(message, &text, options).ok()) return nullptr;
-  return nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 
 std::string StateName(v1::JobState state) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "client/proto_json.h"
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -45,9 +46,6 @@ int ExitCodeFor(const absl::Status& status);
 int ExitCodeFor(v1::JobState state);
 // One line on stderr, or {"code", "message"} on stdout with --output json.
 void PrintError(const ServiceArgs& args, const absl::Status& status);
-
-// A message as JSON (proto3 JSON mapping, lowerCamel names).
-nlohmann::ordered_json ProtoJson(const google::protobuf::Message& message);
 
 // "RUNNING", "SUCCEEDED", ...
 std::string StateName(v1::JobState state);

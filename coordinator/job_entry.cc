@@ -3,10 +3,15 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/jobspec/yaml_proto.h"
 #include "common/rpc/grpc_util.h"
 #include "common/tensor/dtype.h"
 
 namespace glvq::coordinator {
+
+std::string StateLabel(v1::JobState state) {
+  return jobspec::YamlEnumName(v1::JobState_descriptor()->FindValueByNumber(state));
+}
 
 bool IsTerminal(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||

@@ -41,6 +41,9 @@ struct TaskSlot {
 };
 
 bool IsTerminal(v1::JobState state);
+// The state as messages and events spell it: "running", "succeeded", ...
+// (the job spec's enum spelling, never the proto name JOB_STATE_RUNNING).
+std::string StateLabel(v1::JobState state);
 // NOT_FOUND naming the job.
 absl::Status UnknownJobError(const std::string& job_id);
 

@@ -173,7 +173,7 @@ absl::StatusOr<v1::Job> Scheduler::Cancel(const std::string& job_id, const std::
     if (job->state() != v1::JOB_STATE_CANCELLED) {
       if (IsTerminal(job->state()) || job->state() == v1::JOB_STATE_FINALIZING) {
         return absl::FailedPreconditionError(
-            absl::StrCat("job ", job_id, " is ", v1::JobState_Name(job->state()),
+            absl::StrCat("job ", job_id, " is ", StateLabel(job->state()),
                          "; only a running job can be cancelled"));
       }
       FinishJob(job, v1::JOB_STATE_CANCELLED, absl::OkStatus(),
@@ -223,7 +223,7 @@ absl::StatusOr<v1::JobEvent> Scheduler::CurrentEvent(const std::string& job_id) 
     *e.mutable_time() = rpc::ToProto(now);
     e.set_state(job->state());
     *e.mutable_progress() = job->ProgressNow(now);
-    e.set_message(absl::StrCat("state ", v1::JobState_Name(job->state())));
+    e.set_message(absl::StrCat("state ", StateLabel(job->state())));
   }
   RETURN_IF_ERROR(store_->SyncAll());
   return e;
@@ -277,9 +277,9 @@ void Scheduler::FinishJob(JobEntry* job, v1::JobState state, const absl::Status&
   }
   job->final_progress = job->ProgressNow(now);
   job->inputs.reset();
-  job->AddMessageEvent(now, absl::StrCat(v1::JobState_Name(state), ": ",
+  job->AddMessageEvent(now, absl::StrCat(StateLabel(state), ": ",
                                          status.error_message()));
-  GLVQ_LOG(kInfo) << "job " << job->id() << ": " << v1::JobState_Name(state) << " "
+  GLVQ_LOG(kInfo) << "job " << job->id() << ": " << StateLabel(state) << " "
                   << status.error_message();
   cv_.notify_all();
 }

@@ -264,7 +264,7 @@ absl::StatusOr<std::optional<v1::Task>> Scheduler::BeginCommit(
     if (done) return std::nullopt;
     if (job->state() != v1::JOB_STATE_RUNNING) {
       return absl::AbortedError(absl::StrCat("job ", job->id(), " is ",
-                                             v1::JobState_Name(job->state())));
+                                             StateLabel(job->state())));
     }
     if (!slot.committing) {
       slot.committing = true;
@@ -287,7 +287,7 @@ absl::StatusOr<uint64_t> Scheduler::EndCommit(const v1::TaskResultHeader& header
   if (job->state() != v1::JOB_STATE_RUNNING) {
     store_->RemoveResult(job->id(), header.task_id());  // the job ended meanwhile
     return absl::AbortedError(absl::StrCat("job ", job->id(), " is ",
-                                           v1::JobState_Name(job->state())));
+                                           StateLabel(job->state())));
   }
   v1::JournalRecord record;
   v1::TaskCommitted* committed = record.mutable_committed();

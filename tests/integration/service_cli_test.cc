@@ -263,7 +263,7 @@ TEST_F(ServiceCliTest, AutoBackendFallsBackToTheCpuEngineWithoutAGpu) {
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   const json workers = json::parse(Glvq("workers --output json").out, nullptr, false);
   ASSERT_EQ(workers["workers"].size(), 1u) << workers.dump();
-  EXPECT_EQ(workers["workers"][0]["capabilities"]["backend"], "BACKEND_CPU") << workers.dump();
+  EXPECT_EQ(workers["workers"][0]["capabilities"]["backend"], "cpu") << workers.dump();
   EXPECT_EQ(Embedded(1), ReadTree(dir_ / "out"));
 }
 
