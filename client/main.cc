@@ -4,6 +4,7 @@
 
 #include "CLI/CLI.hpp"
 #include "client/commands.h"
+#include "client/examples.h"
 #include "common/cli/standard_flags.h"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   glvq::cli::RegisterPlanCommand(app, &exit_code);
   glvq::cli::RegisterServiceCommands(app, &exit_code);
   glvq::cli::RegisterQuantizeCommand(app, &exit_code);
+  glvq::cli::AddExamples(app);
   if (const std::optional<int> code = glvq::cli::ParseCommandLine(app, argc, argv)) return *code;
   return exit_code;
 }

@@ -49,6 +49,31 @@ TEST(StandardFlags, AMistypedFlagOrCommandGetsADidYouMean) {
   EXPECT_THAT(far.err, ::testing::Not(HasSubstr("did you mean"))) << "no wild guesses";
 }
 
+// Every glvq subcommand's --help ends with examples, and every flag an
+// example uses is one the subcommand has (the examples cannot rot).
+TEST(StandardFlags, EverySubcommandsHelpHasExamplesThatUseRealFlags) {
+  const std::string top = testing::RunCommand(Bin("glvq") + " --help").out;
+  const std::string list = top.substr(top.find("Subcommands:"));
+  std::smatch m, f;
+  const std::regex subcommand(R"(\n  ([a-z][a-z-]*) )"), flag(R"((--[a-z][a-z-]*))");
+  int checked = 0;
+  for (auto it = list.cbegin(); std::regex_search(it, list.cend(), m, subcommand);
+       it = m.suffix().first) {
+    const std::string name = m[1];
+    SCOPED_TRACE(name);
+    const std::string help = testing::RunCommand(Bin("glvq") + " " + name + " --help").out;
+    const size_t examples = help.find("\nExamples:\n");
+    ASSERT_NE(examples, std::string::npos) << help;
+    const std::string text = help.substr(examples), options = help.substr(0, examples);
+    for (auto at = text.cbegin(); std::regex_search(at, text.cend(), f, flag);
+         at = f.suffix().first) {
+      EXPECT_NE(options.find(std::string(f[1]) + " "), std::string::npos) << f[1] << " in\n" << text;
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 16);
+}
+
 TEST(StandardFlags, LogLevelFlagMakesTheWorkerTalk) {
   // A worker with no coordinator logs its registration attempts at warn;
   // at --log-level error it says nothing.

@@ -1,0 +1,54 @@
+#include "client/examples.h"
+
+#include <map>
+#include <string>
+
+namespace glvq::cli {
+namespace {
+
+const std::map<std::string, std::string>& Examples() {
+  static const auto* examples = new std::map<std::string, std::string>{
+      {"quantize",
+       "  glvq quantize --model out/models/smollm2 --out out/smollm2-2bit --method e8p --bits 2 \\\n"
+       "      --hessians out/models/smollm2/hessians      # 2 bits per weight, Hessian-aware\n"
+       "  glvq quantize --config examples/quickstart-job.yaml --out /tmp/q   # a job spec, one flag overridden\n"
+       "  glvq quantize --model M --out O --method trellis --bits 3 --threads 8\n"
+       "Defaults: method glvq, 2 bits, group size 128 (trellis 32), all usable cores,\n"
+       "the best measured tuning (--preset best); docs/job-spec.md lists every key."},
+      {"eval",
+       "  glvq eval --model M --tokens out/models/smollm2/eval.tokens              # NLL, perplexity\n"
+       "  glvq eval --model M --packed out/smollm2-2bit --tokens T --json         # + KL, top-1 vs M\n"
+       "Units: NLL and KL in nats per token; top-1 as a fraction."},
+      {"calibrate",
+       "  glvq calibrate --model M --tokens out/models/smollm2/calib.tokens --out M/hessians"},
+      {"inspect",
+       "  glvq inspect out/smollm2-2bit           # per tensor: method, bits, bytes\n"
+       "  glvq inspect model.safetensors --json"},
+      {"dequantize", "  glvq dequantize --packed out/smollm2-2bit --out /tmp/dense --dtype BF16"},
+      {"export", "  glvq export --packed out/rtn-4bit --out /tmp/gptq --format gptq"},
+      {"example-model", "  glvq example-model --out /tmp/example"},
+      {"sample", "  glvq sample --model M --out /tmp/eval.tokens --sequences 16 --length 256"},
+      {"validate", "  glvq validate job.yaml\n  glvq validate job.yaml --output json"},
+      {"plan", "  glvq plan job.yaml --max-task-memory 8Gi     # tasks, memory per task, time"},
+      {"submit",
+       "  glvq submit job.yaml --wait                 # to $GLVQ_COORDINATOR (127.0.0.1:7070)\n"
+       "  glvq submit job.yaml --coordinator host:7070 --tls-ca ca.pem --token-file client.token"},
+      {"status", "  glvq status JOB_ID\n  glvq status JOB_ID --output json"},
+      {"watch", "  glvq watch JOB_ID"},
+      {"cancel", "  glvq cancel JOB_ID"},
+      {"list", "  glvq list --output json"},
+      {"workers", "  glvq workers"},
+  };
+  return *examples;
+}
+
+}  // namespace
+
+void AddExamples(CLI::App& app) {
+  for (CLI::App* sub : app.get_subcommands({})) {
+    const auto it = Examples().find(sub->get_name());
+    if (it != Examples().end()) sub->footer("\nExamples:\n" + it->second);
+  }
+}
+
+}  // namespace glvq::cli
