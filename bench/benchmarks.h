@@ -26,5 +26,7 @@ void RegisterLoadBench(CLI::App& app);
 // `shapes`: GLVQ over a synthetic model with Llama-2 shapes on the worker's
 // backend: time, M weights/s, bandwidth against the roofline (shapes_bench.cc).
 void RegisterShapesBench(CLI::App& app);
+// glvq-bench decode: batch-1 GEMV from packed weights vs dense bf16/f32.
+void RegisterDecodeBench(CLI::App& app);
 
 }  // namespace glvq::bench

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   glvq::bench::RegisterChaosBench(app);
   glvq::bench::RegisterLoadBench(app);
   glvq::bench::RegisterShapesBench(app);
+  glvq::bench::RegisterDecodeBench(app);
   glvq::cli::AddStandardFlags(app, "glvq-bench");
   if (const std::optional<int> code = glvq::cli::ParseCommandLine(app, argc, argv)) return *code;
   return 0;
