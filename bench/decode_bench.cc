@@ -102,6 +102,20 @@ QuantizedTensor RandomRtn(int64_t rows, int64_t cols, int bits, std::mt19937_64&
   return t;
 }
 
+// A random e8p tensor (128-column groups, every code valid).
+QuantizedTensor RandomE8p(int64_t rows, int64_t cols, std::mt19937_64& rng) {
+  QuantizedTensor t;
+  t.name = "bench";
+  t.method = std::string(kMethodE8p);
+  t.rows = rows, t.cols = cols, t.group_size = 128, t.dim = 8;
+  t.bits.assign(static_cast<size_t>(t.NumGroups()), 2);
+  std::vector<uint16_t> codes(static_cast<size_t>(rows * cols / 8));
+  for (uint16_t& c : codes) c = static_cast<uint16_t>(rng());
+  if (!PackE8pCodes(codes, &t).ok()) std::abort();
+  t.scale.assign(static_cast<size_t>(t.NumGroups()), 0.05f);
+  return t;
+}
+
 struct Row {
   std::string method;
   double bits;
@@ -150,6 +164,11 @@ void RunShape(int64_t rows, int64_t cols, const Options& o) {
     });
     Print({"rtn", double(bits), rows, cols, s, bf16 / s}, o.json);
   }
+  const QuantizedTensor e8p = RandomE8p(rows, cols, rng);
+  const double s = MedianSeconds(o.repeats, [&] {
+    if (!kernels::Gemv(e8p, x, y).ok()) std::abort();
+  });
+  Print({"e8p", 2.0, rows, cols, s, bf16 / s}, o.json);
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 //
 //   GemvRef   the oracle: DequantizeRef (double, one rounding) times x, in
 //             double. Any method. Allocates rows · cols floats.
-//   Gemv      the fast path: rtn without materialising W (LUT kernel below);
+//   Gemv      the fast path: rtn and e8p without materialising W (below);
 //             other methods fall back to the oracle for now (see
 //             HasFastGemv). An RHT-stored tensor is handled by transforming
 //             x and y instead of W: W x = T_mᵀ (W̃ (T_n x)).
@@ -18,6 +18,11 @@
 // every row), turns each code byte into one load and one add. Groups whose
 // rows do not start on a byte (width · bits not a multiple of 8), and 3-,
 // 5–8-bit codes, take a plain unpack-and-multiply loop.
+//
+// e8p kernel. A codeword is c = s ⊙ a + t·1 (sign pattern s, abs vector
+// a, shift t = ±¼), so c · x = Σ a_i (s_i x_i) + t Σ x_i: the signs flip x's
+// sign bits (XOR masks from a table), the abs vector comes from a table of
+// 256 float rows, and each codeword is eight lane-wise multiply-adds.
 //
 // Buffers: x holds cols floats, y rows floats; the caller owns both.
 // Errors: INVALID_ARGUMENT for an invalid tensor or wrong sizes.

@@ -1,5 +1,5 @@
 // The packed GEMV kernels (kernels/gemv.h) against their oracle, GemvRef
-// (DequantizeRef in double times x), on random rtn tensors: 2- and 4-bit
+// (DequantizeRef in double times x), on random e8p tensors and rtn tensors: 2- and 4-bit
 // (lookup tables), 3- and 8-bit and unaligned group rows (plain loop),
 // ragged shapes such as 172 and 576 columns, mixed widths per group, and
 // RHT-stored weights.
@@ -38,6 +38,28 @@ QuantizedTensor RandomRtn(int64_t rows, int64_t cols, int64_t group_size,
     t.zero.push_back(zero(rng));
   }
   if (rht) t.rht_seed = {int64_t(seed * 7 + 1), int64_t(seed * 13 + 5)};
+  EXPECT_TRUE(ValidateQuantizedTensor(t).ok()) << ValidateQuantizedTensor(t);
+  return t;
+}
+
+// A valid random e8p tensor (every 16-bit code is valid).
+QuantizedTensor RandomE8p(int64_t rows, int64_t cols, int64_t group_size, bool rht, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  QuantizedTensor t;
+  t.name = "w";
+  t.method = std::string(kMethodE8p);
+  t.rows = rows, t.cols = cols, t.group_size = group_size, t.dim = 8;
+  t.bits.assign(static_cast<size_t>(t.NumGroups()), 2);
+  std::vector<uint16_t> codes;
+  for (int64_t g = 0; g < t.NumGroups(); ++g) {
+    for (int64_t i = 0; i < rows * E8pVectorsPerRow(t.GroupWidth(g)); ++i) {
+      codes.push_back(static_cast<uint16_t>(rng()));
+    }
+  }
+  EXPECT_TRUE(PackE8pCodes(codes, &t).ok());
+  std::uniform_real_distribution<float> scale(0.01f, 0.1f);
+  for (int64_t g = 0; g < t.NumGroups(); ++g) t.scale.push_back(scale(rng));
+  if (rht) t.rht_seed = {int64_t(seed * 3 + 2), int64_t(seed * 11 + 7)};
   EXPECT_TRUE(ValidateQuantizedTensor(t).ok()) << ValidateQuantizedTensor(t);
   return t;
 }
@@ -90,6 +112,15 @@ TEST(Gemv, RtnMatchesTheOracle) {
     ExpectMatchesOracle(RandomRtn(c.rows, c.cols, c.group_size, c.bits, c.rht, seed), seed);
     ++seed;
   }
+}
+
+TEST(Gemv, E8pMatchesTheOracle) {
+  // Whole codewords, short last codewords (172 = 21·8 + 4; 100-column
+  // groups), several groups, RHT-stored.
+  ExpectMatchesOracle(RandomE8p(40, 256, 128, false, 11), 11);
+  ExpectMatchesOracle(RandomE8p(17, 172, 64, false, 12), 12);
+  ExpectMatchesOracle(RandomE8p(23, 300, 100, false, 13), 13);
+  ExpectMatchesOracle(RandomE8p(48, 576, 128, true, 14), 14);
 }
 
 TEST(Gemv, RejectsWrongSizes) {
