@@ -248,7 +248,7 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--ldlq", a->ldlq,
                   "Cross-group error feedback with the Hessian (glvq): true or false (default true)");
   cmd->add_option("--mu-min", a->mu_min, "glvq companding range, lower end (default 0)");
-  cmd->add_option("--mu-max", a->mu_max, "glvq companding range, upper end (default 5; 0: off)");
+  cmd->add_option("--mu-max", a->mu_max, "glvq companding range, upper end (default 0: off; 5 with --mu-grid 6: the per-group grid)");
   cmd->add_option("--mu-grid", a->mu_grid,
                   "glvq: mu candidates tried per group (default 6; 0: the paper's kurtosis start)");
   cmd->add_option("--rtn-variant", a->rtn_variant,

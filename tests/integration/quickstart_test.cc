@@ -119,7 +119,7 @@ TEST_F(Quickstart, PresetPaperSwitchesTheTuningOnly) {
   EXPECT_EQ(paper["mu"]["max"], 255);
   EXPECT_EQ(paper["rht"], false);
   EXPECT_EQ(paper["rowGain"], false);
-  EXPECT_EQ(best["mu"]["max"], 5);
+  EXPECT_EQ(best["mu"]["max"], 0);  // companding off by default
   EXPECT_EQ(best["rht"], true);
   EXPECT_EQ(best["mu"]["grid"], 6);
   EXPECT_EQ(paper["bits"], best["bits"]);

@@ -51,8 +51,8 @@ TEST(GlvqDefaults, PresetsAreWhatTheDocsSay) {
   EXPECT_TRUE(best.rht && best.ldlq);
   EXPECT_FALSE(best.glvq.row_gain);
   EXPECT_EQ(best.glvq.mu_min, 0.0);
-  EXPECT_EQ(best.glvq.mu_max, 5.0);
-  EXPECT_EQ(best.glvq.mu_grid, 6);
+  EXPECT_EQ(best.glvq.mu_max, 0.0) << "companding off: the real model ranks µ = 0 first";
+  EXPECT_EQ(best.glvq.mu_grid, 6) << "so that mu_max = 5 alone brings the grid back";
   EXPECT_FALSE(paper.rht || paper.ldlq || paper.glvq.row_gain);
   EXPECT_EQ(paper.glvq.mu_min, 10.0);
   EXPECT_EQ(paper.glvq.mu_max, 255.0);
@@ -89,6 +89,8 @@ TEST(ConfigBounds, ThreadsIterationsAndRefineStepsAreBounded) {
 
 // The targets on i.i.d. data: at or below clip-searched RTN at 3 and
 // 4 bits, and at 2 bits no worse than the uniform scalar quantizer (0.118).
+// The µ grid (mu_max 5) meets them; the default, µ = 0 (chosen by ΔNLL on
+// the real model, where the grid never won), stays within 10 % of RTN.
 TEST(GlvqDefaults, GaussianAndStudentTAtOrBelowRtnClipSearch) {
   const int64_t rows = 128, cols = 512;
   for (int source = 0; source < 2; ++source) {
@@ -98,9 +100,14 @@ TEST(GlvqDefaults, GaussianAndStudentTAtOrBelowRtnClipSearch) {
       rtn.method = Method::kRtn;
       rtn.bits = b;
       rtn.dim = 1;
-      const double glvq_nmse = Quantize(Defaults(Method::kGlvq, b), w, rows, cols).tensor.quality->nmse;
+      QuantizerConfig grid = Defaults(Method::kGlvq, b);
+      grid.glvq.mu_max = 5.0;
+      const double grid_nmse = Quantize(grid, w, rows, cols).tensor.quality->nmse;
+      const double default_nmse =
+          Quantize(Defaults(Method::kGlvq, b), w, rows, cols).tensor.quality->nmse;
       const double rtn_nmse = Quantize(rtn, w, rows, cols).tensor.quality->nmse;
-      EXPECT_LE(glvq_nmse, rtn_nmse * 1.02) << "source " << source << ", " << b << " bits";
+      EXPECT_LE(grid_nmse, rtn_nmse * 1.02) << "source " << source << ", " << b << " bits";
+      EXPECT_LE(default_nmse, rtn_nmse * 1.10) << "source " << source << ", " << b << " bits";
     }
     EXPECT_LE(Quantize(Defaults(Method::kGlvq, 2), w, rows, cols).tensor.quality->nmse, 0.121)
         << "source " << source;
@@ -110,7 +117,9 @@ TEST(GlvqDefaults, GaussianAndStudentTAtOrBelowRtnClipSearch) {
 TEST(GlvqDefaults, MuGridChoosesWeakCompandingOnGaussianData) {
   const int64_t rows = 128, cols = 512;
   const auto w = GaussianValues(rows * cols, 6);
-  const QuantizeResult best = Quantize(Defaults(Method::kGlvq, 2), w, rows, cols);
+  QuantizerConfig grid = Defaults(Method::kGlvq, 2);
+  grid.glvq.mu_max = 5.0;
+  const QuantizeResult best = Quantize(grid, w, rows, cols);
   QuantizerConfig paper = PresetConfig(Preset::kPaper);
   paper.bits = 2;
   const QuantizeResult faithful = Quantize(paper, w, rows, cols);
@@ -146,6 +155,7 @@ TEST(GlvqDefaults, DeterministicWithRowGainsAndMuGrid) {
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 8);
   QuantizerConfig c = Defaults(Method::kGlvq, 3);
   c.glvq.row_gain = true;
+  c.glvq.mu_max = 5.0;  // the grid, not the default
   const QuantizeResult a = Quantize(c, w, rows, cols), b = Quantize(c, w, rows, cols);
   EXPECT_EQ(a.tensor, b.tensor);
   EXPECT_EQ(a.dequantized, b.dequantized);
