@@ -60,9 +60,10 @@ QuantizerConfig GlvqMu0(double b) {
   return mu0;
 }
 
+// µ = 0 + RHT + LDLQ is the default itself (the "default" row), so the
+// steps are the changes on top of it.
 void AddGlvqSteps(double b, std::vector<RealCase>& cases) {
   const QuantizerConfig mu0 = GlvqMu0(b);
-  cases.push_back({"mu=0 rht ldlq", mu0});
   QuantizerConfig grid = mu0;
   grid.glvq.mu_max = 5;
   grid.glvq.mu_grid = engine::GlvqOptions{}.mu_grid;
@@ -89,9 +90,14 @@ std::vector<RealCase> RealCases() {
     QuantizerConfig mm = Paper(Method::kRtn, b, 1);
     mm.rtn_variant = engine::RtnVariant::kMinMax;
     cases.push_back({"min-max", mm});
-    // µ = 0 against the µ grid of the default, at the widths where
+    // The µ grid against the default's µ = 0, at the widths where
     // companding could pay (the 2-bit pair is in the steps below).
-    if (b > 2) cases.push_back({"mu=0 rht ldlq", GlvqMu0(b)});
+    if (b > 2) {
+      QuantizerConfig grid = GlvqMu0(b);
+      grid.glvq.mu_max = 5;
+      grid.glvq.mu_grid = engine::GlvqOptions{}.mu_grid;
+      cases.push_back({"mu-grid[0,5] rht ldlq", grid});
+    }
   }
   cases.push_back({"clip-search (paper)", Paper(Method::kRtn, 2, 1)});
   cases.push_back({"paper", Paper(Method::kGlvq, 2, 8)});
