@@ -35,8 +35,6 @@ bool IsWellKnown(const Descriptor* d) {
          d->full_name() == "google.protobuf.Duration";
 }
 
-json Value(const Message& m, const FieldDescriptor* f, int index);
-
 // Element `index` of a repeated field, or the singular value (index -1).
 json Value(const Message& m, const FieldDescriptor* f, int index) {
   const Reflection* r = m.GetReflection();

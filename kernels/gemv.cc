@@ -2,13 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
-#include "common/packed/layout.h"
 #include "common/packed/e8p.h"
 #include "common/packed/hadamard.h"
+#include "common/packed/layout.h"
 
 namespace glvq::kernels {
 namespace {

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/base/file_util.h"
 #include "common/base/status_macros.h"
 #include "nlohmann/json.hpp"
@@ -92,8 +93,8 @@ absl::Status ReadFamily(const ConfigReader& r, LlamaConfig& c) {
   ASSIGN_OR_RETURN(c.model_type, r.String("model_type", "llama"));
   if (std::find(std::begin(kModelTypes), std::end(kModelTypes), c.model_type) ==
       std::end(kModelTypes)) {
-    return r.Error("model_type", absl::StrCat("is \"", c.model_type,
-                                              "\"; supported: llama, mistral, qwen2, qwen3"));
+    return r.Error("model_type", absl::StrCat("is \"", c.model_type, "\"; supported: ",
+                                              absl::StrJoin(kModelTypes, ", ")));
   }
   ASSIGN_OR_RETURN(std::string act, r.String("hidden_act", "silu"));
   if (act != "silu") return Unimplemented(r, absl::StrCat("hidden_act \"", act, "\""));

@@ -13,25 +13,31 @@ RowMatrix Linear(const RowMatrix& x, const RowMatrix& w, const Eigen::VectorXf& 
   return y;
 }
 
+namespace {
+
+// HF's RMSNorm of one row vector `v` into `out`: v · rsqrt(mean(v²) + eps) ·
+// weight, in F32. The one definition both norms below use.
+template <typename In, typename Out>
+void RmsNormRow(const In& v, const Eigen::VectorXf& weight, float eps, Out&& out) {
+  const float inv_rms = 1.0f / std::sqrt(v.squaredNorm() / static_cast<float>(v.size()) + eps);
+  out = (v * inv_rms).cwiseProduct(weight.transpose());
+}
+
+}  // namespace
+
 void HeadRmsNorm(RowMatrix& x, const Eigen::VectorXf& weight, int64_t head_dim, double eps) {
-  const float n = static_cast<float>(head_dim);
-  const auto eps_f = static_cast<float>(eps);
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
     for (Eigen::Index h = 0; h < x.cols(); h += head_dim) {
       auto head = x.block(r, h, 1, head_dim);
-      const float inv_rms = 1.0f / std::sqrt(head.squaredNorm() / n + eps_f);
-      head = (head * inv_rms).cwiseProduct(weight.transpose());
+      RmsNormRow(head, weight, static_cast<float>(eps), head);
     }
   }
 }
 
 RowMatrix RmsNorm(const RowMatrix& x, const Eigen::VectorXf& weight, double eps) {
   RowMatrix y(x.rows(), x.cols());
-  const float n = static_cast<float>(x.cols());
-  const auto eps_f = static_cast<float>(eps);
   for (Eigen::Index r = 0; r < x.rows(); ++r) {
-    const float inv_rms = 1.0f / std::sqrt(x.row(r).squaredNorm() / n + eps_f);
-    y.row(r) = (x.row(r) * inv_rms).cwiseProduct(weight.transpose());
+    RmsNormRow(x.row(r), weight, static_cast<float>(eps), y.row(r));
   }
   return y;
 }
@@ -40,13 +46,16 @@ namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
+// θ^(2i/d) in F32: transformers' pos_freqs, whose inverse is inv_freq.
+float PositionFrequency(double theta, size_t i, int64_t head_dim) {
+  const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+  return std::pow(static_cast<float>(theta), exponent);
+}
+
 // 1 / θ^(2i/d) in F32, i < d/2.
 std::vector<float> PlainInverseFrequencies(double theta, int64_t head_dim) {
   std::vector<float> inv(static_cast<size_t>(head_dim / 2));
-  for (size_t i = 0; i < inv.size(); ++i) {
-    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
-    inv[i] = 1.0f / std::pow(static_cast<float>(theta), exponent);
-  }
+  for (size_t i = 0; i < inv.size(); ++i) inv[i] = 1.0f / PositionFrequency(theta, i, head_dim);
   return inv;
 }
 
@@ -81,8 +90,7 @@ void Yarn(const RopeScaling& s, double theta, int64_t head_dim, std::vector<floa
   if (low == high) high += 0.001;
   const auto factor = static_cast<float>(s.factor);
   for (size_t i = 0; i < inv.size(); ++i) {
-    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
-    const float pos_freq = std::pow(static_cast<float>(theta), exponent);
+    const float pos_freq = PositionFrequency(theta, i, head_dim);
     const float extrapolation = 1.0f / pos_freq, interpolation = 1.0f / (factor * pos_freq);
     const float ramp = std::clamp(static_cast<float>((double(i) - low) / (high - low)), 0.0f, 1.0f);
     const float keep = 1 - ramp;  // the share of the extrapolated frequency

@@ -50,6 +50,19 @@ class ServiceTest : public ::testing::Test {
     return ReadTree(dir / "out");
   }
 
+  // Submits the fixture job to `h` (its id into *id), leases the first
+  // task with `raw` and computes that task's result into *result. Call it
+  // under ASSERT_NO_FATAL_FAILURE.
+  void SubmitAndComputeFirstTask(ServiceHarness& h, RawWorker& raw, std::string* id,
+                                 rpc::EncodedResult* result) {
+    auto submitted = h.Submit(Stories260KJob(model_, dir_ / "out"));
+    ASSERT_TRUE(submitted.ok()) << submitted.status();
+    *id = *submitted;
+    auto leased = raw.Pull();
+    ASSERT_TRUE(leased.has_value());
+    *result = raw.Compute(*leased);
+  }
+
   fs::path model_;
   ScratchDir dir_;
 };
@@ -98,31 +111,29 @@ TEST_F(ServiceTest, WorkersCompleteAJobWhoseOutputDoesNotDependOnTheirNumber) {
 
 TEST_F(ServiceTest, CorruptChunkIsDataLossAndDuplicateUploadsAreIdempotent) {
   ServiceHarness h(dir_ / "state");
-  auto id = h.Submit(Stories260KJob(model_, dir_ / "out"));
-  ASSERT_TRUE(id.ok()) << id.status();
   RawWorker raw(h.channel());
-  auto leased = raw.Pull();
-  ASSERT_TRUE(leased.has_value());
-  const rpc::EncodedResult result = raw.Compute(*leased);
+  std::string id;
+  rpc::EncodedResult result;
+  ASSERT_NO_FATAL_FAILURE(SubmitAndComputeFirstTask(h, raw, &id, &result));
   ASSERT_GT(result.payload.size(), 2000u);  // at least three chunks
 
   v1::UploadResultResponse response;
   grpc::Status s = raw.Upload(result, &response, /*corrupt=*/true);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS) << s.error_message();
-  EXPECT_EQ(h.Get(*id)->status().progress().tasks_done(), 0u);
+  EXPECT_EQ(h.Get(id)->status().progress().tasks_done(), 0u);
 
   s = raw.Upload(result, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_COMMITTED);
   // A duplicate upload changes nothing: no staged file rewritten, no record.
-  const auto staged = StagedResults(dir_ / "state", *id);
+  const auto staged = StagedResults(dir_ / "state", id);
   ASSERT_EQ(staged.size(), 1u);
   const uint64_t journal_bytes = fs::file_size(dir_ / "state" / "journal");
   s = raw.Upload(result, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_ALREADY_COMMITTED);
-  EXPECT_EQ(h.Get(*id)->status().progress().tasks_done(), 1u);
-  EXPECT_EQ(StagedResults(dir_ / "state", *id), staged);
+  EXPECT_EQ(h.Get(id)->status().progress().tasks_done(), 1u);
+  EXPECT_EQ(StagedResults(dir_ / "state", id), staged);
   EXPECT_EQ(fs::file_size(dir_ / "state" / "journal"), journal_bytes);
 
   // Different bytes for a committed task: a determinism violation.
@@ -142,7 +153,7 @@ TEST_F(ServiceTest, CorruptChunkIsDataLossAndDuplicateUploadsAreIdempotent) {
   ASSERT_TRUE(raw.ReportFailure(*next, absl::StatusCode::kDataLoss, "upload failed").ok());
 
   h.StartWorker();  // finishes the job, including the task whose upload failed
-  EXPECT_EQ(h.WaitDone(*id).status().state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(h.WaitDone(id).status().state(), v1::JOB_STATE_SUCCEEDED);
 }
 
 TEST_F(ServiceTest, AnExpiredLeaseIsReissuedAndTheJobCompletes) {
@@ -213,13 +224,11 @@ std::vector<std::string> MessageEvents(ServiceHarness& h, const std::string& id)
 // and the same result commits once storage is back.
 TEST_F(ServiceTest, AStorageFailureIsTheCoordinatorsAndHealsWhenStorageReturns) {
   ServiceHarness h(dir_ / "state");
-  auto id = h.Submit(Stories260KJob(model_, dir_ / "out"));
-  ASSERT_TRUE(id.ok()) << id.status();
   RawWorker raw(h.channel());
-  auto leased = raw.Pull();
-  ASSERT_TRUE(leased.has_value());
-  const rpc::EncodedResult result = raw.Compute(*leased);
-  const fs::path staging = dir_ / "state" / "results" / *id;
+  std::string id;
+  rpc::EncodedResult result;
+  ASSERT_NO_FATAL_FAILURE(SubmitAndComputeFirstTask(h, raw, &id, &result));
+  const fs::path staging = dir_ / "state" / "results" / id;
   fs::remove_all(staging);
   WriteFile(staging, "a file where the coordinator stages the job's results");
 
@@ -229,11 +238,11 @@ TEST_F(ServiceTest, AStorageFailureIsTheCoordinatorsAndHealsWhenStorageReturns) 
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
     EXPECT_NE(s.error_message().find("coordinator storage"), std::string::npos) << s.error_message();
   }
-  auto job = h.Get(*id);
+  auto job = h.Get(id);
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->status().state(), v1::JOB_STATE_RUNNING);
   EXPECT_EQ(job->status().progress().task_retries(), 0u);
-  std::vector<std::string> messages = MessageEvents(h, *id);
+  std::vector<std::string> messages = MessageEvents(h, id);
   EXPECT_EQ(std::count_if(messages.begin(), messages.end(),
                           [](const std::string& m) {
                             return m.find("cannot stage results") != std::string::npos;
@@ -245,7 +254,7 @@ TEST_F(ServiceTest, AStorageFailureIsTheCoordinatorsAndHealsWhenStorageReturns) 
   const grpc::Status s = raw.Upload(result, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_COMMITTED);
-  messages = MessageEvents(h, *id);
+  messages = MessageEvents(h, id);
   EXPECT_NE(std::find(messages.begin(), messages.end(), "the coordinator stages results again"),
             messages.end());
   EXPECT_TRUE(raw.Pull().has_value()) << "the worker still gets tasks";
