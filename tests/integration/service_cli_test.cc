@@ -264,6 +264,11 @@ TEST_F(ServiceCliTest, AutoBackendFallsBackToTheCpuEngineWithoutAGpu) {
   const json workers = json::parse(Glvq("workers --output json").out, nullptr, false);
   ASSERT_EQ(workers["workers"].size(), 1u) << workers.dump();
   EXPECT_EQ(workers["workers"][0]["capabilities"]["backend"], "cpu") << workers.dump();
+  // JSON output: 64-bit integers are numbers, enums the job spec's spellings.
+  EXPECT_TRUE(workers["workers"][0]["capabilities"]["memoryBytes"].is_number_unsigned())
+      << workers.dump();
+  const std::string state = workers["workers"][0]["state"];
+  EXPECT_TRUE(state == "idle" || state == "busy") << workers.dump();
   EXPECT_EQ(Embedded(1), ReadTree(dir_ / "out"));
 }
 

@@ -200,6 +200,17 @@ TEST_F(ServiceTest, BadInputReportedByAWorkerFailsTheJobAtOnce) {
   EXPECT_EQ(job.status().error_code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
 }
 
+// The coordinator's counter of results it could not stage.
+double StorageFailures(ServiceHarness& h) {
+  for (const auto& family : h.server().scheduler().metrics().registry()->Collect()) {
+    if (family.name == "glvq_coordinator_storage_failures_total") {
+      return family.metric.at(0).counter.value;
+    }
+  }
+  ADD_FAILURE() << "no glvq_coordinator_storage_failures_total";
+  return -1;
+}
+
 // The job's retained message events (WatchJob from the first event, read
 // until the stream has been quiet for a second).
 std::vector<std::string> MessageEvents(ServiceHarness& h, const std::string& id) {
@@ -238,6 +249,7 @@ TEST_F(ServiceTest, AStorageFailureIsTheCoordinatorsAndHealsWhenStorageReturns) 
     EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
     EXPECT_NE(s.error_message().find("coordinator storage"), std::string::npos) << s.error_message();
   }
+  EXPECT_EQ(StorageFailures(h), 3);
   auto job = h.Get(id);
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(job->status().state(), v1::JOB_STATE_RUNNING);
@@ -254,6 +266,7 @@ TEST_F(ServiceTest, AStorageFailureIsTheCoordinatorsAndHealsWhenStorageReturns) 
   const grpc::Status s = raw.Upload(result, &response);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(response.outcome(), v1::UploadResultResponse::OUTCOME_COMMITTED);
+  EXPECT_EQ(StorageFailures(h), 3) << "a successful upload is not counted";
   messages = MessageEvents(h, id);
   EXPECT_NE(std::find(messages.begin(), messages.end(), "the coordinator stages results again"),
             messages.end());
