@@ -14,7 +14,7 @@ namespace glvq::bench {
 namespace fs = std::filesystem;
 
 v1::QuantizationJob JobFor(const std::string& name, const fs::path& model, const fs::path& out,
-                           const engine::QuantizerConfig& quantizer) {
+                           const quant::QuantizerConfig& quantizer) {
   v1::QuantizationJob job;
   job.set_api_version(jobspec::kApiVersion);
   job.set_kind(jobspec::kKind);

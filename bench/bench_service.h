@@ -12,7 +12,7 @@
 #include "absl/time/time.h"
 #include "common/process/child_process.h"
 #include "glvq/v1/services.grpc.pb.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::bench {
 
@@ -23,7 +23,7 @@ std::filesystem::path OwnBinDir();
 // default tensor patterns) into the new directory `out`.
 v1::QuantizationJob JobFor(const std::string& name, const std::filesystem::path& model,
                            const std::filesystem::path& out,
-                           const engine::QuantizerConfig& quantizer);
+                           const quant::QuantizerConfig& quantizer);
 
 // When a job reached its milestones, seconds after its submission (client clock).
 struct JobTimes {

@@ -16,9 +16,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-engine::QuantizerConfig ChaosQuantizer() {
-  engine::QuantizerConfig q;
-  q.method = engine::Method::kRtn;
+quant::QuantizerConfig ChaosQuantizer() {
+  quant::QuantizerConfig q;
+  q.method = quant::Method::kRtn;
   q.bits = 4;
   q.group_size = 128;
   return q;

@@ -100,8 +100,8 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& o, const fs::path& dir) {
   LoadResult r;
   ASSIGN_OR_RETURN(const uint64_t rss_idle, service->coordinator().RssBytes());
   r.rss_idle_mb = static_cast<double>(rss_idle) / 1e6;
-  engine::QuantizerConfig q;
-  q.method = engine::Method::kRtn;
+  quant::QuantizerConfig q;
+  q.method = quant::Method::kRtn;
   q.bits = 4;
   q.group_size = 32;
   ASSIGN_OR_RETURN(const v1::Job job,

@@ -21,14 +21,14 @@
 #include "model/quantize_model.h"
 #include "model/tokens.h"
 #include "nlohmann/json.hpp"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using engine::Method;
-using engine::QuantizerConfig;
+using quant::Method;
+using quant::QuantizerConfig;
 
 struct ModelOptions {
   std::string fixtures = "../shared/fixtures";
@@ -46,7 +46,7 @@ struct Case {
 // The stories260K rows keep the configurations they were first measured
 // with: the paper preset, with each row's changes on top.
 QuantizerConfig Make(Method m, double bits, int dim) {
-  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
+  QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
   c.method = m;
   c.bits = bits;
   c.dim = dim;
@@ -88,7 +88,7 @@ std::vector<Case> Cases() {
   std::vector<Case> cases;
   for (int b : {2, 3, 4}) {
     QuantizerConfig mm = Make(Method::kRtn, b, 1);
-    mm.rtn_variant = engine::RtnVariant::kMinMax;
+    mm.rtn_variant = quant::RtnVariant::kMinMax;
     cases.push_back({"min-max", mm});
     cases.push_back({"clip-search", Make(Method::kRtn, b, 1)});
     cases.push_back({"clip grid", Make(Method::kGptq, b, 1)});
@@ -106,7 +106,7 @@ std::vector<Case> Cases() {
   for (int b : {2, 3, 4}) {
     cases.push_back({"D=32 lloyd-max", Make(Method::kPvq, b, 32)});
     QuantizerConfig quantile = Make(Method::kPvq, b, 32);
-    quantile.pvq.gain_levels = engine::PvqGainLevels::kBetaQuantile;
+    quantile.pvq.gain_levels = quant::PvqGainLevels::kBetaQuantile;
     cases.push_back({"D=32 beta-quantile", quantile});
   }
   AddOneAndAHalfBitCases(cases);
@@ -117,7 +117,7 @@ bool Selected(const ModelOptions& o, const Case& c) {
   auto has = [](const auto& list, const auto& x) {
     return list.empty() || std::find(list.begin(), list.end(), x) != list.end();
   };
-  return has(o.methods, std::string(engine::MethodName(c.q.method))) && has(o.bits, c.q.bits);
+  return has(o.methods, std::string(quant::MethodName(c.q.method))) && has(o.bits, c.q.bits);
 }
 
 void PrintHeader() {
@@ -157,7 +157,7 @@ absl::Status RunModel(const ModelOptions& o) {
           model::QuantizeModel(dir, out, c.q, with_h ? &hessians : nullptr, c.per_weight);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       if (!s.ok()) {
-        std::cerr << engine::MethodName(c.q.method) << " " << c.config << ": " << s.message() << "\n";
+        std::cerr << quant::MethodName(c.q.method) << " " << c.config << ": " << s.message() << "\n";
         continue;
       }
       ASSIGN_OR_RETURN(const PackedModel packed, PackedModel::Open(out));
@@ -165,7 +165,7 @@ absl::Status RunModel(const ModelOptions& o) {
       ASSIGN_OR_RETURN(const model::EvalResult r, model::Evaluate(q, held_out, &original));
       const double bt = packed.totals().TotalPerWeight();
       if (o.json) {
-        std::cout << nlohmann::ordered_json{{"method", engine::MethodName(c.q.method)},
+        std::cout << nlohmann::ordered_json{{"method", quant::MethodName(c.q.method)},
                                             {"config", c.config}, {"hessian", with_h},
                                             {"bits", c.q.bits}, {"bits_total", bt},
                                             {"nll", r.nll}, {"dnll", r.nll - base.nll},
@@ -175,7 +175,7 @@ absl::Status RunModel(const ModelOptions& o) {
                   << std::endl;
       } else {
         std::cout << absl::StrFormat("%-5s %-22s %-4s %5.2f %6.3f %8.4f %8.4f %8.4f %7.4f %8.2f\n",
-                                     engine::MethodName(c.q.method), c.config,
+                                     quant::MethodName(c.q.method), c.config,
                                      with_h ? "cal" : "I", c.q.bits, bt, r.nll, r.nll - base.nll,
                                      *r.kl, *r.top1, seconds)
                   << std::flush;

@@ -24,8 +24,8 @@
 namespace glvq::bench {
 namespace {
 
-using engine::Method;
-using engine::QuantizerConfig;
+using quant::Method;
+using quant::QuantizerConfig;
 
 struct Variant {
   std::string config;  // human-readable label
@@ -51,7 +51,7 @@ struct QualityOptions {
 // Rows keep the configurations they were first measured with: the paper
 // preset, with each row's changes on top ("best" rows: the defaults).
 QuantizerConfig Base(Method m, double bits, int dim) {
-  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
+  QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
   c.method = m;
   c.bits = bits;
   c.dim = dim;
@@ -70,7 +70,7 @@ void PvqVariants(const std::string& h, std::vector<Variant>* v) {
   for (double b : {1.5, 2.5, 3.5}) v->push_back({"lloyd-max" + h, Base(Method::kPvq, b, 32)});
   for (int d : {8, 32, 128}) {
     QuantizerConfig q = Base(Method::kPvq, 2, d);
-    q.pvq.gain_levels = engine::PvqGainLevels::kBetaQuantile;
+    q.pvq.gain_levels = quant::PvqGainLevels::kBetaQuantile;
     v->push_back({"beta-quantile" + h, q});
     q = Base(Method::kPvq, 2, d);
     q.pvq.gain_bits = std::bit_width(static_cast<unsigned>(d));
@@ -88,7 +88,7 @@ void GlvqSteps(const std::string& h, std::vector<Variant>* v) {
     v->push_back({"mu=0 rht ldlq" + h, c});
     QuantizerConfig grid = c;
     grid.glvq.mu_max = 5;
-    grid.glvq.mu_grid = engine::GlvqOptions{}.mu_grid;
+    grid.glvq.mu_grid = quant::GlvqOptions{}.mu_grid;
     v->push_back({"mu-grid[0,5] rht ldlq" + h, grid});
     QuantizerConfig gain = c;
     gain.glvq.row_gain = true;
@@ -129,7 +129,7 @@ std::vector<Variant> Variants(bool has_hessian) {
   const std::string h = has_hessian ? " H" : "";
   for (int b : {2, 3, 4}) {
     QuantizerConfig mm = Base(Method::kRtn, b, 1);
-    mm.rtn_variant = engine::RtnVariant::kMinMax;
+    mm.rtn_variant = quant::RtnVariant::kMinMax;
     v.push_back({"min-max", mm});
     v.push_back({"clip-search", Base(Method::kRtn, b, 1)});
     v.push_back({"clip grid" + h, Base(Method::kGptq, b, 1)});
@@ -177,7 +177,7 @@ bool Selected(const QualityOptions& o, const Variant& v) {
   auto has = [](const auto& list, const auto& x) {
     return list.empty() || std::find(list.begin(), list.end(), x) != list.end();
   };
-  return has(o.methods, std::string(engine::MethodName(v.q.method))) && has(o.bits, v.q.bits) &&
+  return has(o.methods, std::string(quant::MethodName(v.q.method))) && has(o.bits, v.q.bits) &&
          has(o.dims, v.q.dim);
 }
 
@@ -207,7 +207,7 @@ std::optional<Totals> RunVariant(const std::vector<Layer>& layers, const Variant
   c.threads = threads;
   auto q = engine::MakeQuantizer(c);
   if (!q.ok()) {
-    std::cerr << "skipped " << engine::MethodName(c.method) << " " << v.config << ": "
+    std::cerr << "skipped " << quant::MethodName(c.method) << " " << v.config << ": "
               << q.status().message() << "\n";
     return std::nullopt;
   }
@@ -244,7 +244,7 @@ void PrintRow(const QualityOptions& o, const std::string& source, const Variant&
   const double sqnr = -10 * std::log10(nmse), rd = std::pow(2.0, -2 * bp);
   const double mws = t.weights / t.seconds / 1e6;
   if (o.json) {
-    nlohmann::ordered_json j = {{"source", source},      {"method", engine::MethodName(v.q.method)},
+    nlohmann::ordered_json j = {{"source", source},      {"method", quant::MethodName(v.q.method)},
                                 {"config", v.config},    {"bits", v.q.bits},
                                 {"dim", v.q.dim},        {"bits_payload", bp},
                                 {"bits_total", bt},      {"nmse", nmse},
@@ -255,7 +255,7 @@ void PrintRow(const QualityOptions& o, const std::string& source, const Variant&
     return;
   }
   std::cout << absl::StrFormat("%-11s %-5s %3d %-38s %6.3f %6.3f %8.5f %7.2f %8.5f %8.2f %8.3f %8.5f\n",
-                               source, engine::MethodName(v.q.method), v.q.dim, v.config, bp, bt, nmse,
+                               source, quant::MethodName(v.q.method), v.q.dim, v.config, bp, bt, nmse,
                                sqnr, proxy, t.seconds, mws, rd)
             << std::flush;
 }

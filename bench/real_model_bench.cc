@@ -19,14 +19,14 @@
 #include "model/quantize_model.h"
 #include "model/tokens.h"
 #include "nlohmann/json.hpp"
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 
 namespace glvq::bench {
 namespace {
 
 namespace fs = std::filesystem;
-using engine::Method;
-using engine::QuantizerConfig;
+using quant::Method;
+using quant::QuantizerConfig;
 
 struct RealCase {
   std::string config;
@@ -38,12 +38,12 @@ QuantizerConfig Base(Method m, double bits, int dim) {
   c.method = m;
   c.bits = bits;
   c.dim = dim;
-  c.group_size = engine::DefaultGroupSize(m);
+  c.group_size = quant::DefaultGroupSize(m);
   return c;
 }
 
 QuantizerConfig Paper(Method m, double bits, int dim) {
-  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
+  QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
   c.method = m;
   c.bits = bits;
   c.dim = dim;
@@ -66,7 +66,7 @@ void AddGlvqSteps(double b, std::vector<RealCase>& cases) {
   const QuantizerConfig mu0 = GlvqMu0(b);
   QuantizerConfig grid = mu0;
   grid.glvq.mu_max = 5;
-  grid.glvq.mu_grid = engine::GlvqOptions{}.mu_grid;
+  grid.glvq.mu_grid = quant::GlvqOptions{}.mu_grid;
   cases.push_back({"mu-grid[0,5] rht ldlq", grid});
   QuantizerConfig gain = mu0;
   gain.glvq.row_gain = true;
@@ -88,14 +88,14 @@ std::vector<RealCase> RealCases() {
     cases.push_back({"D=8 default", Base(Method::kPvq, b, 8)});
     cases.push_back({"default", Base(Method::kRtn, b, 1)});
     QuantizerConfig mm = Paper(Method::kRtn, b, 1);
-    mm.rtn_variant = engine::RtnVariant::kMinMax;
+    mm.rtn_variant = quant::RtnVariant::kMinMax;
     cases.push_back({"min-max", mm});
     // The µ grid against the default's µ = 0, at the widths where
     // companding could pay (the 2-bit pair is in the steps below).
     if (b > 2) {
       QuantizerConfig grid = GlvqMu0(b);
       grid.glvq.mu_max = 5;
-      grid.glvq.mu_grid = engine::GlvqOptions{}.mu_grid;
+      grid.glvq.mu_grid = quant::GlvqOptions{}.mu_grid;
       cases.push_back({"mu-grid[0,5] rht ldlq", grid});
     }
   }
@@ -206,7 +206,7 @@ absl::Status RunRealModel(const RealModelOptions& o) {
   const model::EvalResult base{.nll = reference.nll};
   ASSIGN_OR_RETURN(const SafetensorsModel hessians,
                    HessiansFor(original, dir, dir / "hessians"));
-  const int threads = engine::ResolveThreads(o.threads, 1 << 20);
+  const int threads = ResolveThreads(o.threads, 1 << 20);
   if (!o.json) {
     std::cout << absl::StrFormat(
         "%s, %d held-out sequences (%d tokens), Hessians from calib.tokens: original NLL %.4f\n",
@@ -221,7 +221,7 @@ absl::Status RunRealModel(const RealModelOptions& o) {
   fs::remove_all(scratch);
   int run = 0;
   for (const RealCase& c : RealCases()) {
-    const std::string method = engine::MethodName(c.q.method);
+    const std::string method = quant::MethodName(c.q.method);
     if (!Selected(o, method, c.config, c.q.bits)) continue;
     QuantizerConfig q = c.q;
     q.threads = threads;

@@ -84,8 +84,8 @@ absl::StatusOr<std::vector<CpuRow>> RunCpuScaling(const ScalingOptions& o) {
   m.intermediate = o.cpu_hidden * 43 / 16;  // the example model's 688 / 256
   m.layers = o.cpu_layers;
   RETURN_IF_ERROR(WriteExampleModel(model, m));
-  engine::QuantizerConfig q;  // the quickstart's job: GLVQ 2 bit, d = 8
-  q.method = engine::Method::kGlvq;
+  quant::QuantizerConfig q;  // the quickstart's job: GLVQ 2 bit, d = 8
+  q.method = quant::Method::kGlvq;
   q.bits = 2;
   q.dim = 8;
   q.group_size = 128;
@@ -121,8 +121,8 @@ absl::StatusOr<std::vector<CpuRow>> RunCpuScaling(const ScalingOptions& o) {
 absl::StatusOr<std::vector<CapacityRow>> RunCoordinatorCapacity(const ScalingOptions& o) {
   // Tiny RTN tasks: the engine's part is microseconds, the bench backend
   // pads every task to task_seconds.
-  engine::QuantizerConfig q;
-  q.method = engine::Method::kRtn;
+  quant::QuantizerConfig q;
+  q.method = quant::Method::kRtn;
   q.bits = 4;
   q.group_size = 32;
   std::vector<CapacityRow> rows;
@@ -211,13 +211,13 @@ absl::StatusOr<double> TimeUpload(v1::WorkerService::Stub& stub, const rpc::Enco
 }
 
 absl::StatusOr<rpc::EncodedResult> Compute(const v1::PullTaskResponse& p) {
-  ASSIGN_OR_RETURN(const engine::RangeData data, worker::ReadTaskInputs(p.task()));
-  ASSIGN_OR_RETURN(engine::QuantizerConfig config,
+  ASSIGN_OR_RETURN(const quant::RangeData data, worker::ReadTaskInputs(p.task()));
+  ASSIGN_OR_RETURN(quant::QuantizerConfig config,
                    jobspec::ToQuantizerConfig(p.task().quantizer()));
   config.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ASSIGN_OR_RETURN(const auto quantizer, engine::MakeQuantizer(config));
-  ASSIGN_OR_RETURN(const engine::RangeResult result,
-                   engine::QuantizeRange(*quantizer, data.Input(p.task().tensor())));
+  ASSIGN_OR_RETURN(const quant::RangeResult result,
+                   engine::QuantizeRange(*quantizer, engine::InputOf(data, p.task().tensor())));
   rpc::EncodedResult encoded = rpc::EncodeResult(p.task(), result);
   encoded.header.set_lease_id(p.lease().lease_id());
   encoded.header.set_worker_id(p.lease().worker_id());
@@ -238,8 +238,8 @@ absl::StatusOr<std::vector<StreamRow>> RunStreaming(const ScalingOptions& o) {
   // uploaded again and again.
   RETURN_IF_ERROR(WriteLinearModel(dir / "model", 2, o.stream_rows, o.stream_cols, DType::kBF16));
   ASSIGN_OR_RETURN(auto service, BenchService::Start(o.bin_dir, dir));
-  engine::QuantizerConfig q;
-  q.method = engine::Method::kRtn;
+  quant::QuantizerConfig q;
+  q.method = quant::Method::kRtn;
   q.bits = 8;
   q.group_size = 128;
   RETURN_IF_ERROR(service->Submit(JobFor("stream", dir / "model", dir / "out", q)).status());

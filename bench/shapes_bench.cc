@@ -115,27 +115,27 @@ double HostCopyBandwidth() {
 }
 
 // Bytes a tensor's quantization moves at the least, as TrafficModel says.
-double ModelledTraffic(const engine::QuantizerConfig& c, const LinearShape& l,
-                       const engine::QuantizeResult& r) {
+double ModelledTraffic(const quant::QuantizerConfig& c, const LinearShape& l,
+                       const quant::QuantizeResult& r) {
   const double weights = static_cast<double>(l.rows * l.cols);
   switch (c.method) {
-    case engine::Method::kGlvq: {
+    case quant::Method::kGlvq: {
       double passes = 2.0 + c.glvq.refine_steps;  // scale/init and the final decode
-      for (const engine::GroupStats& g : r.groups) passes += g.iterations / double(r.groups.size());
+      for (const quant::GroupStats& g : r.groups) passes += g.iterations / double(r.groups.size());
       return 4.0 * weights * passes;
     }
-    case engine::Method::kGptq:  // the later columns, read and written per lazy batch
+    case quant::Method::kGptq:  // the later columns, read and written per lazy batch
       return 16.0 * weights * (static_cast<double>(l.cols) / 128.0 / 2.0 + 1.0);
     default:
       return 4.0 * weights;
   }
 }
 
-const char* TrafficModel(engine::Method m) {
+const char* TrafficModel(quant::Method m) {
   switch (m) {
-    case engine::Method::kGlvq:
+    case quant::Method::kGlvq:
       return "fp32 weights read once per alternation, refinement step, init and decode";
-    case engine::Method::kGptq:
+    case quant::Method::kGptq:
       return "fp64 weights right of each 128-column batch read and written once per batch";
     default:
       return "fp32 weights read once";
@@ -155,9 +155,9 @@ int RunShapes(const ShapesOptions& o) {
     std::cerr << "glvq-bench shapes: " << backend.status().message() << "\n";
     return 1;
   }
-  engine::QuantizerConfig config;
-  config.method = *engine::ParseMethod(o.method);
-  const bool glvq = config.method == engine::Method::kGlvq;
+  quant::QuantizerConfig config;
+  config.method = *quant::ParseMethod(o.method);
+  const bool glvq = config.method == quant::Method::kGlvq;
   config.bits = o.bits;
   config.dim = glvq ? o.dim : 1;
   config.group_size = o.group_size;

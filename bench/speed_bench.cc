@@ -22,7 +22,7 @@
 namespace glvq::bench {
 namespace {
 
-using engine::Method;
+using quant::Method;
 
 struct SpeedOptions {
   int64_t rows = 512;
@@ -71,7 +71,7 @@ int RunSpeed(const SpeedOptions& o) {
   }
   for (const SpeedCase& sc : Cases()) {
     for (int threads : {1, all}) {
-      engine::QuantizerConfig c;
+      quant::QuantizerConfig c;
       c.method = sc.method;
       c.bits = sc.bits;
       c.dim = sc.dim;
@@ -83,7 +83,7 @@ int RunSpeed(const SpeedOptions& o) {
         q = absl::UnimplementedError("the CUDA engine does not implement it");
       }
       if (!q.ok()) {
-        std::cerr << "skipped " << engine::MethodName(sc.method) << ": " << q.status().message()
+        std::cerr << "skipped " << quant::MethodName(sc.method) << ": " << q.status().message()
                   << "\n";
         break;
       }
@@ -97,7 +97,7 @@ int RunSpeed(const SpeedOptions& o) {
       const double mws = static_cast<double>(o.rows * o.cols) / s / 1e6;
       if (o.json) {
         std::cout << nlohmann::ordered_json{{"backend", o.backend},
-                                            {"method", engine::MethodName(sc.method)},
+                                            {"method", quant::MethodName(sc.method)},
                                             {"bits", sc.bits}, {"dim", sc.dim},
                                             {"threads", threads}, {"seconds", s},
                                             {"mweights_per_s", mws}}
@@ -105,7 +105,7 @@ int RunSpeed(const SpeedOptions& o) {
                   << std::endl;
       } else {
         std::cout << absl::StrFormat("%-6s %4d %4d %8d %9.3f %10.3f\n",
-                                     engine::MethodName(sc.method), sc.bits, sc.dim, threads, s,
+                                     quant::MethodName(sc.method), sc.bits, sc.dim, threads, s,
                                      mws)
                   << std::flush;
       }

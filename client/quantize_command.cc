@@ -57,13 +57,13 @@ std::string NameFor(const std::filesystem::path& out) {
 }
 
 absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
-  ASSIGN_OR_RETURN(engine::QuantizerConfig c, jobspec::ToQuantizerConfig(spec->quantizer()));
+  ASSIGN_OR_RETURN(quant::QuantizerConfig c, jobspec::ToQuantizerConfig(spec->quantizer()));
   if (!a.preset.empty()) {
     // A loaded job spec is normalised (every field explicit), so the preset
     // cannot tell its tuning from defaults: it keeps what the job is (method,
     // bits, dim, group size, seed, threads) and takes the rest from the preset.
-    engine::QuantizerConfig p =
-        engine::PresetConfig(a.preset == "paper" ? engine::Preset::kPaper : engine::Preset::kBest);
+    quant::QuantizerConfig p =
+        quant::PresetConfig(a.preset == "paper" ? quant::Preset::kPaper : quant::Preset::kBest);
     p.method = c.method;
     p.bits = c.bits;
     p.dim = c.dim;
@@ -73,11 +73,11 @@ absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
     c = p;
   }
   if (!a.method.empty()) {
-    const std::optional<engine::Method> m = engine::ParseMethod(a.method);
+    const std::optional<quant::Method> m = quant::ParseMethod(a.method);
     if (!m) return absl::InvalidArgumentError(absl::StrCat("--method: unknown method ", a.method));
     c.method = *m;
     // A job from flags alone takes the method's own default group size.
-    if (!spec->quantizer().has_group_size()) c.group_size = engine::DefaultGroupSize(c.method);
+    if (!spec->quantizer().has_group_size()) c.group_size = quant::DefaultGroupSize(c.method);
   }
   if (a.bits) c.bits = *a.bits;
   if (a.dim) c.dim = *a.dim;
@@ -89,8 +89,8 @@ absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
   if (a.mu_max) c.glvq.mu_max = *a.mu_max;
   if (a.mu_grid) c.glvq.mu_grid = *a.mu_grid;
   if (!a.rtn_variant.empty()) {
-    c.rtn_variant = a.rtn_variant == "minMax" ? engine::RtnVariant::kMinMax
-                                              : engine::RtnVariant::kClipSearch;
+    c.rtn_variant = a.rtn_variant == "minMax" ? quant::RtnVariant::kMinMax
+                                              : quant::RtnVariant::kClipSearch;
   }
   if (!a.hessians.empty()) {
     spec->mutable_calibration()->set_hessians(std::filesystem::absolute(a.hessians).string());

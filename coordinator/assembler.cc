@@ -66,7 +66,7 @@ absl::StatusOr<QuantizedTensor> AssembleTensor(std::vector<TensorPart> parts, in
   out.mu.clear();
   out.scale.clear();
   out.zero.clear();
-  engine::QualitySums sums;
+  quant::QualitySums sums;
   for (const TensorPart& p : parts) {
     const QuantizedTensor& t = p.tensor;
     const int64_t base = static_cast<int64_t>(out.codes.size());

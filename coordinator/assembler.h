@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/packed/quantized_tensor.h"
-#include "worker/engine/group_range.h"
+#include "common/quant/result.h"
 
 namespace glvq::coordinator {
 
@@ -23,7 +23,7 @@ namespace glvq::coordinator {
 struct TensorPart {
   uint32_t first_group = 0;
   QuantizedTensor tensor;
-  engine::QualitySums sums;
+  quant::QualitySums sums;
 };
 
 // Assembles the parts of one tensor of `cols` columns. The parts may come in
@@ -31,7 +31,7 @@ struct TensorPart {
 // method, source dtype, rows, group size and dim; INVALID_ARGUMENT
 // otherwise. A single part is returned as is (its quality is the engine's);
 // several parts get the quality of their combined sums (cross-range Hessian
-// terms excluded, see engine::QualitySums). The result is validated.
+// terms excluded, see quant::QualitySums). The result is validated.
 absl::StatusOr<QuantizedTensor> AssembleTensor(std::vector<TensorPart> parts, int64_t cols);
 
 }  // namespace glvq::coordinator

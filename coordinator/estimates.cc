@@ -6,16 +6,16 @@
 namespace glvq::coordinator {
 namespace {
 
-using engine::Method;
+using quant::Method;
 
 // Average code bits per weight (SDBA keeps the weight-averaged width at
 // the target, so the average is exact for it too; pvq's is at most it).
-double CodeBits(const engine::QuantizerConfig& c) {
+double CodeBits(const quant::QuantizerConfig& c) {
   if (c.method == Method::kE8p) return 2.0;
   return c.bits;
 }
 
-bool NeedsInverseFactor(const engine::QuantizerConfig& c) {
+bool NeedsInverseFactor(const quant::QuantizerConfig& c) {
   return c.method == Method::kGptq || c.method == Method::kE8p || c.method == Method::kPvq ||
          c.ldlq || c.sdba;  // (trellis: through ldlq)
 }
@@ -24,7 +24,7 @@ uint64_t CeilDiv(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-bool CanSplitTensor(const engine::QuantizerConfig& c) {
+bool CanSplitTensor(const quant::QuantizerConfig& c) {
   if (c.rht) return false;
   switch (c.method) {
     case Method::kGlvq:
@@ -40,7 +40,7 @@ bool CanSplitTensor(const engine::QuantizerConfig& c) {
   return false;
 }
 
-uint64_t EstimatePackedBytes(const engine::QuantizerConfig& c, const TaskShape& s) {
+uint64_t EstimatePackedBytes(const quant::QuantizerConfig& c, const TaskShape& s) {
   const auto rows = static_cast<uint64_t>(s.rows);
   const auto cols = static_cast<uint64_t>(s.cols);
   const auto groups = static_cast<uint64_t>(s.groups);
@@ -86,11 +86,11 @@ uint64_t EstimatePackedBytes(const engine::QuantizerConfig& c, const TaskShape& 
   return codes + bits_and_offsets + side;
 }
 
-uint64_t PerTensorPackedBytes(const engine::QuantizerConfig& c) {
+uint64_t PerTensorPackedBytes(const quant::QuantizerConfig& c) {
   return 8 + (c.rht ? 16 : 0);  // the closing offset; rht_seed (2 x I64)
 }
 
-uint64_t EstimateTaskMemory(const engine::QuantizerConfig& c, const TaskShape& s, bool calibrated) {
+uint64_t EstimateTaskMemory(const quant::QuantizerConfig& c, const TaskShape& s, bool calibrated) {
   const auto weights = static_cast<uint64_t>(s.rows) * static_cast<uint64_t>(s.cols);
   const auto n = static_cast<uint64_t>(s.cols);
   uint64_t bytes = 24 * weights;
@@ -102,7 +102,7 @@ uint64_t EstimateTaskMemory(const engine::QuantizerConfig& c, const TaskShape& s
   return bytes + EstimatePackedBytes(c, s);
 }
 
-double WeightsPerSecond(const engine::QuantizerConfig& c) {
+double WeightsPerSecond(const quant::QuantizerConfig& c) {
   switch (c.method) {
     case Method::kRtn:
       return 4.0e6;
@@ -126,7 +126,7 @@ double WeightsPerSecond(const engine::QuantizerConfig& c) {
   return 1.0e6;
 }
 
-double EstimateSeconds(const engine::QuantizerConfig& c, uint64_t weights) {
+double EstimateSeconds(const quant::QuantizerConfig& c, uint64_t weights) {
   return static_cast<double>(weights) / WeightsPerSecond(c);
 }
 

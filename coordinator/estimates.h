@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::coordinator {
 
@@ -22,7 +22,7 @@ struct TaskShape {
 // couples groups: GPTQ, E8P and PVQ (BlockLDLQ error feedback; PVQ's row
 // norms span all groups), glvq with ldlq (feedback) or sdba (allocation
 // over all groups), and rht (the transform mixes all columns).
-bool CanSplitTensor(const engine::QuantizerConfig& config);
+bool CanSplitTensor(const quant::QuantizerConfig& config);
 
 // Estimated peak bytes a worker needs for the task:
 //   24·rows·cols                      weights F32 (4), Ŵ F32 (4), double
@@ -34,15 +34,15 @@ bool CanSplitTensor(const engine::QuantizerConfig& config);
 //                                     pvq, ldlq and sdba (materialised even for
 //                                     H = I), +1 with rht and calibration
 //   + EstimatePackedBytes             the result
-uint64_t EstimateTaskMemory(const engine::QuantizerConfig& config, const TaskShape& shape,
+uint64_t EstimateTaskMemory(const quant::QuantizerConfig& config, const TaskShape& shape,
                             bool calibrated);
 
 // Bytes of the packed components of the slice (docs/format.md §4): codes at
 // the target bits per weight (per group rounded up to bytes), bits,
 // offsets, and each method's side information. Excludes the per-tensor
 // constants (the closing offset, rht_seed): see PerTensorPackedBytes.
-uint64_t EstimatePackedBytes(const engine::QuantizerConfig& config, const TaskShape& shape);
-uint64_t PerTensorPackedBytes(const engine::QuantizerConfig& config);
+uint64_t EstimatePackedBytes(const quant::QuantizerConfig& config, const TaskShape& shape);
+uint64_t PerTensorPackedBytes(const quant::QuantizerConfig& config);
 
 // Single-core throughput in weights per second, measured on the
 // development machine (x86-64, one core, faithful settings): rtn 4.0 M/s,
@@ -51,9 +51,9 @@ uint64_t PerTensorPackedBytes(const engine::QuantizerConfig& config);
 // glvq d = 32: 1.0 M/s, pvq D <= 32: 6 M/s, D = 64: 4 M/s (interpolated),
 // D >= 128: 3 M/s (docs/quality.md). Exact search, rht and ldlq are not
 // modelled.
-double WeightsPerSecond(const engine::QuantizerConfig& config);
+double WeightsPerSecond(const quant::QuantizerConfig& config);
 
 // weights / WeightsPerSecond: seconds on one CPU core.
-double EstimateSeconds(const engine::QuantizerConfig& config, uint64_t weights);
+double EstimateSeconds(const quant::QuantizerConfig& config, uint64_t weights);
 
 }  // namespace glvq::coordinator

@@ -11,15 +11,15 @@
 #include "common/rpc/result_codec.h"
 #include "coordinator/assembler.h"
 #include "coordinator/quality_summary.h"
-#include "worker/engine/packed_config.h"
+#include "common/quant/packed_config.h"
 
 namespace glvq::coordinator {
 namespace {
 
 // The model-wide description of the job's method in the packed format.
 absl::StatusOr<QuantizationConfig> PackedConfig(const v1::JobSpec& spec) {
-  ASSIGN_OR_RETURN(const engine::QuantizerConfig c, jobspec::ToQuantizerConfig(spec.quantizer()));
-  return engine::PackedQuantizationConfig(c);
+  ASSIGN_OR_RETURN(const quant::QuantizerConfig c, jobspec::ToQuantizerConfig(spec.quantizer()));
+  return quant::PackedQuantizationConfig(c);
 }
 
 v1::QualitySummary SummaryOf(const Manifest& manifest) {

@@ -11,7 +11,7 @@
 #include "common/jobspec/byte_quantity.h"
 #include "common/jobspec/quantizer_spec.h"
 #include "coordinator/estimates.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::coordinator {
 namespace {
@@ -36,24 +36,24 @@ struct Geometry {
 };
 
 // Why a method needs a tensor in one piece, for RESOURCE_EXHAUSTED messages.
-std::string WholeTensorReason(const engine::QuantizerConfig& c) {
+std::string WholeTensorReason(const quant::QuantizerConfig& c) {
   if (c.rht) return "rht transforms all columns of a tensor together";
-  if (c.method == engine::Method::kGptq) return "gptq feeds each group's error into the next";
-  if (c.method == engine::Method::kE8p)
+  if (c.method == quant::Method::kGptq) return "gptq feeds each group's error into the next";
+  if (c.method == quant::Method::kE8p)
     return "e8p (BlockLDLQ) feeds each group's error into the next";
-  if (c.method == engine::Method::kPvq)
+  if (c.method == quant::Method::kPvq)
     return "pvq (RHT, row norms, BlockLDLQ) couples all groups of a tensor";
-  if (c.method == engine::Method::kTrellis)
+  if (c.method == quant::Method::kTrellis)
     return "trellis (RHT, row gains, BlockLDLQ) couples all groups of a tensor";
   if (c.ldlq) return "ldlq feeds each group's error into the next";
-  if (c.method == engine::Method::kGlvq && c.glvq.row_gain) {
+  if (c.method == quant::Method::kGlvq && c.glvq.row_gain) {
     return "row gains are measured over all columns of a row";
   }
   return "sdba allocates bits over all groups of a tensor";
 }
 
 // The fewest balanced group ranges whose estimates fit `budget` (0: none).
-absl::StatusOr<std::vector<GroupSpan>> SplitGroups(const engine::QuantizerConfig& config,
+absl::StatusOr<std::vector<GroupSpan>> SplitGroups(const quant::QuantizerConfig& config,
                                                    const std::string& name, const Geometry& g,
                                                    uint64_t budget, bool calibrated) {
   const auto total = static_cast<uint32_t>(g.groups);
@@ -161,8 +161,8 @@ v1::PlanSummary Plan::Summary() const {
 absl::StatusOr<Plan> PlanJob(const v1::JobSpec& spec, const jobspec::JobInputs& inputs,
                              const PlanOptions& options) {
   const SafetensorsModel& model = inputs.model;
-  ASSIGN_OR_RETURN(engine::QuantizerConfig config, jobspec::ToQuantizerConfig(spec.quantizer()));
-  if (absl::Status s = engine::ValidateConfig(config); !s.ok()) {
+  ASSIGN_OR_RETURN(quant::QuantizerConfig config, jobspec::ToQuantizerConfig(spec.quantizer()));
+  if (absl::Status s = quant::ValidateConfig(config); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("spec.quantizer: ", s.message()));
   }
   ASSIGN_OR_RETURN(TensorSelectionResult selection, SelectTensors(spec.tensors(), model));

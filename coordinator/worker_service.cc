@@ -24,23 +24,23 @@ std::string DoublesAsBytes(const std::vector<double>& v) {
 
 absl::StatusOr<std::string> FetchTensorBytes(const v1::Task& task,
                                              v1::FetchTensorRequest::What what) {
-  ASSIGN_OR_RETURN(const engine::ColumnSpan span, rpc::TaskColumns(task));
+  ASSIGN_OR_RETURN(const quant::ColumnSpan span, rpc::TaskColumns(task));
   switch (what) {
     case v1::FetchTensorRequest::WHAT_WEIGHTS: {
-      ASSIGN_OR_RETURN(const engine::TensorFileRef ref, rpc::FileRefOf(task.source()));
-      return engine::ReadWeightColumns(ref, span);
+      ASSIGN_OR_RETURN(const quant::TensorFileRef ref, rpc::FileRefOf(task.source()));
+      return quant::ReadWeightColumns(ref, span);
     }
     case v1::FetchTensorRequest::WHAT_HESSIAN:
     case v1::FetchTensorRequest::WHAT_HESSIAN_DIAGONAL: {
       if (!task.has_hessian()) {
         return absl::FailedPreconditionError(absl::StrCat(task.id(), " has no Hessian"));
       }
-      ASSIGN_OR_RETURN(const engine::TensorFileRef ref, rpc::FileRefOf(task.hessian()));
+      ASSIGN_OR_RETURN(const quant::TensorFileRef ref, rpc::FileRefOf(task.hessian()));
       std::vector<double> values;
       if (what == v1::FetchTensorRequest::WHAT_HESSIAN) {
-        ASSIGN_OR_RETURN(values, engine::ReadHessianBlock(ref, span));
+        ASSIGN_OR_RETURN(values, quant::ReadHessianBlock(ref, span));
       } else {
-        ASSIGN_OR_RETURN(values, engine::ReadHessianDiagonal(ref));
+        ASSIGN_OR_RETURN(values, quant::ReadHessianDiagonal(ref));
       }
       return DoublesAsBytes(values);
     }

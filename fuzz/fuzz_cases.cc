@@ -7,11 +7,11 @@
 
 namespace glvq::fuzz {
 
-engine::QuantizerConfig SmallConfig(engine::Method method) {
-  engine::QuantizerConfig config;
+quant::QuantizerConfig SmallConfig(quant::Method method) {
+  quant::QuantizerConfig config;
   config.method = method;
   config.bits = 2;
-  config.dim = method == engine::Method::kRtn ? 1 : 8;
+  config.dim = method == quant::Method::kRtn ? 1 : 8;
   config.group_size = 32;
   config.seed = 7;
   config.glvq.max_iters = 2;
@@ -19,7 +19,7 @@ engine::QuantizerConfig SmallConfig(engine::Method method) {
   return config;
 }
 
-v1::Task SmallTask(engine::Method method) {
+v1::Task SmallTask(quant::Method method) {
   v1::Task task;
   task.set_id("t-000000-0000000000000000");
   task.set_job_id("fuzz");

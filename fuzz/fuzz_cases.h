@@ -10,22 +10,22 @@
 
 #include "common/packed/quantized_tensor.h"
 #include "glvq/v1/task.pb.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::fuzz {
 
 // Methods the task-result and packed-tensor targets choose from (by the
 // first input byte, modulo the count).
-inline constexpr std::array<engine::Method, 5> kMethods = {
-    engine::Method::kGlvq, engine::Method::kRtn, engine::Method::kE8p, engine::Method::kPvq,
-    engine::Method::kTrellis};
+inline constexpr std::array<quant::Method, 5> kMethods = {
+    quant::Method::kGlvq, quant::Method::kRtn, quant::Method::kE8p, quant::Method::kPvq,
+    quant::Method::kTrellis};
 
 // A small, valid configuration of `method`: 2 bits, group size 32.
-engine::QuantizerConfig SmallConfig(engine::Method method);
+quant::QuantizerConfig SmallConfig(quant::Method method);
 
 // The task that task_result_fuzz decodes results against: tensor "w",
 // 8 × 64 F32, groups [0, 2) of 32 columns, quantizer SmallConfig(method).
-v1::Task SmallTask(engine::Method method);
+v1::Task SmallTask(quant::Method method);
 
 // task_result_fuzz's input layout after the method byte: a 4-byte
 // little-endian header length, the serialized TaskResultHeader, then the

@@ -96,7 +96,7 @@ absl::StatusOr<glvq::QuantizedTensor> ShortVectorPvq() {
 // miss: a ragged tensor from the quantizer (D = 4; the last group of 29
 // columns ends in a short vector of 1) and ShortVectorPvq.
 absl::Status WriteMorePvqSeeds(const fs::path& dir, const std::vector<float>& w, uint8_t mode) {
-  auto config = glvq::fuzz::SmallConfig(glvq::engine::Method::kPvq);
+  auto config = glvq::fuzz::SmallConfig(glvq::quant::Method::kPvq);
   config.dim = 4;
   ASSIGN_OR_RETURN(auto quantizer, glvq::engine::MakeQuantizer(config));
   ASSIGN_OR_RETURN(auto ragged, glvq::engine::QuantizeRange(*quantizer, {"w", {w.data(), 8, 61}}));
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
     Write(root / "packed_format" / (name + "-components"), shape + ComponentsFile(qt));
     Write(root / "packed_format" / (name + "-manifest"),
           std::string(1, '\0') + glvq::SerializeManifest(OneTensorManifest(qt)));
-    if (config.method == glvq::engine::Method::kPvq) {
+    if (config.method == glvq::quant::Method::kPvq) {
       const absl::Status s =
           WriteMorePvqSeeds(root / "packed_format", w, static_cast<uint8_t>(2 * i + 1));
       if (!s.ok()) {

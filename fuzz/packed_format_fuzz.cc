@@ -42,12 +42,12 @@ constexpr int64_t kPvqDims[] = {3, 4, 8};
 constexpr int64_t kTrellisWindows[] = {4, 16, 8};
 
 glvq::QuantizedTensor Meta(uint8_t mode, const uint8_t* shape) {
-  using glvq::engine::Method;
+  using glvq::quant::Method;
   const Method method = glvq::fuzz::kMethods[(mode >> 1) % glvq::fuzz::kMethods.size()];
   const int choice = shape[2] / 3 % 3;
   glvq::QuantizedTensor meta;
   meta.name = "w";
-  meta.method = glvq::engine::MethodName(method);
+  meta.method = glvq::quant::MethodName(method);
   meta.rows = 1 + shape[0] % 16;
   meta.cols = 1 + shape[1] % 96;
   meta.group_size = 8 << (shape[2] % 3);  // 8, 16, 32

@@ -11,7 +11,7 @@
 #include "common/safetensors/writer.h"
 #include "common/tensor/dtype.h"
 #include "model/eval.h"
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 
 namespace glvq::model {
 namespace {
@@ -131,7 +131,7 @@ absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,
   const int lanes = std::max(1, options.lanes);
   std::vector<HessianAccumulator> acc(static_cast<size_t>(lanes), HessianAccumulator(model.config()));
   std::vector<absl::Status> status(acc.size());
-  engine::ParallelFor(lanes, lanes, [&](int64_t l) {
+  ParallelFor(lanes, lanes, [&](int64_t l) {
     for (size_t b = static_cast<size_t>(l); b < batches.size(); b += acc.size()) {
       status[l] = model.Hidden(batches[b], &acc[l]).status();
       if (!status[l].ok()) return;

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 
 namespace glvq::model {
 namespace {
@@ -170,7 +170,7 @@ absl::StatusOr<ReferencePredictions> Predict(const LlamaModel& reference,
   out.argmax.resize(static_cast<size_t>(out.predictions));
   std::vector<double> nll(batches.size(), 0.0);
   std::vector<absl::Status> status(batches.size());
-  engine::ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
+  ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
     absl::StatusOr<RowMatrix> logits = reference.Forward(batches[b]);
     if (!logits.ok()) {
       status[b] = logits.status();
@@ -211,7 +211,7 @@ absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
   }
   std::vector<Sums> parts(batches.size());
   std::vector<absl::Status> status(batches.size());
-  engine::ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
+  ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
     absl::StatusOr<RowMatrix> logits = model.Forward(batches[b]);
     if (!logits.ok()) {
       status[b] = logits.status();
@@ -252,7 +252,7 @@ absl::StatusOr<EvalResult> Evaluate(const LlamaModel& model,
   const auto batches = MakeBatches(sequences, options.batch_tokens);
   std::vector<Sums> parts(batches.size());
   std::vector<absl::Status> status(batches.size());
-  engine::ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
+  ParallelFor(static_cast<int64_t>(batches.size()), options.threads, [&](int64_t b) {
     absl::StatusOr<RowMatrix> logits = model.Forward(batches[b]);
     if (!logits.ok()) {
       status[b] = logits.status();

@@ -6,8 +6,8 @@
 #include "common/base/status_macros.h"
 #include "common/packed/packed_model.h"
 #include "model/calibration.h"
-#include "worker/engine/packed_config.h"
-#include "worker/engine/parallel.h"
+#include "common/quant/packed_config.h"
+#include "common/base/parallel.h"
 #include "worker/engine/quantizer.h"
 
 namespace glvq::model {
@@ -26,7 +26,7 @@ absl::StatusOr<std::vector<std::string>> ProjectionWeights(const SafetensorsMode
 
 absl::StatusOr<QuantizedTensor> QuantizeOne(const SafetensorsModel& source,
                                             const std::string& name,
-                                            const engine::QuantizerConfig& config,
+                                            const quant::QuantizerConfig& config,
                                             const SafetensorsModel* hessians,
                                             const ConfigForWeight& per_weight) {
   ASSIGN_OR_RETURN(const TensorView view, source.Get(name));
@@ -40,7 +40,7 @@ absl::StatusOr<QuantizedTensor> QuantizeOne(const SafetensorsModel& source,
   ASSIGN_OR_RETURN(auto quantizer,
                    engine::MakeQuantizer(per_weight ? per_weight(config, view.shape[1]) : config));
   ASSIGN_OR_RETURN(
-      engine::QuantizeResult r,
+      quant::QuantizeResult r,
       quantizer->Quantize(name, {w.data(), view.shape[0], view.shape[1]}, h ? &hv : nullptr));
   return std::move(r.tensor);
 }
@@ -48,18 +48,18 @@ absl::StatusOr<QuantizedTensor> QuantizeOne(const SafetensorsModel& source,
 }  // namespace
 
 absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::filesystem::path& out,
-                           const engine::QuantizerConfig& config,
+                           const quant::QuantizerConfig& config,
                            const SafetensorsModel* hessians, const ConfigForWeight& per_weight) {
   ASSIGN_OR_RETURN(const SafetensorsModel source, SafetensorsModel::Open(model_dir));
-  RETURN_IF_ERROR(engine::ValidateConfig(config));
+  RETURN_IF_ERROR(quant::ValidateConfig(config));
   ASSIGN_OR_RETURN(const std::vector<std::string> names, ProjectionWeights(source));
   // Tensors are independent: config.threads of them at a time, each on one
   // engine thread (results never depend on the thread count).
-  engine::QuantizerConfig one_thread = config;
+  quant::QuantizerConfig one_thread = config;
   one_thread.threads = 1;
   std::vector<absl::StatusOr<QuantizedTensor>> results(names.size(),
                                                        absl::UnknownError("not run"));
-  engine::ParallelFor(static_cast<int64_t>(names.size()), config.threads, [&](int64_t i) {
+  ParallelFor(static_cast<int64_t>(names.size()), config.threads, [&](int64_t i) {
     results[i] = QuantizeOne(source, names[i], one_thread, hessians, per_weight);
   });
   std::vector<QuantizedTensor> quantized;
@@ -67,7 +67,7 @@ absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::fi
     RETURN_IF_ERROR(r.status());
     quantized.push_back(*std::move(r));
   }
-  return WritePackedModel(out, source, quantized, engine::PackedQuantizationConfig(config));
+  return WritePackedModel(out, source, quantized, quant::PackedQuantizationConfig(config));
 }
 
 }  // namespace glvq::model

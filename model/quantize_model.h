@@ -9,21 +9,21 @@
 
 #include "absl/status/status.h"
 #include "common/safetensors/reader.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::model {
 
 // The config for one weight of `cols` columns, derived from the model-wide
 // one (e.g. a group size at which a fractional SDBA rate is exact).
 using ConfigForWeight =
-    std::function<engine::QuantizerConfig(const engine::QuantizerConfig& config, int64_t cols)>;
+    std::function<quant::QuantizerConfig(const quant::QuantizerConfig& config, int64_t cols)>;
 
 // Quantizes every 2-D "*_proj.weight" of the model in `model_dir` with
 // `config`, or per weight with `per_weight(config, cols)` if given
 // (Hessians from `hessians`, a `glvq calibrate` output, if given), and
 // writes the packed model to `out`; its quantization_config is `config`.
 absl::Status QuantizeModel(const std::filesystem::path& model_dir, const std::filesystem::path& out,
-                           const engine::QuantizerConfig& config,
+                           const quant::QuantizerConfig& config,
                            const SafetensorsModel* hessians = nullptr,
                            const ConfigForWeight& per_weight = nullptr);
 

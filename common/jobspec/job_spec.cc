@@ -21,7 +21,7 @@
 #include "common/jobspec/yaml_load.h"
 #include "common/jobspec/yaml_proto.h"
 #include "common/packed/packed_model.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 #include "yaml-cpp/yaml.h"
 
 namespace glvq::jobspec {
@@ -66,8 +66,8 @@ absl::Status CheckPatterns(const SourceMap* source, const std::string& field,
 }
 
 absl::Status ValidateConfigOf(const v1::QuantizerSpec& spec) {
-  ASSIGN_OR_RETURN(engine::QuantizerConfig config, ToQuantizerConfig(spec));
-  return engine::ValidateConfig(config);
+  ASSIGN_OR_RETURN(quant::QuantizerConfig config, ToQuantizerConfig(spec));
+  return quant::ValidateConfig(config);
 }
 
 // The key most likely at fault for a rejected quantizer section, found by
@@ -143,7 +143,7 @@ void ResolvePath(const fs::path& base_dir, std::string* path) {
 }
 
 void Normalize(v1::JobSpec* spec) {
-  absl::StatusOr<engine::QuantizerConfig> config = ToQuantizerConfig(spec->quantizer());
+  absl::StatusOr<quant::QuantizerConfig> config = ToQuantizerConfig(spec->quantizer());
   if (config.ok()) *spec->mutable_quantizer() = FromQuantizerConfig(*config);
   if (spec->workers().backend() == v1::BACKEND_UNSPECIFIED) {
     spec->mutable_workers()->set_backend(v1::BACKEND_AUTO);

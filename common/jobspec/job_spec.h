@@ -63,7 +63,7 @@ void NormalizeJob(v1::QuantizationJob* job);
 
 // The checks that need no filesystem: apiVersion and kind, metadata.name a
 // DNS-1123 label, model and output paths present and absolute, non-empty
-// patterns, and the quantizer settings by engine::ValidateConfig.
+// patterns, and the quantizer settings by quant::ValidateConfig.
 // INVALID_ARGUMENT.
 absl::Status ValidateJob(const v1::QuantizationJob& job, const SourceMap* source = nullptr);
 

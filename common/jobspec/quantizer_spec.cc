@@ -8,46 +8,46 @@
 namespace glvq::jobspec {
 namespace {
 
-absl::StatusOr<engine::Preset> ToEnginePreset(v1::Preset p) {
+absl::StatusOr<quant::Preset> ToEnginePreset(v1::Preset p) {
   switch (p) {
     case v1::PRESET_UNSPECIFIED:
     case v1::PRESET_BEST:
-      return engine::Preset::kBest;
+      return quant::Preset::kBest;
     case v1::PRESET_PAPER:
-      return engine::Preset::kPaper;
+      return quant::Preset::kPaper;
     default:
       break;
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown preset value ", static_cast<int>(p)));
 }
 
-absl::StatusOr<engine::RtnVariant> ToEngineRtnVariant(v1::RtnVariant v,
-                                                      engine::RtnVariant preset) {
+absl::StatusOr<quant::RtnVariant> ToEngineRtnVariant(v1::RtnVariant v,
+                                                      quant::RtnVariant preset) {
   switch (v) {
     case v1::RTN_VARIANT_UNSPECIFIED:
       return preset;
     case v1::RTN_VARIANT_CLIP_SEARCH:
-      return engine::RtnVariant::kClipSearch;
+      return quant::RtnVariant::kClipSearch;
     case v1::RTN_VARIANT_MIN_MAX:
-      return engine::RtnVariant::kMinMax;
+      return quant::RtnVariant::kMinMax;
     default:
       break;
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown rtnVariant value ", static_cast<int>(v)));
 }
 
-v1::RtnVariant FromEngineRtnVariant(engine::RtnVariant v) {
-  return v == engine::RtnVariant::kMinMax ? v1::RTN_VARIANT_MIN_MAX : v1::RTN_VARIANT_CLIP_SEARCH;
+v1::RtnVariant FromEngineRtnVariant(quant::RtnVariant v) {
+  return v == quant::RtnVariant::kMinMax ? v1::RTN_VARIANT_MIN_MAX : v1::RTN_VARIANT_CLIP_SEARCH;
 }
 
-absl::StatusOr<engine::PvqGainLevels> ToEnginePvqGainLevels(v1::PvqGainLevels v) {
+absl::StatusOr<quant::PvqGainLevels> ToEnginePvqGainLevels(v1::PvqGainLevels v) {
   switch (v) {
     case v1::PVQ_GAIN_LEVELS_UNSPECIFIED:
-      return engine::QuantizerConfig().pvq.gain_levels;
+      return quant::QuantizerConfig().pvq.gain_levels;
     case v1::PVQ_GAIN_LEVELS_LLOYD_MAX:
-      return engine::PvqGainLevels::kLloydMax;
+      return quant::PvqGainLevels::kLloydMax;
     case v1::PVQ_GAIN_LEVELS_BETA_QUANTILE:
-      return engine::PvqGainLevels::kBetaQuantile;
+      return quant::PvqGainLevels::kBetaQuantile;
     default:
       break;
   }
@@ -55,38 +55,38 @@ absl::StatusOr<engine::PvqGainLevels> ToEnginePvqGainLevels(v1::PvqGainLevels v)
       absl::StrCat("unknown pvqGainLevels value ", static_cast<int>(v)));
 }
 
-v1::PvqGainLevels FromEnginePvqGainLevels(engine::PvqGainLevels v) {
-  return v == engine::PvqGainLevels::kBetaQuantile ? v1::PVQ_GAIN_LEVELS_BETA_QUANTILE
+v1::PvqGainLevels FromEnginePvqGainLevels(quant::PvqGainLevels v) {
+  return v == quant::PvqGainLevels::kBetaQuantile ? v1::PVQ_GAIN_LEVELS_BETA_QUANTILE
                                                    : v1::PVQ_GAIN_LEVELS_LLOYD_MAX;
 }
 
 }  // namespace
 
-absl::StatusOr<engine::Method> ToEngineMethod(v1::Method method) {
-  if (method == v1::METHOD_UNSPECIFIED) return engine::QuantizerConfig().method;
+absl::StatusOr<quant::Method> ToEngineMethod(v1::Method method) {
+  if (method == v1::METHOD_UNSPECIFIED) return quant::QuantizerConfig().method;
   const auto* value = v1::Method_descriptor()->FindValueByNumber(method);
   if (value != nullptr) {
-    if (std::optional<engine::Method> m = engine::ParseMethod(YamlEnumName(value))) return *m;
+    if (std::optional<quant::Method> m = quant::ParseMethod(YamlEnumName(value))) return *m;
   }
   return absl::InvalidArgumentError(
       absl::StrCat("unknown method value ", static_cast<int>(method),
                    " (known: ", YamlEnumNames(v1::Method_descriptor()), ")"));
 }
 
-v1::Method FromEngineMethod(engine::Method method) {
-  const auto* value = FindYamlEnumValue(v1::Method_descriptor(), engine::MethodName(method));
+v1::Method FromEngineMethod(quant::Method method) {
+  const auto* value = FindYamlEnumValue(v1::Method_descriptor(), quant::MethodName(method));
   // Every engine method has a proto value: tests/unit/job_spec_test.cc.
   return value == nullptr ? v1::METHOD_UNSPECIFIED : static_cast<v1::Method>(value->number());
 }
 
-absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpec& s) {
+absl::StatusOr<quant::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpec& s) {
   auto preset = ToEnginePreset(s.preset());
   if (!preset.ok()) return preset.status();
-  engine::QuantizerConfig c = engine::PresetConfig(*preset);
+  quant::QuantizerConfig c = quant::PresetConfig(*preset);
   auto method = ToEngineMethod(s.method());
   if (!method.ok()) return method.status();
   c.method = *method;
-  c.group_size = engine::DefaultGroupSize(c.method);  // unless the spec sets one (below)
+  c.group_size = quant::DefaultGroupSize(c.method);  // unless the spec sets one (below)
   auto rtn_variant = ToEngineRtnVariant(s.rtn_variant(), c.rtn_variant);
   if (!rtn_variant.ok()) return rtn_variant.status();
   c.rtn_variant = *rtn_variant;
@@ -104,7 +104,7 @@ absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpe
   if (s.has_rht()) c.rht = s.rht();
   if (s.has_ldlq()) c.ldlq = s.ldlq();
   if (s.has_act_order()) c.act_order = s.act_order();
-  engine::GlvqOptions& g = c.glvq;
+  quant::GlvqOptions& g = c.glvq;
   if (s.mu().has_min()) g.mu_min = s.mu().min();
   if (s.mu().has_max()) g.mu_max = s.mu().max();
   if (s.mu().has_grid()) g.mu_grid = s.mu().grid();
@@ -119,7 +119,7 @@ absl::StatusOr<engine::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpe
   return c;
 }
 
-v1::QuantizerSpec FromQuantizerConfig(const engine::QuantizerConfig& c) {
+v1::QuantizerSpec FromQuantizerConfig(const quant::QuantizerConfig& c) {
   v1::QuantizerSpec s;
   s.set_method(FromEngineMethod(c.method));
   s.set_rtn_variant(FromEngineRtnVariant(c.rtn_variant));
@@ -133,7 +133,7 @@ v1::QuantizerSpec FromQuantizerConfig(const engine::QuantizerConfig& c) {
   s.set_rht(c.rht);
   s.set_ldlq(c.ldlq);
   s.set_act_order(c.act_order);
-  const engine::GlvqOptions& g = c.glvq;
+  const quant::GlvqOptions& g = c.glvq;
   s.mutable_mu()->set_min(g.mu_min);
   s.mutable_mu()->set_max(g.mu_max);
   s.mutable_mu()->set_grid(g.mu_grid);

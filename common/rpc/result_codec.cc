@@ -18,8 +18,8 @@ std::string ComponentSuffix(const std::string& tensor_name) {
   return at == std::string::npos ? tensor_name : tensor_name.substr(at + 6);
 }
 
-void FillStats(const engine::RangeResult& r, v1::TaskResultHeader* h) {
-  for (const engine::GroupStats& g : r.result.groups) {
+void FillStats(const quant::RangeResult& r, v1::TaskResultHeader* h) {
+  for (const quant::GroupStats& g : r.result.groups) {
     v1::GroupStats* s = h->add_groups();
     s->set_bits(static_cast<uint32_t>(g.bits));
     s->set_mu(g.mu);
@@ -43,7 +43,7 @@ void FillStats(const engine::RangeResult& r, v1::TaskResultHeader* h) {
 
 }  // namespace
 
-EncodedResult EncodeResult(const v1::Task& task, const engine::RangeResult& result) {
+EncodedResult EncodeResult(const v1::Task& task, const quant::RangeResult& result) {
   EncodedResult out;
   v1::TaskResultHeader& h = out.header;
   h.set_task_id(task.id());
@@ -106,7 +106,7 @@ absl::StatusOr<QuantizedTensor> DecodeResult(const v1::Task& task,
     return absl::InvalidArgumentError(absl::StrCat(task.id(), ": the task's source is not 2-D"));
   }
   const int64_t group_size = task.quantizer().group_size();
-  ASSIGN_OR_RETURN(const engine::ColumnSpan span, TaskColumns(task));
+  ASSIGN_OR_RETURN(const quant::ColumnSpan span, TaskColumns(task));
   QuantizedTensor meta;
   meta.name = task.tensor();
   meta.method = header.method();
@@ -136,7 +136,7 @@ absl::StatusOr<QuantizedTensor> DecodeResult(const v1::Task& task,
   return t;
 }
 
-engine::QualitySums SumsOf(const v1::TaskResultHeader& header) {
+quant::QualitySums SumsOf(const v1::TaskResultHeader& header) {
   const v1::QualitySums& s = header.quality_sums();
   return {s.error(), s.reference(), s.proxy_error(), s.proxy_reference(), s.top_error()};
 }

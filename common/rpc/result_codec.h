@@ -10,7 +10,8 @@
 #include "absl/status/statusor.h"
 #include "common/packed/quantized_tensor.h"
 #include "glvq/v1/task.pb.h"
-#include "worker/engine/group_range.h"
+#include "common/quant/result.h"
+#include "common/quant/tensor_range.h"
 
 namespace glvq::rpc {
 
@@ -22,7 +23,7 @@ struct EncodedResult {
 // The header (task id, job id, attempt, components, per-group stats,
 // quality and its sums, bit accounting) and payload of `result`, a range of
 // `task`. The caller fills in lease_id, worker_id, compute_time, backend.
-EncodedResult EncodeResult(const v1::Task& task, const engine::RangeResult& result);
+EncodedResult EncodeResult(const v1::Task& task, const quant::RangeResult& result);
 
 // Checks that `payload` is what `header` describes: its size and CRC32C,
 // and components that tile it in order, each with its CRC32C. DATA_LOSS
@@ -37,6 +38,6 @@ absl::StatusOr<QuantizedTensor> DecodeResult(const v1::Task& task,
                                              const v1::TaskResultHeader& header,
                                              std::string_view payload);
 
-engine::QualitySums SumsOf(const v1::TaskResultHeader& header);
+quant::QualitySums SumsOf(const v1::TaskResultHeader& header);
 
 }  // namespace glvq::rpc

@@ -4,14 +4,14 @@
 
 #include "absl/status/statusor.h"
 #include "glvq/v1/task.pb.h"
-#include "worker/engine/group_range.h"
+#include "common/quant/tensor_range.h"
 
 namespace glvq::rpc {
 
 // INVALID_ARGUMENT for an unknown dtype.
-absl::StatusOr<engine::TensorFileRef> FileRefOf(const v1::TensorLocation& location);
+absl::StatusOr<quant::TensorFileRef> FileRefOf(const v1::TensorLocation& location);
 
 // The columns of the task's group range.
-absl::StatusOr<engine::ColumnSpan> TaskColumns(const v1::Task& task);
+absl::StatusOr<quant::ColumnSpan> TaskColumns(const v1::Task& task);
 
 }  // namespace glvq::rpc

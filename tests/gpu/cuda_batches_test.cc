@@ -21,7 +21,7 @@
 namespace glvq {
 namespace {
 
-using engine::QuantizerConfig;
+using quant::QuantizerConfig;
 using glvq::testing::LlmLikeValues;
 
 #define SKIP_WITHOUT_GPU() \
@@ -29,8 +29,8 @@ using glvq::testing::LlmLikeValues;
 
 QuantizerConfig Glvq(double bits, bool sdba) {
   // The CUDA group solver starts from the paper's µ rule (no µ grid).
-  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
-  c.method = engine::Method::kGlvq;
+  QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
+  c.method = quant::Method::kGlvq;
   c.bits = bits;
   c.dim = 8;
   c.sdba = sdba;
@@ -58,7 +58,7 @@ Task MakeTask(int64_t rows, int64_t cols, bool hessian, uint64_t seed) {
           hessian ? TestHessian(cols, seed + 1) : std::vector<double>{}};
 }
 
-absl::StatusOr<engine::QuantizeResult> QuantizeTask(const engine::Quantizer& q, const Task& t) {
+absl::StatusOr<quant::QuantizeResult> QuantizeTask(const engine::Quantizer& q, const Task& t) {
   const engine::HessianView hv{t.h.data(), t.cols};
   return q.Quantize("layers.0.mlp.up.weight", {t.w.data(), t.rows, t.cols},
                     t.h.empty() ? nullptr : &hv);

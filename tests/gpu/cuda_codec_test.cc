@@ -80,7 +80,7 @@ TEST(CudaCodec, DequantizeIsBitExactAgainstDequantizeRef) {
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 41);
   for (int d : {8, 32}) {
     for (double mu_max : {0.0, 255.0}) {
-      engine::QuantizerConfig c;
+      quant::QuantizerConfig c;
       c.dim = d;
       c.bits = 3;
       c.glvq.mu_max = mu_max;

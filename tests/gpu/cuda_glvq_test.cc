@@ -18,8 +18,8 @@
 namespace glvq {
 namespace {
 
-using engine::QuantizerConfig;
-using engine::QuantizeResult;
+using quant::QuantizerConfig;
+using quant::QuantizeResult;
 using glvq::testing::CorrelatedHessian;
 using glvq::testing::LlmLikeValues;
 
@@ -28,8 +28,8 @@ using glvq::testing::LlmLikeValues;
 
 QuantizerConfig Glvq(double bits, int dim) {
   // The CUDA group solver starts from the paper's µ rule (no µ grid).
-  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
-  c.method = engine::Method::kGlvq;
+  QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
+  c.method = quant::Method::kGlvq;
   c.bits = bits;
   c.dim = dim;
   return c;
@@ -166,7 +166,7 @@ TEST(CudaGlvq, UnportedConfigurationsAreUnimplemented) {
   QuantizerConfig exact = Glvq(2, 8), ldlq = Glvq(2, 8), pvq = Glvq(2, 8), grid = Glvq(2, 8);
   exact.glvq.exact_search = true;
   ldlq.ldlq = true;
-  pvq.method = engine::Method::kPvq;
+  pvq.method = quant::Method::kPvq;
   grid.glvq.mu_grid = 6;
   for (const QuantizerConfig& c : {exact, ldlq, pvq, grid}) {
     EXPECT_FALSE(cuda::CudaSupports(c));

@@ -13,16 +13,16 @@
 namespace glvq {
 namespace {
 
-using engine::QuantizerConfig;
-using engine::QuantizeResult;
-using engine::RtnVariant;
+using quant::QuantizerConfig;
+using quant::QuantizeResult;
+using quant::RtnVariant;
 
 #define SKIP_WITHOUT_GPU() \
   if (!cuda::UsableDeviceCount().ok()) GTEST_SKIP() << "no usable CUDA device"
 
 constexpr int64_t kRows = 1500, kCols = 600;
 
-QuantizerConfig Scalar(engine::Method method, int bits, RtnVariant variant, bool act_order) {
+QuantizerConfig Scalar(quant::Method method, int bits, RtnVariant variant, bool act_order) {
   QuantizerConfig c;
   c.method = method;
   c.bits = bits;
@@ -61,7 +61,7 @@ TEST(CudaScalar, RtnIsBitIdenticalToTheCpu) {
            {static_cast<const engine::HessianView*>(nullptr), &hv}) {
         SCOPED_TRACE(::testing::Message() << "variant=" << static_cast<int>(v) << " bits=" << bits
                                           << " hessian=" << (hp != nullptr));
-        const QuantizerConfig c = Scalar(engine::Method::kRtn, bits, v, false);
+        const QuantizerConfig c = Scalar(quant::Method::kRtn, bits, v, false);
         const QuantizeResult cpu = QuantizeOk(engine::MakeQuantizer(c), w, hp);
         const QuantizeResult gpu = QuantizeOk(cuda::MakeCudaQuantizer(c), w, hp);
         EXPECT_EQ(gpu.tensor, cpu.tensor);
@@ -75,7 +75,7 @@ TEST(CudaScalar, RtnIsBitIdenticalToTheCpu) {
 TEST(CudaScalar, GptqWithoutHessianIsBitIdenticalToTheCpu) {
   SKIP_WITHOUT_GPU();
   const auto w = testing::LlmLikeValues(kRows, kCols, 43);
-  const QuantizerConfig c = Scalar(engine::Method::kGptq, 3, RtnVariant::kClipSearch, false);
+  const QuantizerConfig c = Scalar(quant::Method::kGptq, 3, RtnVariant::kClipSearch, false);
   EXPECT_EQ(QuantizeOk(cuda::MakeCudaQuantizer(c), w, nullptr).tensor,
             QuantizeOk(engine::MakeQuantizer(c), w, nullptr).tensor);
 }
@@ -91,7 +91,7 @@ TEST(CudaScalar, GptqWithHessianMatchesTheCpu) {
     for (bool act_order : {false, true}) {
       SCOPED_TRACE(::testing::Message()
                    << "variant=" << static_cast<int>(v) << " act_order=" << act_order);
-      const QuantizerConfig c = Scalar(engine::Method::kGptq, 2, v, act_order);
+      const QuantizerConfig c = Scalar(quant::Method::kGptq, 2, v, act_order);
       const QuantizeResult cpu = QuantizeOk(engine::MakeQuantizer(c), w, &hv);
       const QuantizeResult gpu = QuantizeOk(cuda::MakeCudaQuantizer(c), w, &hv);
       ASSERT_TRUE(cpu.tensor.quality && gpu.tensor.quality);
@@ -113,7 +113,7 @@ TEST(CudaScalar, GptqWithHessianMatchesTheCpu) {
 
 QuantizerConfig E8p() {
   QuantizerConfig c;
-  c.method = engine::Method::kE8p;
+  c.method = quant::Method::kE8p;
   c.bits = 2;
   c.dim = 8;
   return c;
@@ -153,7 +153,7 @@ TEST(CudaScalar, GptqBytesDoNotDependOnPassesOrDevices) {
   const auto w = testing::LlmLikeValues(kRows, kCols, 46);
   const auto h = testing::CorrelatedHessian(kCols, 47);
   const engine::HessianView hv{h.data(), kCols};
-  const QuantizerConfig c = Scalar(engine::Method::kGptq, 2, RtnVariant::kClipSearch, true);
+  const QuantizerConfig c = Scalar(quant::Method::kGptq, 2, RtnVariant::kClipSearch, true);
   const QuantizeResult one_pass = QuantizeOk(cuda::MakeCudaQuantizer(c, {0}), w, &hv);
   EXPECT_EQ(QuantizeOk(cuda::MakeCudaQuantizer(c, {0}), w, &hv).tensor, one_pass.tensor);
   EXPECT_EQ(QuantizeOk(cuda::MakeCudaQuantizer(c, {0}, 1), w, &hv).tensor, one_pass.tensor);

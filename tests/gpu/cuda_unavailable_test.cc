@@ -16,9 +16,9 @@
 namespace glvq {
 namespace {
 
-engine::QuantizerConfig Glvq() {
-  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
-  c.method = engine::Method::kGlvq;
+quant::QuantizerConfig Glvq() {
+  quant::QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
+  c.method = quant::Method::kGlvq;
   c.bits = 2;
   c.dim = 8;
   return c;
@@ -39,8 +39,8 @@ TEST(CudaWithoutDevice, EveryEntryPointIsUnavailable) {
   EXPECT_EQ(cuda::UsableDeviceCount().status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(cuda::MakeCudaQuantizer(Glvq()).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(cuda::MakeCudaQuantizer(Glvq(), {0}).status().code(), absl::StatusCode::kUnavailable);
-  engine::QuantizerConfig gptq = Glvq();
-  gptq.method = engine::Method::kGptq;
+  quant::QuantizerConfig gptq = Glvq();
+  gptq.method = quant::Method::kGptq;
   gptq.dim = 1;
   EXPECT_EQ(cuda::MakeCudaQuantizer(gptq).status().code(), absl::StatusCode::kUnavailable);
 
@@ -79,7 +79,7 @@ TEST(CudaBatchCap, InvalidValuesAreInvalidArgumentOnAnyMachine) {
 
 // What is ported is a property of the configuration alone.
 TEST(CudaSupport, GlvqWithoutExactSearchOrLdlqAndTheBaselines) {
-  engine::QuantizerConfig c = Glvq();
+  quant::QuantizerConfig c = Glvq();
   EXPECT_TRUE(cuda::CudaSupports(c));
   c.sdba = true;
   c.rht = true;
@@ -92,15 +92,15 @@ TEST(CudaSupport, GlvqWithoutExactSearchOrLdlqAndTheBaselines) {
   c.ldlq = false;
   c.glvq.mu_grid = 6;  // the best preset's µ grid runs on the CPU engine
   EXPECT_FALSE(cuda::CudaSupports(c));
-  EXPECT_FALSE(cuda::CudaSupports(engine::QuantizerConfig{}));
-  for (engine::Method m : {engine::Method::kRtn, engine::Method::kGptq, engine::Method::kE8p}) {
+  EXPECT_FALSE(cuda::CudaSupports(quant::QuantizerConfig{}));
+  for (quant::Method m : {quant::Method::kRtn, quant::Method::kGptq, quant::Method::kE8p}) {
     c = Glvq();
     c.method = m;
     c.act_order = true;
-    EXPECT_TRUE(cuda::CudaSupports(c)) << engine::MethodName(m);
+    EXPECT_TRUE(cuda::CudaSupports(c)) << quant::MethodName(m);
   }
   c = Glvq();
-  c.method = engine::Method::kPvq;
+  c.method = quant::Method::kPvq;
   EXPECT_FALSE(cuda::CudaSupports(c));
 }
 

@@ -103,7 +103,7 @@ TEST(ExampleModel, IsDeterministicLlamaShapedAndInspectable) {
 void WritePackedFixture(const fs::path& out) {
   auto source = SafetensorsModel::Open(testing::Stories260KDir());
   ASSERT_TRUE(source.ok()) << source.status();
-  engine::QuantizerConfig config;
+  quant::QuantizerConfig config;
   config.glvq.max_iters = 3;
   config.glvq.refine_steps = 2;
   auto quantizer = engine::MakeQuantizer(config);

@@ -111,7 +111,7 @@ TEST_F(Stories260K, PackedModelIsDequantizedOnLoad) {
 // size per weight (32 for 64 columns, 43 for 172) can (glvq-bench model).
 TEST_F(Stories260K, PerWeightGroupSizesGiveExactlyOneAndAHalfBits) {
   testing::ScratchDir dir;
-  engine::QuantizerConfig c;
+  quant::QuantizerConfig c;
   c.bits = 1.5;
   c.dim = 4;
   c.group_size = 64;
@@ -120,7 +120,7 @@ TEST_F(Stories260K, PerWeightGroupSizesGiveExactlyOneAndAHalfBits) {
   const absl::Status one_size = QuantizeModel(testing::Stories260KDir(), dir / "a", c);
   EXPECT_THAT(std::string(one_size.message()),
               ::testing::HasSubstr("cannot be realised exactly with 172 columns in groups of 64"));
-  const ConfigForWeight half_in_two_bit_groups = [](engine::QuantizerConfig q, int64_t cols) {
+  const ConfigForWeight half_in_two_bit_groups = [](quant::QuantizerConfig q, int64_t cols) {
     q.group_size = cols == 172 ? 43 : 32;
     return q;
   };
@@ -159,10 +159,10 @@ TEST_F(Stories260K, CalibratedGptqBeatsRtn) {
   testing::ScratchDir dir;
   ASSERT_TRUE(WriteHessians(dir / "h", *Calibrate(*model_, all.first(8))).ok());
   const SafetensorsModel hessians = *SafetensorsModel::Open(dir / "h");
-  engine::QuantizerConfig config = testing::FastTestConfig();
+  quant::QuantizerConfig config = testing::FastTestConfig();
   config.bits = 4;
   ASSERT_TRUE(model::QuantizeModel(testing::Stories260KDir(), dir / "rtn", config).ok());
-  config.method = engine::Method::kGptq;
+  config.method = quant::Method::kGptq;
   ASSERT_TRUE(
       model::QuantizeModel(testing::Stories260KDir(), dir / "gptq", config, &hessians).ok());
   const auto rtn = Evaluate(*LlamaModel::LoadPacked(dir / "rtn"), all.last(8), &*model_);

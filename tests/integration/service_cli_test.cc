@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "common/packed/packed_model.h"
+#include "common/quant/config.h"
 #include "common/safetensors/reader.h"
 #include "coordinator/journal.h"
 #include "model/calibration.h"
@@ -269,6 +271,11 @@ TEST_F(ServiceCliTest, AutoBackendFallsBackToTheCpuEngineWithoutAGpu) {
       << workers.dump();
   const std::string state = workers["workers"][0]["state"];
   EXPECT_TRUE(state == "idle" || state == "busy") << workers.dump();
+  // A worker offers every method, each in its one spelling.
+  std::vector<std::string> offered, known;
+  for (const json& m : workers["workers"][0]["capabilities"]["methods"]) offered.push_back(m);
+  for (quant::Method m : quant::kAllMethods) known.push_back(quant::MethodName(m));
+  EXPECT_EQ(offered, known) << workers.dump();
   EXPECT_EQ(Embedded(1), ReadTree(dir_ / "out"));
 }
 

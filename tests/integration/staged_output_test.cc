@@ -23,7 +23,7 @@
 #include "coordinator/planner.h"
 #include "tests/support/service_harness.h"
 #include "tests/support/test_support.h"
-#include "worker/engine/packed_config.h"
+#include "common/quant/packed_config.h"
 #include "worker/engine/quantizer.h"
 #include "worker/service/task_inputs.h"
 
@@ -61,7 +61,7 @@ class StagedOutputTest : public ::testing::Test {
     ASSERT_TRUE(data.ok()) << data.status();
     auto quantizer = engine::MakeQuantizer(*jobspec::ToQuantizerConfig(task.quantizer()));
     ASSERT_TRUE(quantizer.ok()) << quantizer.status();
-    auto result = engine::QuantizeRange(**quantizer, data->Input(task.tensor()));
+    auto result = engine::QuantizeRange(**quantizer, engine::InputOf(*data, task.tensor()));
     ASSERT_TRUE(result.ok()) << result.status();
     const rpc::EncodedResult encoded = rpc::EncodeResult(task, *result);
     ASSERT_TRUE(store_->WriteResult(kJobId, encoded.header, encoded.payload).ok());
@@ -126,7 +126,7 @@ TEST_F(StagedOutputTest, TheOutputIsWhatWritingEveryTensorAtOnceGivesFromOneTens
   }
   ASSERT_GT(tasks_.size(), all.size()) << "some tensors are split into ranges";
   const QuantizationConfig config =
-      engine::PackedQuantizationConfig(*jobspec::ToQuantizerConfig(spec_.quantizer()));
+      quant::PackedQuantizationConfig(*jobspec::ToQuantizerConfig(spec_.quantizer()));
   ASSERT_TRUE(WritePackedModel(dir_ / "reference", inputs_->model, tensors, config).ok());
   EXPECT_EQ(ReadTree(dir_ / "out"), ReadTree(dir_ / "reference"));
 

@@ -1,7 +1,7 @@
 // A quick quantizer configuration for tests that need some packed model.
 #pragma once
 
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::testing {
 
@@ -10,9 +10,9 @@ namespace glvq::testing {
 // top-1 0.66: the tiny model is very sensitive; 3 bits give KL 4.4).
 // The paper preset's tuning (no RHT): tensors split into ranges under a
 // memory budget, as the service tests need.
-inline engine::QuantizerConfig FastTestConfig() {
-  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
-  c.method = engine::Method::kRtn;
+inline quant::QuantizerConfig FastTestConfig() {
+  quant::QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
+  c.method = quant::Method::kRtn;
   c.bits = 6;
   c.group_size = 32;
   return c;

@@ -24,8 +24,8 @@ v1::QuantizationJob Stories260KJob(const std::filesystem::path& model,
   spec.mutable_model()->set_path(model.string());
   spec.mutable_output()->set_path(out.string());
   // The paper preset's tuning (no RHT): tensors split under a memory budget.
-  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
-  c.method = engine::Method::kRtn;
+  quant::QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
+  c.method = quant::Method::kRtn;
   c.bits = 4;
   c.dim = 1;
   c.group_size = 16;
@@ -162,7 +162,7 @@ rpc::EncodedResult RawWorker::Compute(const v1::PullTaskResponse& leased) {
   auto data = worker::ReadTaskInputs(task);
   auto config = jobspec::ToQuantizerConfig(task.quantizer());
   auto quantizer = engine::MakeQuantizer(*config);
-  auto result = engine::QuantizeRange(**quantizer, data->Input(task.tensor()));
+  auto result = engine::QuantizeRange(**quantizer, engine::InputOf(*data, task.tensor()));
   rpc::EncodedResult encoded = rpc::EncodeResult(task, *result);
   encoded.header.set_lease_id(leased.lease().lease_id());
   encoded.header.set_worker_id(id_);

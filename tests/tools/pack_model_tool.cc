@@ -20,15 +20,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string method = argc >= 4 ? argv[3] : "glvq";
-  glvq::engine::QuantizerConfig config = glvq::testing::FastTestConfig();
+  glvq::quant::QuantizerConfig config = glvq::testing::FastTestConfig();
   if (method == "glvq") {
-    config.method = glvq::engine::Method::kGlvq;
+    config.method = glvq::quant::Method::kGlvq;
     config.bits = 2;
     config.dim = 8;
     config.glvq.max_iters = 3;
     config.glvq.refine_steps = 2;
   } else if (method == "gptq") {
-    config.method = glvq::engine::Method::kGptq;
+    config.method = glvq::quant::Method::kGptq;
   } else if (method != "rtn") {
     std::cerr << "pack_model_tool: unknown method " << method << "\n";
     return 2;

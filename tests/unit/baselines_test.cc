@@ -52,8 +52,8 @@ std::vector<double> CorrelatedHessian(int64_t n, uint64_t seed, double log_sigma
 }
 
 // The paper preset (no RHT): these tests pin the grids themselves.
-QuantizerConfig Config(Method method, int bits, RtnVariant variant) {
-  QuantizerConfig c = PresetConfig(Preset::kPaper);
+quant::QuantizerConfig Config(quant::Method method, int bits, quant::RtnVariant variant) {
+  quant::QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
   c.method = method;
   c.bits = bits;
   c.dim = 1;
@@ -61,7 +61,7 @@ QuantizerConfig Config(Method method, int bits, RtnVariant variant) {
   return c;
 }
 
-QuantizeResult QuantizeWith(const QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
+quant::QuantizeResult QuantizeWith(const quant::QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
                             int64_t cols, const std::vector<double>* h = nullptr) {
   auto q = MakeQuantizer(c);
   EXPECT_TRUE(q.ok()) << q.status();
@@ -84,7 +84,7 @@ std::vector<uint8_t> UnpackedCodes(const QuantizedTensor& t) {
 
 // Textbook GPTQ, one column at a time with an immediate rank-1 update of all
 // later columns: the reference the lazy-batch implementation must match.
-std::vector<uint8_t> GptqCodesRef(const QuantizerConfig& c, const std::vector<float>& w,
+std::vector<uint8_t> GptqCodesRef(const quant::QuantizerConfig& c, const std::vector<float>& w,
                                   int64_t rows, int64_t cols, const std::vector<double>& h) {
   auto ph = PreparedHessian::FromData(h.data(), cols, cols, c.damp);
   EXPECT_TRUE(ph.ok()) << ph.status();
@@ -128,8 +128,8 @@ std::vector<uint8_t> GptqCodesRef(const QuantizerConfig& c, const std::vector<fl
 TEST(Rtn, GaussianTwoBitMinMax) {
   const int64_t rows = 512, cols = 1024;
   const auto w = GaussianValues(rows * cols, 1);
-  const QuantizeResult r =
-      QuantizeWith(Config(Method::kRtn, 2, RtnVariant::kMinMax), w, rows, cols);
+  const quant::QuantizeResult r =
+      QuantizeWith(Config(quant::Method::kRtn, 2, quant::RtnVariant::kMinMax), w, rows, cols);
   std::printf("[measured] RTN min-max 2-bit Gaussian NMSE (groups of 128): %.5f\n",
               r.tensor.quality->nmse);
   EXPECT_NEAR(r.tensor.quality->nmse, 0.25, 0.02);
@@ -141,8 +141,8 @@ TEST(Rtn, GaussianTwoBitMinMax) {
 TEST(Rtn, GaussianTwoBitClipSearch) {
   const int64_t rows = 512, cols = 1024;
   const auto w = GaussianValues(rows * cols, 1);
-  const QuantizeResult r =
-      QuantizeWith(Config(Method::kRtn, 2, RtnVariant::kClipSearch), w, rows, cols);
+  const quant::QuantizeResult r =
+      QuantizeWith(Config(quant::Method::kRtn, 2, quant::RtnVariant::kClipSearch), w, rows, cols);
   std::printf("[measured] RTN clip-search 2-bit Gaussian NMSE (groups of 128): %.5f\n",
               r.tensor.quality->nmse);
   // docs/algorithms.md §3.1 quotes ≈ 0.122, but a per-group search cannot do
@@ -156,13 +156,13 @@ TEST(Rtn, GaussianTwoBitClipSearch) {
 TEST(Rtn, MoreBitsNeverWorse) {
   const int64_t rows = 64, cols = 256;
   const auto w = LlmLikeValues(rows, cols, 2);
-  for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
+  for (quant::RtnVariant v : {quant::RtnVariant::kMinMax, quant::RtnVariant::kClipSearch}) {
     double prev = std::numeric_limits<double>::infinity();
     for (int b = 1; b <= 8; ++b) {
       const double nmse =
-          QuantizeWith(Config(Method::kRtn, b, v), w, rows, cols).tensor.quality->nmse;
+          QuantizeWith(Config(quant::Method::kRtn, b, v), w, rows, cols).tensor.quality->nmse;
       std::printf("[measured] RTN %s %d-bit LLM-like NMSE: %.6f\n",
-                  v == RtnVariant::kMinMax ? "min-max" : "clip-search", b, nmse);
+                  v == quant::RtnVariant::kMinMax ? "min-max" : "clip-search", b, nmse);
       EXPECT_LT(nmse, prev) << "bits " << b;
       prev = nmse;
     }
@@ -178,11 +178,11 @@ TEST(Rtn, ConstantRowGroupsAreReproduced) {
     w[2 * cols + c] = -2.5f;
     w[3 * cols + c] = 1e-30f;
   }
-  for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
+  for (quant::RtnVariant v : {quant::RtnVariant::kMinMax, quant::RtnVariant::kClipSearch}) {
     for (int b : {1, 2, 4, 8}) {
-      QuantizerConfig c = Config(Method::kRtn, b, v);
+      quant::QuantizerConfig c = Config(quant::Method::kRtn, b, v);
       c.group_size = 16;
-      const QuantizeResult r = QuantizeWith(c, w, rows, cols);
+      const quant::QuantizeResult r = QuantizeWith(c, w, rows, cols);
       for (float s : r.tensor.scale) EXPECT_GT(s, 0.0f);
       for (int64_t i = 0; i < rows * cols; ++i) {
         EXPECT_NEAR(r.dequantized[i], w[i], 1e-6 * std::abs(w[i])) << "bits " << b << " at " << i;
@@ -196,9 +196,9 @@ TEST(Baselines, RaggedShapesRoundTripExactly) {
   const int64_t rows = 13, cols = 172;
   const auto w = GaussianValues(rows * cols, 3);
   const auto h = CorrelatedHessian(cols, 3);
-  for (Method m : {Method::kRtn, Method::kGptq}) {
-    for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
-      const QuantizeResult r = QuantizeWith(Config(m, 3, v), w, rows, cols, &h);
+  for (quant::Method m : {quant::Method::kRtn, quant::Method::kGptq}) {
+    for (quant::RtnVariant v : {quant::RtnVariant::kMinMax, quant::RtnVariant::kClipSearch}) {
+      const quant::QuantizeResult r = QuantizeWith(Config(m, 3, v), w, rows, cols, &h);
       ASSERT_EQ(r.tensor.NumGroups(), 2);
       EXPECT_EQ(r.tensor.GroupWidth(1), 44);
       EXPECT_EQ(r.tensor.scale.size(), 2u * rows);
@@ -215,16 +215,16 @@ TEST(Baselines, IdenticalForAnyThreadCount) {
   const int64_t rows = 150, cols = 300;  // several row tasks and groups
   const auto w = LlmLikeValues(rows, cols, 4);
   const auto h = CorrelatedHessian(cols, 4);
-  for (Method m : {Method::kRtn, Method::kGptq}) {
+  for (quant::Method m : {quant::Method::kRtn, quant::Method::kGptq}) {
     for (bool act_order : {false, true}) {
-      if (m == Method::kRtn && act_order) continue;
-      QuantizerConfig c = Config(m, 2, RtnVariant::kClipSearch);
+      if (m == quant::Method::kRtn && act_order) continue;
+      quant::QuantizerConfig c = Config(m, 2, quant::RtnVariant::kClipSearch);
       c.act_order = act_order;
       c.threads = 1;
-      const QuantizeResult one = QuantizeWith(c, w, rows, cols, &h);
+      const quant::QuantizeResult one = QuantizeWith(c, w, rows, cols, &h);
       c.threads = 3;
-      const QuantizeResult three = QuantizeWith(c, w, rows, cols, &h);
-      EXPECT_EQ(one.tensor, three.tensor) << MethodName(m) << " act_order " << act_order;
+      const quant::QuantizeResult three = QuantizeWith(c, w, rows, cols, &h);
+      EXPECT_EQ(one.tensor, three.tensor) << quant::MethodName(m) << " act_order " << act_order;
       EXPECT_EQ(QuantizeWith(c, w, rows, cols, &h).tensor, three.tensor) << "and from run to run";
     }
   }
@@ -235,13 +235,13 @@ TEST(Gptq, IdentityHessianGivesRtn) {
   const auto w = LlmLikeValues(rows, cols, 5);
   std::vector<double> identity(cols * cols, 0.0);
   for (int64_t i = 0; i < cols; ++i) identity[i * cols + i] = 1.0;
-  for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
-    QuantizerConfig c = Config(Method::kRtn, 2, v);
-    const QuantizeResult rtn = QuantizeWith(c, w, rows, cols);
-    c.method = Method::kGptq;
+  for (quant::RtnVariant v : {quant::RtnVariant::kMinMax, quant::RtnVariant::kClipSearch}) {
+    quant::QuantizerConfig c = Config(quant::Method::kRtn, 2, v);
+    const quant::QuantizeResult rtn = QuantizeWith(c, w, rows, cols);
+    c.method = quant::Method::kGptq;
     EXPECT_EQ(QuantizeWith(c, w, rows, cols).tensor, rtn.tensor);
     // An explicit identity is damped to (1 + damp)·I: still no feedback.
-    const QuantizeResult explicit_identity = QuantizeWith(c, w, rows, cols, &identity);
+    const quant::QuantizeResult explicit_identity = QuantizeWith(c, w, rows, cols, &identity);
     EXPECT_EQ(UnpackedCodes(explicit_identity.tensor), UnpackedCodes(rtn.tensor));
     EXPECT_EQ(explicit_identity.tensor.scale, rtn.tensor.scale);
   }
@@ -251,14 +251,14 @@ TEST(Gptq, BeatsRtnOnCorrelatedHessian) {
   const int64_t rows = 128, cols = 512;
   const auto w = LlmLikeValues(rows, cols, 6);
   const auto h = CorrelatedHessian(cols, 6);
-  for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
+  for (quant::RtnVariant v : {quant::RtnVariant::kMinMax, quant::RtnVariant::kClipSearch}) {
     for (int b : {2, 3, 4}) {
       const double rtn =
-          QuantizeWith(Config(Method::kRtn, b, v), w, rows, cols, &h).tensor.quality->proxy_loss;
+          QuantizeWith(Config(quant::Method::kRtn, b, v), w, rows, cols, &h).tensor.quality->proxy_loss;
       const double gptq =
-          QuantizeWith(Config(Method::kGptq, b, v), w, rows, cols, &h).tensor.quality->proxy_loss;
+          QuantizeWith(Config(quant::Method::kGptq, b, v), w, rows, cols, &h).tensor.quality->proxy_loss;
       std::printf("[measured] %s %d-bit proxy loss: RTN %.5f GPTQ %.5f\n",
-                  v == RtnVariant::kMinMax ? "min-max" : "clip-search", b, rtn, gptq);
+                  v == quant::RtnVariant::kMinMax ? "min-max" : "clip-search", b, rtn, gptq);
       EXPECT_LT(gptq, 0.8 * rtn) << "bits " << b;
     }
   }
@@ -277,11 +277,11 @@ TEST(Gptq, LazyBatchesMatchPerColumnUpdates) {
         Case{20, 300, 32, false}, Case{20, 300, 128, true}, Case{70, 172, 96, true}}) {
     const auto w = LlmLikeValues(k.rows, k.cols, 7);
     const auto h = CorrelatedHessian(k.cols, 7, 1.0);
-    for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
-      QuantizerConfig c = Config(Method::kGptq, 2, v);
+    for (quant::RtnVariant v : {quant::RtnVariant::kMinMax, quant::RtnVariant::kClipSearch}) {
+      quant::QuantizerConfig c = Config(quant::Method::kGptq, 2, v);
       c.group_size = k.group_size;
       c.act_order = k.act_order;
-      const QuantizeResult r = QuantizeWith(c, w, k.rows, k.cols, &h);
+      const quant::QuantizeResult r = QuantizeWith(c, w, k.rows, k.cols, &h);
       EXPECT_EQ(UnpackedCodes(r.tensor), GptqCodesRef(c, w, k.rows, k.cols, h))
           << "group " << k.group_size << " act_order " << k.act_order;
     }
@@ -292,13 +292,13 @@ TEST(Gptq, ActOrderHelpsOnStronglyVaryingDiagonal) {
   const int64_t rows = 128, cols = 512;
   const auto w = LlmLikeValues(rows, cols, 8);
   const auto h = CorrelatedHessian(cols, 8, 1.5);
-  for (RtnVariant v : {RtnVariant::kMinMax, RtnVariant::kClipSearch}) {
-    QuantizerConfig c = Config(Method::kGptq, 2, v);
+  for (quant::RtnVariant v : {quant::RtnVariant::kMinMax, quant::RtnVariant::kClipSearch}) {
+    quant::QuantizerConfig c = Config(quant::Method::kGptq, 2, v);
     const double plain = QuantizeWith(c, w, rows, cols, &h).tensor.quality->proxy_loss;
     c.act_order = true;
     const double act = QuantizeWith(c, w, rows, cols, &h).tensor.quality->proxy_loss;
     std::printf("[measured] GPTQ %s 2-bit proxy loss: plain %.5f act-order %.5f\n",
-                v == RtnVariant::kMinMax ? "min-max" : "clip-search", plain, act);
+                v == quant::RtnVariant::kMinMax ? "min-max" : "clip-search", plain, act);
     EXPECT_LE(act, plain);
   }
 }
@@ -318,8 +318,8 @@ TEST(Baselines, RejectsBadInputs) {
   std::vector<float> nan_w = w;
   nan_w[17] = std::numeric_limits<float>::quiet_NaN();
 
-  for (Method m : {Method::kRtn, Method::kGptq}) {
-    auto q = MakeQuantizer(Config(m, 2, RtnVariant::kClipSearch));
+  for (quant::Method m : {quant::Method::kRtn, quant::Method::kGptq}) {
+    auto q = MakeQuantizer(Config(m, 2, quant::RtnVariant::kClipSearch));
     ASSERT_TRUE(q.ok()) << q.status();
     const MatrixView good{w.data(), rows, cols};
     for (const HessianView& hv :
@@ -329,7 +329,7 @@ TEST(Baselines, RejectsBadInputs) {
     }
     EXPECT_EQ((*q)->Quantize("x", {nan_w.data(), rows, cols}, nullptr).status().code(),
               absl::StatusCode::kInvalidArgument);
-    QuantizerConfig fractional = Config(m, 2, RtnVariant::kMinMax);
+    quant::QuantizerConfig fractional = Config(m, 2, quant::RtnVariant::kMinMax);
     fractional.bits = 2.5;
     EXPECT_EQ(MakeQuantizer(fractional).status().code(), absl::StatusCode::kInvalidArgument);
   }

@@ -36,9 +36,9 @@ using cpu::E8pCodebook;
 using cpu::E8pCoordinate;
 using cpu::E8pNearestOf;
 using cpu::E8pTables;
-using engine::Method;
-using engine::QuantizeResult;
-using engine::QuantizerConfig;
+using quant::Method;
+using quant::QuantizeResult;
+using quant::QuantizerConfig;
 using ::testing::HasSubstr;
 
 using Vec8 = std::array<double, e8p::kDim>;

@@ -79,7 +79,7 @@ TEST(EngineBackend, AutoOnThisMachineWithoutGpuIsExactlyTheCpuEngine) {
   EXPECT_EQ(ResolveLocalBackend(BackendRequest::kCuda).status().code(),
             absl::StatusCode::kFailedPrecondition);
 
-  engine::QuantizerConfig config;
+  quant::QuantizerConfig config;
   config.bits = 2;
   config.group_size = 64;
   config.seed = 7;

@@ -38,8 +38,8 @@ TEST(FuzzRegression, SecondDocumentIsNamedWithItsPosition) {
 // meets an extreme code. Validation does not decode; the decoder must
 // refuse such a tensor with an error, never hand out infinities.
 TEST(FuzzRegression, FiniteScalesThatOverflowAreRefusedByTheDecoder) {
-  engine::QuantizerConfig config;
-  config.method = engine::Method::kRtn;
+  quant::QuantizerConfig config;
+  config.method = quant::Method::kRtn;
   config.bits = 2;
   config.dim = 1;
   config.group_size = 32;

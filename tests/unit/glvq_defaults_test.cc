@@ -13,7 +13,7 @@
 
 #include "common/base/random.h"
 #include "tests/support/test_support.h"
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 #include "worker/engine/quantizer.h"
 
 namespace glvq::engine {
@@ -21,15 +21,15 @@ namespace {
 
 using glvq::testing::GaussianValues;
 
-QuantizerConfig Defaults(Method m, double bits) {
-  QuantizerConfig c;
+quant::QuantizerConfig Defaults(quant::Method m, double bits) {
+  quant::QuantizerConfig c;
   c.method = m;
   c.bits = bits;
-  c.dim = m == Method::kGlvq ? 8 : 1;
+  c.dim = m == quant::Method::kGlvq ? 8 : 1;
   return c;
 }
 
-QuantizeResult Quantize(const QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
+quant::QuantizeResult Quantize(const quant::QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
                    int64_t cols, const HessianView* h = nullptr) {
   auto q = MakeQuantizer(c);
   EXPECT_TRUE(q.ok()) << q.status();
@@ -47,7 +47,7 @@ std::vector<float> StudentTValues(int64_t n, uint64_t seed) {
 }
 
 TEST(GlvqDefaults, PresetsAreWhatTheDocsSay) {
-  const QuantizerConfig best, paper = PresetConfig(Preset::kPaper);
+  const quant::QuantizerConfig best, paper = quant::PresetConfig(quant::Preset::kPaper);
   EXPECT_TRUE(best.rht && best.ldlq);
   EXPECT_FALSE(best.glvq.row_gain);
   EXPECT_EQ(best.glvq.mu_min, 0.0);
@@ -57,34 +57,34 @@ TEST(GlvqDefaults, PresetsAreWhatTheDocsSay) {
   EXPECT_EQ(paper.glvq.mu_min, 10.0);
   EXPECT_EQ(paper.glvq.mu_max, 255.0);
   EXPECT_EQ(paper.glvq.mu_grid, 0);
-  EXPECT_EQ(ParsePreset("paper"), Preset::kPaper);
-  EXPECT_EQ(ParsePreset("best"), Preset::kBest);
-  EXPECT_FALSE(ParsePreset("fast").has_value());
-  EXPECT_TRUE(ValidateConfig(paper).ok());
-  QuantizerConfig bad;
+  EXPECT_EQ(quant::ParsePreset("paper"), quant::Preset::kPaper);
+  EXPECT_EQ(quant::ParsePreset("best"), quant::Preset::kBest);
+  EXPECT_FALSE(quant::ParsePreset("fast").has_value());
+  EXPECT_TRUE(quant::ValidateConfig(paper).ok());
+  quant::QuantizerConfig bad;
   bad.glvq.mu_grid = 33;
-  EXPECT_EQ(ValidateConfig(bad).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(quant::ValidateConfig(bad).code(), absl::StatusCode::kInvalidArgument);
 }
 
 // A job spec is client input: what it may ask of a worker is bounded
 // (threads once had no bound and a spec asking for millions killed workers).
 TEST(ConfigBounds, ThreadsIterationsAndRefineStepsAreBounded) {
-  for (auto set : std::vector<void (*)(QuantizerConfig&)>{
-           [](QuantizerConfig& c) { c.threads = kMaxThreads + 1; },
-           [](QuantizerConfig& c) { c.threads = -1; },
-           [](QuantizerConfig& c) { c.glvq.max_iters = kMaxIterations + 1; },
-           [](QuantizerConfig& c) { c.glvq.refine_steps = kMaxRefineSteps + 1; }}) {
-    QuantizerConfig c;
+  for (auto set : std::vector<void (*)(quant::QuantizerConfig&)>{
+           [](quant::QuantizerConfig& c) { c.threads = quant::kMaxThreads + 1; },
+           [](quant::QuantizerConfig& c) { c.threads = -1; },
+           [](quant::QuantizerConfig& c) { c.glvq.max_iters = quant::kMaxIterations + 1; },
+           [](quant::QuantizerConfig& c) { c.glvq.refine_steps = quant::kMaxRefineSteps + 1; }}) {
+    quant::QuantizerConfig c;
     set(c);
-    EXPECT_EQ(ValidateConfig(c).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(quant::ValidateConfig(c).code(), absl::StatusCode::kInvalidArgument);
   }
-  QuantizerConfig most;
-  most.threads = kMaxThreads;
-  EXPECT_TRUE(ValidateConfig(most).ok());
+  quant::QuantizerConfig most;
+  most.threads = quant::kMaxThreads;
+  EXPECT_TRUE(quant::ValidateConfig(most).ok());
   // Asking for more threads than cores gets the cores, never more.
-  EXPECT_LE(ResolveThreads(kMaxThreads, 1 << 20),
+  EXPECT_LE(ResolveThreads(quant::kMaxThreads, 1 << 20),
             std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
-  EXPECT_EQ(ResolveThreads(kMaxThreads, 1), 1);
+  EXPECT_EQ(ResolveThreads(quant::kMaxThreads, 1), 1);
 }
 
 // The targets on i.i.d. data: at or below clip-searched RTN at 3 and
@@ -96,20 +96,20 @@ TEST(GlvqDefaults, GaussianAndStudentTAtOrBelowRtnClipSearch) {
   for (int source = 0; source < 2; ++source) {
     const auto w = source == 0 ? GaussianValues(rows * cols, 5) : StudentTValues(rows * cols, 5);
     for (int b : {3, 4}) {
-      QuantizerConfig rtn = PresetConfig(Preset::kPaper);
-      rtn.method = Method::kRtn;
+      quant::QuantizerConfig rtn = quant::PresetConfig(quant::Preset::kPaper);
+      rtn.method = quant::Method::kRtn;
       rtn.bits = b;
       rtn.dim = 1;
-      QuantizerConfig grid = Defaults(Method::kGlvq, b);
+      quant::QuantizerConfig grid = Defaults(quant::Method::kGlvq, b);
       grid.glvq.mu_max = 5.0;
       const double grid_nmse = Quantize(grid, w, rows, cols).tensor.quality->nmse;
       const double default_nmse =
-          Quantize(Defaults(Method::kGlvq, b), w, rows, cols).tensor.quality->nmse;
+          Quantize(Defaults(quant::Method::kGlvq, b), w, rows, cols).tensor.quality->nmse;
       const double rtn_nmse = Quantize(rtn, w, rows, cols).tensor.quality->nmse;
       EXPECT_LE(grid_nmse, rtn_nmse * 1.02) << "source " << source << ", " << b << " bits";
       EXPECT_LE(default_nmse, rtn_nmse * 1.10) << "source " << source << ", " << b << " bits";
     }
-    EXPECT_LE(Quantize(Defaults(Method::kGlvq, 2), w, rows, cols).tensor.quality->nmse, 0.121)
+    EXPECT_LE(Quantize(Defaults(quant::Method::kGlvq, 2), w, rows, cols).tensor.quality->nmse, 0.121)
         << "source " << source;
   }
 }
@@ -117,12 +117,12 @@ TEST(GlvqDefaults, GaussianAndStudentTAtOrBelowRtnClipSearch) {
 TEST(GlvqDefaults, MuGridChoosesWeakCompandingOnGaussianData) {
   const int64_t rows = 128, cols = 512;
   const auto w = GaussianValues(rows * cols, 6);
-  QuantizerConfig grid = Defaults(Method::kGlvq, 2);
+  quant::QuantizerConfig grid = Defaults(quant::Method::kGlvq, 2);
   grid.glvq.mu_max = 5.0;
-  const QuantizeResult best = Quantize(grid, w, rows, cols);
-  QuantizerConfig paper = PresetConfig(Preset::kPaper);
+  const quant::QuantizeResult best = Quantize(grid, w, rows, cols);
+  quant::QuantizerConfig paper = quant::PresetConfig(quant::Preset::kPaper);
   paper.bits = 2;
-  const QuantizeResult faithful = Quantize(paper, w, rows, cols);
+  const quant::QuantizeResult faithful = Quantize(paper, w, rows, cols);
   for (float mu : best.tensor.mu) EXPECT_LE(mu, 5.0f);
   EXPECT_LT(best.tensor.quality->nmse, 0.9 * faithful.tensor.quality->nmse);
 }
@@ -138,12 +138,12 @@ TEST(GlvqDefaults, RowGainsLowerTheLossOnUnevenRowsAndAreStored) {
     const float s = std::pow(20.0f, float(r) / float(rows - 1));
     for (int64_t c = 0; c < cols; ++c) w[r * cols + c] *= s;
   }
-  QuantizerConfig with = Defaults(Method::kGlvq, 2);
+  quant::QuantizerConfig with = Defaults(quant::Method::kGlvq, 2);
   with.rht = false;
   with.glvq.row_gain = true;
-  QuantizerConfig without = with;
+  quant::QuantizerConfig without = with;
   without.glvq.row_gain = false;
-  const QuantizeResult a = Quantize(with, w, rows, cols), b = Quantize(without, w, rows, cols);
+  const quant::QuantizeResult a = Quantize(with, w, rows, cols), b = Quantize(without, w, rows, cols);
   ASSERT_EQ(a.tensor.row_scale.size(), static_cast<size_t>(rows));
   EXPECT_TRUE(b.tensor.row_scale.empty());
   EXPECT_LT(a.tensor.quality->nmse, 0.8 * b.tensor.quality->nmse);
@@ -153,10 +153,10 @@ TEST(GlvqDefaults, RowGainsLowerTheLossOnUnevenRowsAndAreStored) {
 TEST(GlvqDefaults, DeterministicWithRowGainsAndMuGrid) {
   const int64_t rows = 48, cols = 200;  // ragged: a narrow last group, short vectors
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 8);
-  QuantizerConfig c = Defaults(Method::kGlvq, 3);
+  quant::QuantizerConfig c = Defaults(quant::Method::kGlvq, 3);
   c.glvq.row_gain = true;
   c.glvq.mu_max = 5.0;  // the grid, not the default
-  const QuantizeResult a = Quantize(c, w, rows, cols), b = Quantize(c, w, rows, cols);
+  const quant::QuantizeResult a = Quantize(c, w, rows, cols), b = Quantize(c, w, rows, cols);
   EXPECT_EQ(a.tensor, b.tensor);
   EXPECT_EQ(a.dequantized, b.dequantized);
 }
@@ -167,12 +167,12 @@ TEST(TopError, ShowsWhatHappensToTheLargestWeights) {
   const int64_t rows = 64, cols = 256;
   std::vector<float> w = GaussianValues(rows * cols, 9);
   w[17 * cols + 33] = -50.0f;
-  QuantizerConfig minmax = PresetConfig(Preset::kPaper), clip = minmax;
-  minmax.method = clip.method = Method::kRtn;
+  quant::QuantizerConfig minmax = quant::PresetConfig(quant::Preset::kPaper), clip = minmax;
+  minmax.method = clip.method = quant::Method::kRtn;
   minmax.dim = clip.dim = 1;
   minmax.bits = clip.bits = 4;
-  minmax.rtn_variant = RtnVariant::kMinMax;
-  clip.rtn_variant = RtnVariant::kClipSearch;
+  minmax.rtn_variant = quant::RtnVariant::kMinMax;
+  clip.rtn_variant = quant::RtnVariant::kClipSearch;
   const TensorQuality kept = *Quantize(minmax, w, rows, cols).tensor.quality;
   const TensorQuality cut = *Quantize(clip, w, rows, cols).tensor.quality;
   EXPECT_LT(kept.top_error, 0.05);
@@ -184,9 +184,9 @@ TEST(TopError, ShowsWhatHappensToTheLargestWeights) {
 TEST(RowScaleFormat, RoundTripsDecodesAndIsValidated) {
   const int64_t rows = 40, cols = 136;
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 10);
-  QuantizerConfig gains = Defaults(Method::kGlvq, 2);
+  quant::QuantizerConfig gains = Defaults(quant::Method::kGlvq, 2);
   gains.glvq.row_gain = true;
-  const QuantizeResult r = Quantize(gains, w, rows, cols);
+  const quant::QuantizeResult r = Quantize(gains, w, rows, cols);
   const QuantizedTensor& qt = r.tensor;
   EXPECT_EQ(ComponentNames("glvq", true, true),
             (std::vector<std::string>{"bits", "codes", "generators", "mu", "offsets", "rht_seed",
@@ -204,7 +204,7 @@ TEST(RowScaleFormat, RoundTripsDecodesAndIsValidated) {
   EXPECT_EQ(dense, r.dequantized);
 
   QuantizedTensor zero = qt, short_gains = qt;
-  QuantizedTensor on_rtn = Quantize(Defaults(Method::kRtn, 2), w, rows, cols).tensor;
+  QuantizedTensor on_rtn = Quantize(Defaults(quant::Method::kRtn, 2), w, rows, cols).tensor;
   zero.row_scale[3] = 0;
   short_gains.row_scale.pop_back();
   on_rtn.row_scale.assign(static_cast<size_t>(rows), 1.0f);  // glvq only
@@ -212,7 +212,7 @@ TEST(RowScaleFormat, RoundTripsDecodesAndIsValidated) {
     EXPECT_EQ(ValidateQuantizedTensor(*bad).code(), absl::StatusCode::kInvalidArgument);
   }
   EXPECT_THAT(std::string(ValidateQuantizedTensor(zero).message()), ::testing::HasSubstr("row_scale"));
-  QuantizedTensor glvq_paper = Quantize(PresetConfig(Preset::kPaper), w, rows, cols).tensor;
+  QuantizedTensor glvq_paper = Quantize(quant::PresetConfig(quant::Preset::kPaper), w, rows, cols).tensor;
   glvq_paper.row_scale.assign(static_cast<size_t>(rows), 2.0f);
   std::vector<float> doubled(dense.size()), plain(dense.size());
   ASSERT_TRUE(DequantizeRef(glvq_paper, doubled).ok());

@@ -22,15 +22,15 @@ using glvq::testing::GaussianValues;
 
 // The paper's configuration: these tests pin its behaviour; the defaults
 // (the best preset) are tested in glvq_defaults_test.cc.
-QuantizerConfig Glvq(double bits, int dim) {
-  QuantizerConfig c = PresetConfig(Preset::kPaper);
-  c.method = Method::kGlvq;
+quant::QuantizerConfig Glvq(double bits, int dim) {
+  quant::QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
+  c.method = quant::Method::kGlvq;
   c.bits = bits;
   c.dim = dim;
   return c;
 }
 
-QuantizeResult QuantizeWith(const QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
+quant::QuantizeResult QuantizeWith(const quant::QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
                    int64_t cols, const HessianView* h = nullptr) {
   auto q = MakeQuantizer(c);
   EXPECT_TRUE(q.ok()) << q.status();
@@ -42,9 +42,9 @@ QuantizeResult QuantizeWith(const QuantizerConfig& c, const std::vector<float>& 
 TEST(Glvq, GaussianTwoBitsWithoutCompandingMatchesUniformScalar) {
   const int64_t rows = 256, cols = 512;
   const auto w = GaussianValues(rows * cols, 1);
-  QuantizerConfig c = Glvq(2, 8);
+  quant::QuantizerConfig c = Glvq(2, 8);
   c.glvq.mu_min = c.glvq.mu_max = 0;
-  const QuantizeResult r = QuantizeWith(c, w, rows, cols);
+  const quant::QuantizeResult r = QuantizeWith(c, w, rows, cols);
   EXPECT_NEAR(r.tensor.quality->nmse, 0.118, 0.118 * 0.05);
   EXPECT_DOUBLE_EQ(r.accounting.PayloadPerWeight(), 2.0);
 }
@@ -69,7 +69,7 @@ TEST(Glvq, NoGranularGainWithBabaiInAnyDimension) {
   const int64_t rows = 256, cols = 512;
   const auto w = GaussianValues(rows * cols, 18);
   for (int d : {2, 4}) {
-    QuantizerConfig c = Glvq(2, d);
+    quant::QuantizerConfig c = Glvq(2, d);
     c.glvq.mu_min = c.glvq.mu_max = 0;
     EXPECT_NEAR(QuantizeWith(c, w, rows, cols).tensor.quality->nmse, 0.1188, 0.1188 * 0.05) << d;
   }
@@ -90,7 +90,7 @@ TEST(Glvq, RaggedShapesRoundTripExactly) {
   for (int dim : {8, 32}) {
     const int64_t rows = 13, cols = 172;
     const auto w = GaussianValues(rows * cols, 3);
-    const QuantizeResult r = QuantizeWith(Glvq(3, dim), w, rows, cols);
+    const quant::QuantizeResult r = QuantizeWith(Glvq(3, dim), w, rows, cols);
     ASSERT_EQ(r.tensor.NumGroups(), 2);
     EXPECT_EQ(r.tensor.GroupWidth(1), 44);
     std::vector<float> decoded(rows * cols);
@@ -103,11 +103,11 @@ TEST(Glvq, RaggedShapesRoundTripExactly) {
 TEST(Glvq, IdenticalForAnyThreadCount) {
   const int64_t rows = 32, cols = 640;
   const auto w = GaussianValues(rows * cols, 4);
-  QuantizerConfig c = Glvq(2, 8);
+  quant::QuantizerConfig c = Glvq(2, 8);
   c.threads = 1;
-  const QuantizeResult one = QuantizeWith(c, w, rows, cols);
+  const quant::QuantizeResult one = QuantizeWith(c, w, rows, cols);
   c.threads = 3;
-  const QuantizeResult three = QuantizeWith(c, w, rows, cols);
+  const quant::QuantizeResult three = QuantizeWith(c, w, rows, cols);
   EXPECT_EQ(one.tensor, three.tensor);
   EXPECT_EQ(QuantizeWith(c, w, rows, cols).tensor, three.tensor) << "and from run to run";
 }
@@ -143,7 +143,7 @@ TEST(Glvq, HessianObjectiveLowersTheProxyLossOnOutlierActivations) {
   const auto w = MakeLlmLikeWeight(o);
   const auto h = CorrelatedHessian(cols, 8, 30.0);
   const HessianView hv{h.data(), cols};
-  QuantizerConfig c = Glvq(2, 8);
+  quant::QuantizerConfig c = Glvq(2, 8);
   // Weight-MSE objective, measured under the Hessian.
   auto mse = QuantizeWith(c, w, rows, cols);
   std::vector<float> delta(w.size());
@@ -161,10 +161,10 @@ TEST(Glvq, CrossGroupFeedbackDecodesExactlyAndIsDeterministic) {
   const auto w = GaussianValues(rows * cols, 12);
   const auto h = CorrelatedHessian(cols, 9, 1.0);
   const HessianView hv{h.data(), cols};
-  QuantizerConfig c = Glvq(2, 8);
+  quant::QuantizerConfig c = Glvq(2, 8);
   c.ldlq = true;
   c.threads = 2;
-  const QuantizeResult a = QuantizeWith(c, w, rows, cols, &hv);
+  const quant::QuantizeResult a = QuantizeWith(c, w, rows, cols, &hv);
   std::vector<float> decoded(rows * cols);
   ASSERT_TRUE(Quantizer::Decode(a.tensor, decoded).ok());
   EXPECT_EQ(decoded, a.dequantized);
@@ -178,7 +178,7 @@ TEST(Glvq, ExactSearchIsNeverWorseThanBabai) {
   o.rows = rows;
   o.cols = cols;
   const auto w = MakeLlmLikeWeight(o);
-  QuantizerConfig c = Glvq(2, 8);
+  quant::QuantizerConfig c = Glvq(2, 8);
   c.glvq.mu_min = c.glvq.mu_max = 0;
   const double babai = QuantizeWith(c, w, rows, cols).tensor.quality->nmse;
   c.glvq.exact_search = true;
@@ -187,11 +187,11 @@ TEST(Glvq, ExactSearchIsNeverWorseThanBabai) {
 }
 
 TEST(Glvq, BadInputsGetClearErrors) {
-  auto config_error = [](QuantizerConfig c) {
+  auto config_error = [](quant::QuantizerConfig c) {
     auto q = MakeQuantizer(c);
     return q.ok() ? std::string("accepted") : std::string(q.status().message());
   };
-  QuantizerConfig c = Glvq(2, 8);
+  quant::QuantizerConfig c = Glvq(2, 8);
   c.bits = 9;
   EXPECT_NE(config_error(c).find("bits must be within 1..8"), std::string::npos);
   c.bits = 0;
@@ -244,15 +244,15 @@ TEST(Sdba, RealisedAverageIsExactlyTheTarget) {
   o.cols = cols;
   const auto w = MakeLlmLikeWeight(o);
   for (double target : {2.0, 3.0, 2.5, 2.25}) {
-    QuantizerConfig c = Glvq(target, 8);
+    quant::QuantizerConfig c = Glvq(target, 8);
     c.sdba = true;
-    const QuantizeResult r = QuantizeWith(c, w, rows, cols);
+    const quant::QuantizeResult r = QuantizeWith(c, w, rows, cols);
     EXPECT_DOUBLE_EQ(r.accounting.PayloadPerWeight(), target);
     if (target == 2.5) {
       EXPECT_EQ(std::count(r.tensor.bits.begin(), r.tensor.bits.end(), 3), 4);
     }
   }
-  QuantizerConfig c = Glvq(2.3, 8);
+  quant::QuantizerConfig c = Glvq(2.3, 8);
   c.sdba = true;
   auto q = MakeQuantizer(c);
   ASSERT_TRUE(q.ok());

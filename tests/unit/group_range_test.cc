@@ -19,8 +19,8 @@ namespace {
 
 using coordinator::AssembleTensor;
 using coordinator::TensorPart;
-using engine::QuantizeResult;
-using engine::QuantizerConfig;
+using quant::QuantizeResult;
+using quant::QuantizerConfig;
 
 constexpr int64_t kRows = 12, kCols = 100;  // group size 16: 7 groups, the last 4 wide
 
@@ -52,11 +52,11 @@ std::vector<double> Hessian(uint64_t seed) {
 }
 
 // The paper preset: no RHT and no row gains, so that tensors can be split.
-QuantizerConfig Config(engine::Method method) {
-  QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);
+QuantizerConfig Config(quant::Method method) {
+  QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);
   c.method = method;
-  c.bits = method == engine::Method::kRtn ? 3 : 2;
-  c.dim = method == engine::Method::kRtn ? 1 : 4;
+  c.bits = method == quant::Method::kRtn ? 3 : 2;
+  c.dim = method == quant::Method::kRtn ? 1 : 4;
   c.group_size = 16;
   c.glvq.max_iters = 3;
   c.glvq.refine_steps = 3;
@@ -64,7 +64,7 @@ QuantizerConfig Config(engine::Method method) {
   return c;
 }
 
-std::vector<float> Columns(const std::vector<float>& w, engine::ColumnSpan s) {
+std::vector<float> Columns(const std::vector<float>& w, quant::ColumnSpan s) {
   std::vector<float> out;
   for (int64_t r = 0; r < kRows; ++r) {
     out.insert(out.end(), w.begin() + r * kCols + s.begin, w.begin() + r * kCols + s.end);
@@ -72,7 +72,7 @@ std::vector<float> Columns(const std::vector<float>& w, engine::ColumnSpan s) {
   return out;
 }
 
-std::vector<double> Block(const std::vector<double>& h, engine::ColumnSpan s) {
+std::vector<double> Block(const std::vector<double>& h, quant::ColumnSpan s) {
   std::vector<double> out;
   for (int64_t r = s.begin; r < s.end; ++r) {
     out.insert(out.end(), h.begin() + r * kCols + s.begin, h.begin() + r * kCols + s.end);
@@ -89,7 +89,7 @@ QuantizedTensor Split(const QuantizerConfig& c, const std::vector<float>& w,
   const double mean = h ? engine::MeanDiagonal(h->data(), kCols, kCols + 1) : 0;
   std::vector<TensorPart> parts;
   for (auto [first, count] : ranges) {
-    const engine::ColumnSpan span = *engine::GroupColumns(kCols, c.group_size, first, count);
+    const quant::ColumnSpan span = *quant::GroupColumns(kCols, c.group_size, first, count);
     const std::vector<float> cols = Columns(w, span);
     const std::vector<double> block = h ? Block(*h, span) : std::vector<double>{};
     auto r = engine::QuantizeRange(
@@ -126,7 +126,7 @@ void ExpectSameBytes(const QuantizedTensor& split, const QuantizedTensor& whole,
   }
 }
 
-class SplitTest : public ::testing::TestWithParam<engine::Method> {};
+class SplitTest : public ::testing::TestWithParam<quant::Method> {};
 
 TEST_P(SplitTest, RangesAssembleToTheWholeTensorsBytes) {
   const QuantizerConfig c = Config(GetParam());
@@ -156,11 +156,11 @@ TEST_P(SplitTest, OneRangeKeepsTheEnginesQualityExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Methods, SplitTest,
-                         ::testing::Values(engine::Method::kGlvq, engine::Method::kRtn),
-                         [](const auto& param_info) { return engine::MethodName(param_info.param); });
+                         ::testing::Values(quant::Method::kGlvq, quant::Method::kRtn),
+                         [](const auto& param_info) { return quant::MethodName(param_info.param); });
 
 TEST(QualitySums, CombineToTheSameFiguresAsOneMeasurement) {
-  const QuantizerConfig c = Config(engine::Method::kRtn);
+  const QuantizerConfig c = Config(quant::Method::kRtn);
   const std::vector<float> w = Weights(8);
   auto q = engine::MakeQuantizer(c);
   auto r = engine::QuantizeRange(**q, {"x", {w.data(), kRows, kCols}, nullptr, 0});
@@ -170,11 +170,11 @@ TEST(QualitySums, CombineToTheSameFiguresAsOneMeasurement) {
 }
 
 TEST(Assembler, RejectsRangesThatDoNotTileTheTensor) {
-  const QuantizerConfig c = Config(engine::Method::kRtn);
+  const QuantizerConfig c = Config(quant::Method::kRtn);
   const std::vector<float> w = Weights(9);
   auto q = engine::MakeQuantizer(c);
   auto part = [&](int first, int count) {
-    const engine::ColumnSpan s = *engine::GroupColumns(kCols, 16, first, count);
+    const quant::ColumnSpan s = *quant::GroupColumns(kCols, 16, first, count);
     const std::vector<float> cols = Columns(w, s);
     auto r = engine::QuantizeRange(**q, {"x", {cols.data(), kRows, s.width()}, nullptr, 0});
     return TensorPart{static_cast<uint32_t>(first), r->result.tensor, r->sums};
@@ -186,10 +186,10 @@ TEST(Assembler, RejectsRangesThatDoNotTileTheTensor) {
 }
 
 TEST(GroupColumns, CoversTheRangeAndRejectsOutOfRange) {
-  EXPECT_EQ(engine::GroupColumns(100, 16, 6, 1)->begin, 96);
-  EXPECT_EQ(engine::GroupColumns(100, 16, 6, 1)->end, 100);
-  EXPECT_FALSE(engine::GroupColumns(100, 16, 6, 2).ok());
-  EXPECT_FALSE(engine::GroupColumns(100, 16, 0, 0).ok());
+  EXPECT_EQ(quant::GroupColumns(100, 16, 6, 1)->begin, 96);
+  EXPECT_EQ(quant::GroupColumns(100, 16, 6, 1)->end, 100);
+  EXPECT_FALSE(quant::GroupColumns(100, 16, 6, 2).ok());
+  EXPECT_FALSE(quant::GroupColumns(100, 16, 0, 0).ok());
 }
 
 TEST(ReadRangeFromFiles, ReadsColumnsAndHessianBlockThroughTheMap) {
@@ -206,13 +206,13 @@ TEST(ReadRangeFromFiles, ReadsColumnsAndHessianBlockThroughTheMap) {
   ASSERT_TRUE(file.ok()) << file.status();
   auto ref = [&](const char* name) {
     const TensorEntry& e = *(*file)->Find(name);
-    return engine::TensorFileRef{dir / "m.safetensors", (*file)->header().data_offset + e.begin,
+    return quant::TensorFileRef{dir / "m.safetensors", (*file)->header().data_offset + e.begin,
                                  e.end - e.begin, e.dtype, e.shape};
   };
-  const engine::TensorFileRef wref = ref("w"), href = ref("h");
-  auto data = engine::ReadRangeFromFiles(wref, &href, 16, 2, 3);
+  const quant::TensorFileRef wref = ref("w"), href = ref("h");
+  auto data = quant::ReadRangeFromFiles(wref, &href, 16, 2, 3);
   ASSERT_TRUE(data.ok()) << data.status();
-  const engine::ColumnSpan s{32, 80};
+  const quant::ColumnSpan s{32, 80};
   ASSERT_EQ(data->width, 48);
   const std::vector<float> expected = Columns(w, s);
   for (size_t i = 0; i < expected.size(); ++i) {
@@ -221,9 +221,9 @@ TEST(ReadRangeFromFiles, ReadsColumnsAndHessianBlockThroughTheMap) {
   EXPECT_EQ(data->hessian_block, Block(h, s));
   EXPECT_EQ(data->hessian_mean_diagonal, engine::MeanDiagonal(h.data(), kCols, kCols + 1));
 
-  engine::TensorFileRef bad = wref;
+  quant::TensorFileRef bad = wref;
   bad.offset += 1 << 20;
-  EXPECT_EQ(engine::ReadRangeFromFiles(bad, nullptr, 16, 0, 1).status().code(),
+  EXPECT_EQ(quant::ReadRangeFromFiles(bad, nullptr, 16, 0, 1).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

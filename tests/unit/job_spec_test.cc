@@ -1,5 +1,5 @@
 // Job spec files: YAML onto the proto, strict keys and types with
-// file:line:col, the one-schema mapping onto engine::QuantizerConfig, and
+// file:line:col, the one-schema mapping onto quant::QuantizerConfig, and
 // the filesystem checks (every bad case leaves nothing written).
 #include "common/jobspec/job_spec.h"
 
@@ -80,7 +80,7 @@ TEST(JobSpecParse, ValidSpecMapsEveryField) {
 
   auto config = ToQuantizerConfig(job.spec().quantizer());
   ASSERT_TRUE(config.ok());
-  EXPECT_EQ(config->method, engine::Method::kGlvq);
+  EXPECT_EQ(config->method, quant::Method::kGlvq);
   EXPECT_EQ(config->bits, 3.0);
   EXPECT_EQ(config->dim, 4);
   EXPECT_EQ(config->group_size, 64);
@@ -93,7 +93,7 @@ TEST(JobSpecParse, ValidSpecMapsEveryField) {
   EXPECT_EQ(config->seed, 42u);
   EXPECT_EQ(config->threads, 2);
   // Unset keys are the engine's defaults, written out by normalisation.
-  const engine::QuantizerConfig defaults;
+  const quant::QuantizerConfig defaults;
   EXPECT_EQ(config->damp, defaults.damp);
   EXPECT_EQ(config->glvq.tolerance, defaults.glvq.tolerance);
   EXPECT_TRUE(job.spec().quantizer().has_damp());
@@ -114,7 +114,7 @@ spec:
 )");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
   EXPECT_TRUE(MessageDifferencer::Equals(parsed->job.spec().quantizer(),
-                                         FromQuantizerConfig(engine::QuantizerConfig())));
+                                         FromQuantizerConfig(quant::QuantizerConfig())));
   EXPECT_EQ(parsed->job.spec().workers().backend(), v1::BACKEND_AUTO);
   EXPECT_FALSE(parsed->job.spec().workers().has_max_task_memory_bytes());
 }
@@ -127,8 +127,8 @@ TEST(JobSpecParse, ExplicitEmptyExcludeIsKept) {
 }
 
 TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
-  engine::QuantizerConfig c;
-  c.method = engine::Method::kGptq;
+  quant::QuantizerConfig c;
+  c.method = quant::Method::kGptq;
   c.bits = 4;
   c.dim = 16;
   c.group_size = 256;
@@ -139,9 +139,9 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   c.rht = true;
   c.ldlq = true;
   c.act_order = true;
-  c.rtn_variant = engine::RtnVariant::kMinMax;
+  c.rtn_variant = quant::RtnVariant::kMinMax;
   c.glvq = {1, 2, 7, 3, 0.5, 4, 0.25, 0.125, true, false};
-  c.pvq = {5, engine::PvqGainLevels::kBetaQuantile};
+  c.pvq = {5, quant::PvqGainLevels::kBetaQuantile};
   c.trellis.window = 14;
   auto back = ToQuantizerConfig(FromQuantizerConfig(c));
   ASSERT_TRUE(back.ok());
@@ -154,7 +154,7 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   EXPECT_EQ(back->trellis.window, 14);
   EXPECT_TRUE(back->glvq.exact_search);
   EXPECT_EQ(back->pvq.gain_bits, 5);
-  EXPECT_EQ(back->pvq.gain_levels, engine::PvqGainLevels::kBetaQuantile);
+  EXPECT_EQ(back->pvq.gain_levels, quant::PvqGainLevels::kBetaQuantile);
 }
 
 // A spec that leaves the group size out gets its method's default: trellis
@@ -195,12 +195,17 @@ TEST(JobSpecParse, ProtoAndEngineSpellMethodsAlike) {
     proto_names.insert(YamlEnumName(v));
     auto m = ToEngineMethod(static_cast<v1::Method>(v->number()));
     ASSERT_TRUE(m.ok()) << v->name();
-    EXPECT_EQ(engine::MethodName(*m), YamlEnumName(v));
+    EXPECT_EQ(quant::MethodName(*m), YamlEnumName(v));
   }
-  for (auto m : {engine::Method::kGlvq, engine::Method::kRtn, engine::Method::kGptq,
-                 engine::Method::kE8p, engine::Method::kPvq, engine::Method::kTrellis}) {
-    EXPECT_NE(FromEngineMethod(m), v1::METHOD_UNSPECIFIED) << engine::MethodName(m);
-    EXPECT_TRUE(proto_names.count(engine::MethodName(m)));
+  EXPECT_EQ(proto_names.size(), quant::kAllMethods.size()) << "one proto value per method";
+  for (quant::Method m : quant::kAllMethods) {
+    EXPECT_NE(FromEngineMethod(m), v1::METHOD_UNSPECIFIED) << quant::MethodName(m);
+    EXPECT_TRUE(proto_names.count(quant::MethodName(m)));
+    EXPECT_EQ(quant::ParseMethod(quant::MethodName(m)), m);
+    // The packed format spells a method's tensors with the method's own name
+    // (gptq writes rtn's layout).
+    EXPECT_EQ(quant::FormatMethod(m), m == quant::Method::kGptq ? std::string_view("rtn")
+                                                                : quant::MethodName(m));
   }
   EXPECT_EQ(YamlEnumName(v1::RtnVariant_descriptor()->FindValueByName("RTN_VARIANT_CLIP_SEARCH")),
             "clipSearch");

@@ -26,7 +26,7 @@ namespace fs = std::filesystem;
 using glvq::testing::ScratchDir;
 using ::testing::HasSubstr;
 
-v1::JobSpec SpecFor(const fs::path& model, engine::QuantizerConfig config = {}) {
+v1::JobSpec SpecFor(const fs::path& model, quant::QuantizerConfig config = {}) {
   v1::JobSpec spec;
   spec.mutable_model()->set_path(model.string());
   spec.mutable_output()->set_path("/nonexistent/out");
@@ -168,7 +168,7 @@ TEST(TensorSelection, GlobsMatchWholeNames) {
 
 // Splits the 16 x 300 down projection (groups of 64: 4 full, 1 of 44).
 TEST_F(TinyPlanner, SplitsGlvqByColumnGroupsUnderABudget) {
-  engine::QuantizerConfig config = engine::PresetConfig(engine::Preset::kPaper);
+  quant::QuantizerConfig config = quant::PresetConfig(quant::Preset::kPaper);
   config.dim = 4;
   config.group_size = 64;
   v1::JobSpec spec = SpecFor(model(), config);
@@ -197,7 +197,7 @@ TEST_F(TinyPlanner, SplitsGlvqByColumnGroupsUnderABudget) {
   EXPECT_EQ(plan->tasks[2].weights(), 16u * 44) << "the ragged last group";
 
   // rtn splits too; a budget below one group cannot be met.
-  config.method = engine::Method::kRtn;
+  config.method = quant::Method::kRtn;
   *spec.mutable_quantizer() = jobspec::FromQuantizerConfig(config);
   EXPECT_TRUE(PlanJob(spec, Open(model())).ok());
   spec.mutable_workers()->set_max_task_memory_bytes(1000);
@@ -207,25 +207,25 @@ TEST_F(TinyPlanner, SplitsGlvqByColumnGroupsUnderABudget) {
 }
 
 TEST_F(TinyPlanner, MethodsThatCoupleGroupsKeepTheTensorWhole) {
-  engine::QuantizerConfig glvq = engine::PresetConfig(engine::Preset::kPaper);
+  quant::QuantizerConfig glvq = quant::PresetConfig(quant::Preset::kPaper);
   glvq.dim = 4;
   glvq.group_size = 64;
-  engine::QuantizerConfig gptq = glvq;
-  gptq.method = engine::Method::kGptq;
-  engine::QuantizerConfig ldlq = glvq;
+  quant::QuantizerConfig gptq = glvq;
+  gptq.method = quant::Method::kGptq;
+  quant::QuantizerConfig ldlq = glvq;
   ldlq.ldlq = true;
-  engine::QuantizerConfig sdba = glvq;
+  quant::QuantizerConfig sdba = glvq;
   sdba.sdba = true;
-  engine::QuantizerConfig rht = glvq;
+  quant::QuantizerConfig rht = glvq;
   rht.rht = true;
-  engine::QuantizerConfig e8p = glvq;
-  e8p.method = engine::Method::kE8p;
+  quant::QuantizerConfig e8p = glvq;
+  e8p.method = quant::Method::kE8p;
   e8p.dim = 8;
-  engine::QuantizerConfig trellis = glvq;
-  trellis.method = engine::Method::kTrellis;
-  engine::QuantizerConfig gains = glvq;
+  quant::QuantizerConfig trellis = glvq;
+  trellis.method = quant::Method::kTrellis;
+  quant::QuantizerConfig gains = glvq;
   gains.glvq.row_gain = true;
-  for (const auto& [config, why] : std::vector<std::pair<engine::QuantizerConfig, std::string>>{
+  for (const auto& [config, why] : std::vector<std::pair<quant::QuantizerConfig, std::string>>{
            {gptq, "gptq"}, {ldlq, "ldlq"}, {sdba, "sdba"}, {rht, "rht"}, {e8p, "e8p"},
            {trellis, "trellis"}, {gains, "row gains"}}) {
     v1::JobSpec spec = SpecFor(model(), config);
@@ -297,40 +297,40 @@ TEST(Planner, TaskIdsDependOnTensorAndRange) {
 }
 
 TEST(Estimates, MemoryGrowsWithTheSliceAndWithHessians) {
-  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);  // no RHT, no LDLQ
+  quant::QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);  // no RHT, no LDLQ
   const uint64_t one = EstimateTaskMemory(c, {4096, 128, 1}, false);
   const uint64_t two = EstimateTaskMemory(c, {4096, 256, 2}, false);
   EXPECT_GT(two, one);
   EXPECT_GE(one, 24u * 4096 * 128);
   EXPECT_EQ(EstimateTaskMemory(c, {4096, 128, 1}, true) - one, 2u * 8 * 128 * 128);
-  c.method = engine::Method::kGptq;
+  c.method = quant::Method::kGptq;
   EXPECT_EQ(
       EstimateTaskMemory(c, {4096, 128, 1}, true) - EstimateTaskMemory(c, {4096, 128, 1}, false),
       2u * 8 * 128 * 128);
 }
 
 TEST(Estimates, PackedBytesFollowTheFormat) {
-  engine::QuantizerConfig c = engine::PresetConfig(engine::Preset::kPaper);  // glvq, 2 bits, d = 8, no row gains
+  quant::QuantizerConfig c = quant::PresetConfig(quant::Preset::kPaper);  // glvq, 2 bits, d = 8, no row gains
   // 8 x 128, one group: codes 8*128*2/8 = 256, bits 1, offset 8,
   // generators 8*8*4 = 256, mu 4, scale 4.
   EXPECT_EQ(EstimatePackedBytes(c, {8, 128, 1}), 256u + 1 + 8 + 256 + 4 + 4);
-  c.method = engine::Method::kRtn;
+  c.method = quant::Method::kRtn;
   c.bits = 4;
   EXPECT_EQ(EstimatePackedBytes(c, {8, 128, 1}), 512u + 1 + 8 + 8 * 8);
-  c.method = engine::Method::kE8p;
+  c.method = quant::Method::kE8p;
   c.bits = 2;
   // 8 rows x ceil(100/8) = 13 codewords x 2 bytes.
   EXPECT_EQ(EstimatePackedBytes(c, {8, 100, 1}), 8u * 13 * 2 + 1 + 8 + 4);
 }
 
 TEST(Estimates, ThroughputConstants) {
-  engine::QuantizerConfig c;
+  quant::QuantizerConfig c;
   EXPECT_EQ(WeightsPerSecond(c), 3.9e6);  // the default: no companding
   c.glvq.mu_max = 5;
   EXPECT_EQ(WeightsPerSecond(c), 2.4e6);
   c.dim = 32;
   EXPECT_EQ(WeightsPerSecond(c), 1.0e6);
-  c.method = engine::Method::kRtn;
+  c.method = quant::Method::kRtn;
   EXPECT_EQ(WeightsPerSecond(c), 4.0e6);
   EXPECT_DOUBLE_EQ(EstimateSeconds(c, 8'000'000), 2.0);
 }

@@ -363,10 +363,10 @@ TEST(PvqGain, IncompleteBetaClosedForms) {
 TEST(PvqGain, QuantileLevelsOfAUniformShare) {
   // D = 2 of n = 4: a² ~ Beta(1, 1) is uniform, so level j = sqrt((j + ½)/L).
   const std::vector<double> q =
-      cpu::PvqGainLevels(engine::PvqGainLevels::kBetaQuantile, 2, 4, 8);
+      cpu::PvqGainLevels(quant::PvqGainLevels::kBetaQuantile, 2, 4, 8);
   ASSERT_EQ(q.size(), 8u);
   for (int j = 0; j < 8; ++j) EXPECT_NEAR(q[j], std::sqrt((j + 0.5) / 8), 1e-12);
-  EXPECT_EQ(cpu::PvqGainLevels(engine::PvqGainLevels::kLloydMax, 16, 16, 4),
+  EXPECT_EQ(cpu::PvqGainLevels(quant::PvqGainLevels::kLloydMax, 16, 16, 4),
             std::vector<double>(4, 1.0));
 }
 
@@ -393,8 +393,8 @@ double GainMse(const std::vector<double>& q, int d, int n) {
 TEST(PvqGain, LloydMaxIsACentroidFixedPointAndBeatsQuantiles) {
   const int d = 8, n = 64;
   for (int levels : {2, 4, 16}) {
-    const auto lm = cpu::PvqGainLevels(engine::PvqGainLevels::kLloydMax, d, n, levels);
-    const auto bq = cpu::PvqGainLevels(engine::PvqGainLevels::kBetaQuantile, d, n, levels);
+    const auto lm = cpu::PvqGainLevels(quant::PvqGainLevels::kLloydMax, d, n, levels);
+    const auto bq = cpu::PvqGainLevels(quant::PvqGainLevels::kBetaQuantile, d, n, levels);
     ASSERT_TRUE(std::is_sorted(lm.begin(), lm.end()));
     ASSERT_TRUE(std::is_sorted(bq.begin(), bq.end()));
     const double mse_lm = GainMse(lm, d, n), mse_bq = GainMse(bq, d, n);
@@ -414,16 +414,16 @@ TEST(PvqGain, LloydMaxIsACentroidFixedPointAndBeatsQuantiles) {
 // Rate
 
 TEST(PvqRate, LargestKThatFitsAndFractionalRates) {
-  auto c = cpu::PvqRateCandidates(8, 2.0, 1);
+  auto c = pvq::RateCandidates(8, 2.0, 1);
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->size(), 1u);
   EXPECT_EQ(c->front().pulses, 6);  // 15 + 1 bits
   EXPECT_EQ(c->front().record_bits(), 16);
   for (double bits : {1.5, 1.75, 2.25, 2.5, 3.0, 3.5, 4.0}) {
     for (int d : {8, 16, 32, 64}) {
-      auto all = cpu::PvqRateCandidates(d, bits, -1);
+      auto all = pvq::RateCandidates(d, bits, -1);
       ASSERT_TRUE(all.ok()) << all.status();
-      for (const cpu::PvqRate& r : *all) {
+      for (const pvq::Rate& r : *all) {
         EXPECT_LE(r.record_bits(), std::floor(bits * d + 1e-9)) << bits << ", " << d;
         EXPECT_GT(pvq::CountPyramid(d, r.pulses + 1)->index_bits + r.gain_bits,
                   std::floor(bits * d + 1e-9));
@@ -434,18 +434,18 @@ TEST(PvqRate, LargestKThatFitsAndFractionalRates) {
 
 TEST(PvqRate, UnreachableAndOutOfBoundRatesAreRejected) {
   // D = 4 at 1 bit: 4 bits per vector; P(4, 1) alone needs 3.
-  auto r = cpu::PvqRateCandidates(4, 1.0, 2);
+  auto r = pvq::RateCandidates(4, 1.0, 2);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(), HasSubstr("rate unreachable"));
-  r = cpu::PvqRateCandidates(128, 5.0, -1);
+  r = pvq::RateCandidates(128, 5.0, -1);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(), HasSubstr("beyond its bounds"));
-  EXPECT_TRUE(cpu::PvqRateCandidates(4, 1.0, -1).ok());
+  EXPECT_TRUE(pvq::RateCandidates(4, 1.0, -1).ok());
 }
 
 TEST(PvqRate, TrialPicksTheBestSplitDeterministically) {
-  engine::QuantizerConfig c;
-  c.method = engine::Method::kPvq;
+  quant::QuantizerConfig c;
+  c.method = quant::Method::kPvq;
   c.bits = 2;
   c.dim = 8;
   auto chosen = cpu::ChoosePvqRate(c);

@@ -24,9 +24,9 @@ namespace glvq {
 namespace {
 
 namespace fs = std::filesystem;
-using engine::Method;
-using engine::QuantizeResult;
-using engine::QuantizerConfig;
+using quant::Method;
+using quant::QuantizeResult;
+using quant::QuantizerConfig;
 using glvq::testing::GaussianValues;
 using glvq::testing::LlmLikeValues;
 using ::testing::HasSubstr;
@@ -400,8 +400,8 @@ TEST(PvqConfig, BadConfigurationsAreRejectedClearly) {
   auto q = engine::MakeQuantizer(c);
   ASSERT_TRUE(q.ok()) << q.status();
   EXPECT_TRUE((*q)->config().rht);
-  EXPECT_EQ(engine::ParseMethod("pvq"), Method::kPvq);
-  EXPECT_STREQ(engine::MethodName(Method::kPvq), "pvq");
+  EXPECT_EQ(quant::ParseMethod("pvq"), Method::kPvq);
+  EXPECT_STREQ(quant::MethodName(Method::kPvq), "pvq");
 }
 
 }  // namespace

@@ -32,9 +32,9 @@ using glvq::testing::LlmLikeValues;
 
 namespace fs = std::filesystem;
 using Eigen::MatrixXd;
-using engine::Method;
-using engine::QuantizeResult;
-using engine::QuantizerConfig;
+using quant::Method;
+using quant::QuantizeResult;
+using quant::QuantizerConfig;
 using ::testing::HasSubstr;
 
 // T_n as a dense matrix, built by transforming the identity in one pass
@@ -256,7 +256,7 @@ TEST(RhtEngine, EveryMethodRoundTripsThroughThePackedFormat) {
   const int64_t rows = 64, cols = 172;
   const std::vector<float> w = LlmLikeValues(rows, cols, 22);
   for (Method m : {Method::kGlvq, Method::kRtn, Method::kGptq}) {
-    SCOPED_TRACE(engine::MethodName(m));
+    SCOPED_TRACE(quant::MethodName(m));
     const QuantizeResult r = QuantizeWith(Config(m, /*rht=*/true), w, rows, cols);
     ASSERT_TRUE(ValidateQuantizedTensor(r.tensor).ok());
     const RhtSeeds seeds = engine::DeriveRhtSeeds(

@@ -96,7 +96,7 @@ class SchedulerTest : public ::testing::Test {
     EXPECT_TRUE(config.ok()) << config.status();
     auto quantizer = engine::MakeQuantizer(*config);
     EXPECT_TRUE(quantizer.ok()) << quantizer.status();
-    auto result = engine::QuantizeRange(**quantizer, data->Input(task.tensor()));
+    auto result = engine::QuantizeRange(**quantizer, engine::InputOf(*data, task.tensor()));
     EXPECT_TRUE(result.ok()) << result.status();
     rpc::EncodedResult encoded = rpc::EncodeResult(task, *result);
     encoded.header.set_lease_id(leased.lease().lease_id());
@@ -288,7 +288,7 @@ TEST_F(SchedulerTest, ASpecWithQuantizerFieldsLeftOutIsCompletedAtSubmission) {
   EXPECT_EQ(leased->task().quantizer().group_size(), 128);
   auto config = jobspec::ToQuantizerConfig(leased->task().quantizer());
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_TRUE(engine::ValidateConfig(*config).ok());
+  EXPECT_TRUE(quant::ValidateConfig(*config).ok());
 }
 
 // The journal's commit records, by task.

@@ -20,15 +20,15 @@ namespace {
 using glvq::testing::GaussianValues;
 using ::testing::HasSubstr;
 
-QuantizerConfig Trellis(double bits, int window = 12) {
-  QuantizerConfig c;
-  c.method = Method::kTrellis;
+quant::QuantizerConfig Trellis(double bits, int window = 12) {
+  quant::QuantizerConfig c;
+  c.method = quant::Method::kTrellis;
   c.bits = bits;
   c.trellis.window = window;
   return c;
 }
 
-QuantizeResult Quantize(const QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
+quant::QuantizeResult Quantize(const quant::QuantizerConfig& c, const std::vector<float>& w, int64_t rows,
                         int64_t cols, const HessianView* h = nullptr) {
   auto q = MakeQuantizer(c);
   EXPECT_TRUE(q.ok()) << q.status();
@@ -44,7 +44,7 @@ TEST(TrellisQuantizer, GaussianMseNearTheRateDistortionLimit) {
   const auto w = GaussianValues(rows * cols, 11);
   EXPECT_LT(Quantize(Trellis(2, 12), w, rows, cols).tensor.quality->nmse, 0.0745);
   EXPECT_LT(Quantize(Trellis(3, 12), w, rows, cols).tensor.quality->nmse, 0.0192);
-  const QuantizeResult two = Quantize(Trellis(2, 12), w, rows, cols);
+  const quant::QuantizeResult two = Quantize(Trellis(2, 12), w, rows, cols);
   EXPECT_DOUBLE_EQ(two.accounting.PayloadPerWeight(), 2.0);
   // Side information on 32 rows: a gain per row (32 bits / 1024 columns),
   // per group, bits and offsets per group, rht_seed: 0.0625 bits.
@@ -54,8 +54,8 @@ TEST(TrellisQuantizer, GaussianMseNearTheRateDistortionLimit) {
 TEST(TrellisQuantizer, RoundTripsThroughTheComponentsAndIsDeterministic) {
   const int64_t rows = 24, cols = 300;  // ragged: a 44-column last group
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 12);
-  const QuantizeResult a = Quantize(Trellis(2, 8), w, rows, cols);
-  const QuantizeResult b = Quantize(Trellis(2, 8), w, rows, cols);
+  const quant::QuantizeResult a = Quantize(Trellis(2, 8), w, rows, cols);
+  const quant::QuantizeResult b = Quantize(Trellis(2, 8), w, rows, cols);
   EXPECT_EQ(a.tensor, b.tensor);
   const QuantizedTensor& qt = a.tensor;
   EXPECT_EQ(qt.method, "trellis");
@@ -78,11 +78,11 @@ TEST(TrellisQuantizer, RoundTripsThroughTheComponentsAndIsDeterministic) {
 TEST(TrellisQuantizer, FractionalRatesBySdbaAreExact) {
   const int64_t rows = 32, cols = 512;
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 13);
-  QuantizerConfig c = Trellis(2.5, 8);
+  quant::QuantizerConfig c = Trellis(2.5, 8);
   c.sdba = true;
-  const QuantizeResult r = Quantize(c, w, rows, cols);
+  const quant::QuantizeResult r = Quantize(c, w, rows, cols);
   EXPECT_DOUBLE_EQ(r.accounting.PayloadPerWeight(), 2.5);
-  QuantizerConfig no_sdba = Trellis(2.5, 8);
+  quant::QuantizerConfig no_sdba = Trellis(2.5, 8);
   EXPECT_EQ(MakeQuantizer(no_sdba).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -91,7 +91,7 @@ TEST(TrellisQuantizer, HessianFeedbackLowersTheProxyLoss) {
   const auto w = glvq::testing::LlmLikeValues(rows, cols, 14);
   const std::vector<double> h = glvq::testing::CorrelatedHessian(cols, 15);
   const HessianView hv{h.data(), cols};
-  QuantizerConfig with = Trellis(2, 8), without = with;
+  quant::QuantizerConfig with = Trellis(2, 8), without = with;
   without.ldlq = false;
   const double fed = Quantize(with, w, rows, cols, &hv).tensor.quality->proxy_loss;
   const double plain = Quantize(without, w, rows, cols, &hv).tensor.quality->proxy_loss;

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 
 namespace glvq::cpu {
 namespace {
@@ -44,7 +44,7 @@ void SweepRows(int64_t d, const MatrixXd* u, int64_t r0, const BlockCoder& code,
 void SweepBlockLdlq(const MatrixXd& w, int64_t d, const MatrixXd* u, int threads,
                     const BlockCoder& code, MatrixXd* drifted) {
   const int64_t tasks = (w.rows() + kRowsPerTask - 1) / kRowsPerTask;
-  engine::ParallelFor(tasks, threads, [&](int64_t t) {
+  ParallelFor(tasks, threads, [&](int64_t t) {
     const int64_t r0 = t * kRowsPerTask, r1 = std::min<int64_t>(w.rows(), r0 + kRowsPerTask);
     MatrixXd rows = w.middleRows(r0, r1 - r0);
     SweepRows(d, u, r0, code, &rows);

@@ -36,11 +36,11 @@ struct E8pCodes {
 
 class E8pQuantizer final : public Quantizer {
  public:
-  E8pQuantizer(const engine::QuantizerConfig& c, E8pOptions options)
+  E8pQuantizer(const quant::QuantizerConfig& c, E8pOptions options)
       : Quantizer(engine::WithRht(c)), options_(options) {}
 
  protected:
-  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
+  absl::Status QuantizeImpl(const Problem& p, quant::QuantizeResult* result) const override {
     const bool feedback = options_.block_ldlq && !p.hessian.is_identity();
     const MatrixXd u = feedback ? p.hessian.InverseCholeskyUpper() : MatrixXd();
     E8pCodes codes(p.w.rows, p.w.cols, config().group_size);
@@ -98,7 +98,7 @@ class E8pQuantizer final : public Quantizer {
   }
 
   absl::Status Assemble(const Problem& p, const std::vector<float>& scales,
-                        const E8pCodes& codes, engine::QuantizeResult* result) const {
+                        const E8pCodes& codes, quant::QuantizeResult* result) const {
     return AssembleE8pTensor(p, config(), scales, codes.indices, result);
   }
 
@@ -124,20 +124,20 @@ std::vector<float> E8pGroupScales(const Eigen::MatrixXd& w, int64_t group_size) 
 }
 
 absl::Status AssembleE8pTensor(const engine::Quantizer::Problem& p,
-                               const engine::QuantizerConfig& config,
+                               const quant::QuantizerConfig& config,
                                const std::vector<float>& scales,
                                const std::vector<uint16_t>& indices,
-                               engine::QuantizeResult* result) {
-  QuantizedTensor t = engine::MakeTensorShell(p, config, "e8p", kDim);
+                               quant::QuantizeResult* result) {
+  QuantizedTensor t = engine::MakeTensorShell(p, config, kDim);
   t.bits.assign(static_cast<size_t>(p.num_groups), 2);
   t.scale = scales;
   RETURN_IF_ERROR(PackE8pCodes(indices, &t));
-  for (engine::GroupStats& g : result->groups) g.bits = 2;
+  for (quant::GroupStats& g : result->groups) g.bits = 2;
   result->tensor = std::move(t);
   return absl::OkStatus();
 }
 
-std::unique_ptr<engine::Quantizer> MakeE8pQuantizer(const engine::QuantizerConfig& config,
+std::unique_ptr<engine::Quantizer> MakeE8pQuantizer(const quant::QuantizerConfig& config,
                                                     E8pOptions options) {
   return std::make_unique<E8pQuantizer>(config, options);
 }

@@ -24,9 +24,9 @@ struct E8pOptions {
   bool block_ldlq = true;
 };
 
-// `config.method` must be kE8p and valid (see engine::ValidateConfig);
+// `config.method` must be kE8p and valid (see quant::ValidateConfig);
 // config.rht is forced on.
-std::unique_ptr<engine::Quantizer> MakeE8pQuantizer(const engine::QuantizerConfig& config,
+std::unique_ptr<engine::Quantizer> MakeE8pQuantizer(const quant::QuantizerConfig& config,
                                                     E8pOptions options = {});
 
 // Pieces the CUDA engine shares (worker/cuda/scalar_quantizer.cc):
@@ -39,9 +39,9 @@ std::vector<float> E8pGroupScales(const Eigen::MatrixXd& w, int64_t group_size);
 // the "e8p" tensor from per-group scales and indices laid out as
 // E8pIndicesView (e8p_search.h) says.
 absl::Status AssembleE8pTensor(const engine::Quantizer::Problem& p,
-                               const engine::QuantizerConfig& config,
+                               const quant::QuantizerConfig& config,
                                const std::vector<float>& scales,
                                const std::vector<uint16_t>& indices,
-                               engine::QuantizeResult* result);
+                               quant::QuantizeResult* result);
 
 }  // namespace glvq::cpu

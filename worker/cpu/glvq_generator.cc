@@ -11,7 +11,7 @@ namespace glvq::cpu {
 using Eigen::MatrixXd;
 using Eigen::VectorXd;
 
-double InitialMuFromKurtosis(double kurtosis, const engine::GlvqOptions& o) {
+double InitialMuFromKurtosis(double kurtosis, const quant::GlvqOptions& o) {
   if (o.mu_max < kMuOff) return 0.0;
   return std::clamp(100.0 * std::tanh(kurtosis / 10.0), o.mu_min, o.mu_max);
 }
@@ -28,7 +28,7 @@ MatrixXd InitialGeneratorFromCovariance(MatrixXd cov, double n, double m2, int b
   return UniformStepForGaussian(bits) * MatrixXd(cov.llt().matrixL());
 }
 
-double GeneratorRegulariser(const engine::GlvqOptions& o, int64_t full_vectors) {
+double GeneratorRegulariser(const quant::GlvqOptions& o, int64_t full_vectors) {
   return o.lambda * static_cast<double>(std::max<int64_t>(full_vectors, 1));
 }
 
@@ -72,7 +72,7 @@ bool GeneratorUsable(const MatrixXd& g, double g_ref) {
 }
 
 GeneratorAdam::GeneratorAdam(const MatrixXd& g, double mu, double g_ref,
-                             const engine::GlvqOptions& options)
+                             const quant::GlvqOptions& options)
     : o_(options),
       learn_mu_(options.mu_max > options.mu_min && mu >= kMuOff),
       g_ref_(g_ref),
@@ -100,7 +100,7 @@ void GeneratorAdam::Step(int step, const MatrixXd& dg, double dmu) {
 }
 
 void AppendGroupSideInfo(int bits, float scale, float mu, const Eigen::MatrixXd& g,
-                         int iterations, QuantizedTensor* t, engine::GroupStats* stats) {
+                         int iterations, QuantizedTensor* t, quant::GroupStats* stats) {
   t->bits.push_back(static_cast<uint8_t>(bits));
   t->scale.push_back(scale);
   t->mu.push_back(mu);

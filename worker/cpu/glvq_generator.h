@@ -10,14 +10,14 @@
 #include <cstdint>
 
 #include "common/packed/quantized_tensor.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 #include "worker/engine/quantizer.h"
 
 namespace glvq::cpu {
 
 // µ₀ = clip(100·tanh(κ/10), µ_min, µ_max) for sample kurtosis κ; 0 when
 // companding is off (µ_max below kMuOff).
-double InitialMuFromKurtosis(double kurtosis, const engine::GlvqOptions& options);
+double InitialMuFromKurtosis(double kurtosis, const quant::GlvqOptions& options);
 
 // G₀ = α_b · chol(cov + ridge): `cov_sum` = Σ over the group's full
 // d-vectors of y yᵀ, `vectors` their count (0: the group is narrower than
@@ -26,7 +26,7 @@ Eigen::MatrixXd InitialGeneratorFromCovariance(Eigen::MatrixXd cov_sum, double v
                                                double mean_square, int bits);
 
 // λ scaled by the number of full vectors: λ · max(full_vectors, 1).
-double GeneratorRegulariser(const engine::GlvqOptions& options, int64_t full_vectors);
+double GeneratorRegulariser(const quant::GlvqOptions& options, int64_t full_vectors);
 
 // Plain least squares G = (Σ y zᵀ + λG₀)(Σ z zᵀ + λI)⁻¹ from the
 // regularised sums a = λI + Σ_j Z_jᵀZ_j and b = λG₀ + Σ_j Y_jᵀZ_j (d × d).
@@ -56,14 +56,14 @@ bool GeneratorUsable(const Eigen::MatrixXd& g, double g_ref);
 class GeneratorAdam {
  public:
   GeneratorAdam(const Eigen::MatrixXd& g, double mu, double g_ref,
-                const engine::GlvqOptions& options);
+                const quant::GlvqOptions& options);
   // One step (`step` counts from 1) with the gradient at the current point.
   void Step(int step, const Eigen::MatrixXd& dg, double dmu);
   const Eigen::MatrixXd& g() const { return g_; }
   double mu() const { return mu_; }
 
  private:
-  engine::GlvqOptions o_;
+  quant::GlvqOptions o_;
   bool learn_mu_;
   double g_ref_;
   Eigen::MatrixXd g_, mg_, vg_;
@@ -74,6 +74,6 @@ class GeneratorAdam {
 // scale, µ, G row-major as F32; codes are packed separately) and fills
 // `stats` (bits, µ, iterations).
 void AppendGroupSideInfo(int bits, float scale, float mu, const Eigen::MatrixXd& g,
-                         int iterations, QuantizedTensor* t, engine::GroupStats* stats);
+                         int iterations, QuantizedTensor* t, quant::GroupStats* stats);
 
 }  // namespace glvq::cpu

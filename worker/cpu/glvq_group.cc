@@ -183,7 +183,7 @@ void KeepIfBetter(Candidate cand, Candidate* best) {
 // Adam on (G, log µ) with the codes of `best` fixed; keeps the best seen.
 // Each step evaluates the current point once (loss and gradient together).
 void Refine(const Context& c, double g_ref, Candidate* best) {
-  const engine::GlvqOptions& o = c.p.options;
+  const quant::GlvqOptions& o = c.p.options;
   GeneratorAdam adam(best->g, best->mu, g_ref, o);
   for (int step = 1; step <= o.refine_steps; ++step) {
     const Evaluation e = Evaluate(c, adam.g(), adam.mu(), best->z, /*gradient=*/true);
@@ -281,7 +281,7 @@ constexpr int kMuGridAlternations = 2;
 // least true loss after kMuGridAlternations. Quadratic spacing puts most
 // candidates at small µ, where the best values for LLM weights lie.
 double StartMu(const Context& c) {
-  const engine::GlvqOptions& o = c.p.options;
+  const quant::GlvqOptions& o = c.p.options;
   if (o.mu_grid == 0 || o.mu_max < kMuOff) return static_cast<float>(InitialMu(c));
   const int n = o.mu_grid;
   double best_mu = o.mu_min, best_loss = std::numeric_limits<double>::infinity();

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::cpu {
 
@@ -23,7 +23,7 @@ struct GroupProblem {
   const Eigen::VectorXd* row_weight = nullptr;
   int bits = 2;
   int dim = 8;
-  engine::GlvqOptions options;
+  quant::GlvqOptions options;
 };
 
 struct GroupSolution {

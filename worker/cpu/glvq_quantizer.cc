@@ -8,7 +8,7 @@
 #include "worker/cpu/glvq_group.h"
 #include "worker/cpu/sdba.h"
 #include "worker/cpu/sphere_decoder.h"
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 #include "worker/engine/problem.h"
 
 namespace glvq::cpu {
@@ -72,11 +72,11 @@ std::vector<float> RowGains(const MatrixXd& w) {
 
 class GlvqQuantizer final : public Quantizer {
  public:
-  explicit GlvqQuantizer(const engine::QuantizerConfig& c) : Quantizer(c) {}
+  explicit GlvqQuantizer(const quant::QuantizerConfig& c) : Quantizer(c) {}
 
  protected:
-  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
-    const engine::QuantizerConfig& c = config();
+  absl::Status QuantizeImpl(const Problem& p, quant::QuantizeResult* result) const override {
+    const quant::QuantizerConfig& c = config();
     MatrixXd w = engine::WeightsInDouble(p);
     ASSIGN_OR_RETURN(const std::vector<int> bits,
                      GroupBits(p.name, w, p.hessian, p.num_groups, c));
@@ -104,7 +104,7 @@ class GlvqQuantizer final : public Quantizer {
     if (c.ldlq && !p.hessian.is_identity()) {
       SolveWithFeedback(p, bits, &w, solve, &solutions);
     } else {
-      engine::ParallelFor(p.num_groups, c.threads, [&](int64_t g) {
+      ParallelFor(p.num_groups, c.threads, [&](int64_t g) {
         const int64_t c0 = g * c.group_size;
         solve(g, w, p.hessian.Block(c0, std::min<int64_t>(c.group_size, p.w.cols - c0)));
       });
@@ -147,8 +147,8 @@ class GlvqQuantizer final : public Quantizer {
 
   absl::Status Assemble(const Problem& p, const std::vector<int>& bits,
                         const std::vector<GroupSolution>& solutions,
-                        engine::QuantizeResult* result) const {
-    QuantizedTensor t = engine::MakeTensorShell(p, config(), "glvq", config().dim);
+                        quant::QuantizeResult* result) const {
+    QuantizedTensor t = engine::MakeTensorShell(p, config(), config().dim);
     std::vector<uint8_t> unpacked;
     unpacked.reserve(static_cast<size_t>(p.w.rows * p.w.cols));
     for (int64_t g = 0; g < p.num_groups; ++g) {
@@ -164,7 +164,7 @@ class GlvqQuantizer final : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<engine::Quantizer> MakeGlvqQuantizer(const engine::QuantizerConfig& config) {
+std::unique_ptr<engine::Quantizer> MakeGlvqQuantizer(const quant::QuantizerConfig& config) {
   return std::make_unique<GlvqQuantizer>(config);
 }
 

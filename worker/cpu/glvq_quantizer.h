@@ -7,7 +7,7 @@
 
 namespace glvq::cpu {
 
-// `config.method` must be kGlvq and valid (see engine::ValidateConfig).
-std::unique_ptr<engine::Quantizer> MakeGlvqQuantizer(const engine::QuantizerConfig& config);
+// `config.method` must be kGlvq and valid (see quant::ValidateConfig).
+std::unique_ptr<engine::Quantizer> MakeGlvqQuantizer(const quant::QuantizerConfig& config);
 
 }  // namespace glvq::cpu

@@ -6,7 +6,7 @@
 
 #include "worker/cpu/gptq_sweep.h"
 #include "worker/cpu/scalar_grid.h"
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 #include "worker/engine/problem.h"
 
 namespace glvq::cpu {
@@ -22,15 +22,15 @@ constexpr int64_t kRowsPerTask = 64;
 
 class GptqQuantizer final : public Quantizer {
  public:
-  explicit GptqQuantizer(const engine::QuantizerConfig& c) : Quantizer(c) {}
+  explicit GptqQuantizer(const quant::QuantizerConfig& c) : Quantizer(c) {}
 
  protected:
-  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
+  absl::Status QuantizeImpl(const Problem& p, quant::QuantizeResult* result) const override {
     const int bits = static_cast<int>(config().bits);
     ScalarQuantization q(p.w.rows, p.w.cols, config().group_size);
     const GptqSweep sweep = PrepareGptqSweep(p.hessian, p.w.cols, config().act_order);
     const int64_t tasks = (p.w.rows + kRowsPerTask - 1) / kRowsPerTask;
-    engine::ParallelFor(tasks, config().threads, [&](int64_t t) {
+    ParallelFor(tasks, config().threads, [&](int64_t t) {
       const int64_t r0 = t * kRowsPerTask;
       SweepRows(p, sweep, bits, r0, std::min(p.w.rows, r0 + kRowsPerTask), &q);
     });
@@ -38,7 +38,7 @@ class GptqQuantizer final : public Quantizer {
   }
 
  private:
-  bool min_max() const { return config().rtn_variant == engine::RtnVariant::kMinMax; }
+  bool min_max() const { return config().rtn_variant == quant::RtnVariant::kMinMax; }
 
   // Act order's grids, fitted on the original weights of rows [r0, r1).
   void FitStaticGroups(const Problem& p, const GptqSweep& s, int bits, int64_t r0, int64_t r1,
@@ -81,7 +81,7 @@ class GptqQuantizer final : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<engine::Quantizer> MakeGptqQuantizer(const engine::QuantizerConfig& config) {
+std::unique_ptr<engine::Quantizer> MakeGptqQuantizer(const quant::QuantizerConfig& config) {
   return std::make_unique<GptqQuantizer>(config);
 }
 

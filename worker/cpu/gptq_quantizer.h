@@ -10,8 +10,8 @@
 
 namespace glvq::cpu {
 
-// `config.method` must be kGptq and valid (see engine::ValidateConfig), with
+// `config.method` must be kGptq and valid (see quant::ValidateConfig), with
 // integer bits. Reads rtn_variant (the grid), act_order and threads.
-std::unique_ptr<engine::Quantizer> MakeGptqQuantizer(const engine::QuantizerConfig& config);
+std::unique_ptr<engine::Quantizer> MakeGptqQuantizer(const quant::QuantizerConfig& config);
 
 }  // namespace glvq::cpu

@@ -117,10 +117,10 @@ std::vector<double> LloydMaxLevels(double alpha, double beta, int levels) {
 
 double RegularizedIncompleteBeta(double x, double a, double b) { return Tails(x, a, b).lower; }
 
-std::vector<double> PvqGainLevels(engine::PvqGainLevels design, int dim, int64_t n, int levels) {
+std::vector<double> PvqGainLevels(quant::PvqGainLevels design, int dim, int64_t n, int levels) {
   if (n <= dim) return std::vector<double>(static_cast<size_t>(levels), 1.0);
   const double alpha = 0.5 * dim, beta = 0.5 * static_cast<double>(n - dim);
-  return design == engine::PvqGainLevels::kLloydMax ? LloydMaxLevels(alpha, beta, levels)
+  return design == quant::PvqGainLevels::kLloydMax ? LloydMaxLevels(alpha, beta, levels)
                                             : QuantileLevels(alpha, beta, levels);
 }
 

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::cpu {
 
@@ -24,6 +24,6 @@ double RegularizedIncompleteBeta(double x, double a, double b);
 // `levels` increasing gain levels for sub-vectors of `dim` coordinates of
 // rows of `n` coordinates. n ≤ dim (one vector per row) has a = 1: every
 // level is 1.
-std::vector<double> PvqGainLevels(engine::PvqGainLevels design, int dim, int64_t n, int levels);
+std::vector<double> PvqGainLevels(quant::PvqGainLevels design, int dim, int64_t n, int levels);
 
 }  // namespace glvq::cpu

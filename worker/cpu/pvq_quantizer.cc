@@ -30,11 +30,11 @@ std::vector<float> RowNorms(const MatrixXd& w) {
 
 class PvqQuantizer final : public Quantizer {
  public:
-  PvqQuantizer(const engine::QuantizerConfig& c, PvqRate rate, pvq::Enumeration enumeration)
+  PvqQuantizer(const quant::QuantizerConfig& c, pvq::Rate rate, pvq::Enumeration enumeration)
       : Quantizer(engine::WithRht(c)), rate_(rate), enumeration_(std::move(enumeration)) {}
 
  protected:
-  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
+  absl::Status QuantizeImpl(const Problem& p, quant::QuantizeResult* result) const override {
     const bool feedback = !p.hessian.is_identity();
     const MatrixXd u = feedback ? p.hessian.InverseCholeskyUpper() : MatrixXd();
     const MatrixXd w = Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic,
@@ -48,7 +48,7 @@ class PvqQuantizer final : public Quantizer {
     const int short_dim = static_cast<int>(p.w.cols % Dim());
     std::optional<pvq::Enumeration> short_enumeration;
     if (short_dim > 0) {
-      const int pulses = ShortVectorPulses(short_dim, config().bits, rate_.gain_bits);
+      const int pulses = pvq::ShortVectorPulses(short_dim, config().bits, rate_.gain_bits);
       ASSIGN_OR_RETURN(short_enumeration, pvq::Enumeration::Create(short_dim, pulses));
       plan.part = {pulses, &*short_enumeration, Levels(short_dim, p.w.cols)};
     }
@@ -138,8 +138,8 @@ class PvqQuantizer final : public Quantizer {
   }
 
   absl::Status Assemble(const Problem& p, Plan plan, const PvqCodes& codes,
-                        engine::QuantizeResult* result) const {
-    QuantizedTensor t = engine::MakeTensorShell(p, config(), "pvq", Dim());
+                        quant::QuantizeResult* result) const {
+    QuantizedTensor t = engine::MakeTensorShell(p, config(), Dim());
     for (int64_t g = 0; g < p.num_groups; ++g) {
       const int64_t width = t.GroupWidth(g);
       t.pulses.push_back(width >= Dim() ? plan.whole.pulses : 0);
@@ -150,20 +150,20 @@ class PvqQuantizer final : public Quantizer {
     t.norms = std::move(plan.norms);
     RETURN_IF_ERROR(PackPvqCodes(codes, &t));
     const int bits = static_cast<int>(std::lround(rate_.record_bits() / static_cast<double>(Dim())));
-    for (engine::GroupStats& g : result->groups) g.bits = bits;
+    for (quant::GroupStats& g : result->groups) g.bits = bits;
     result->tensor = std::move(t);
     return absl::OkStatus();
   }
 
-  PvqRate rate_;
+  pvq::Rate rate_;
   pvq::Enumeration enumeration_;
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakePvqQuantizer(
-    const engine::QuantizerConfig& config) {
-  ASSIGN_OR_RETURN(const PvqRate rate, ChoosePvqRate(config));
+    const quant::QuantizerConfig& config) {
+  ASSIGN_OR_RETURN(const pvq::Rate rate, ChoosePvqRate(config));
   ASSIGN_OR_RETURN(pvq::Enumeration e, pvq::Enumeration::Create(config.dim, rate.pulses));
   return std::unique_ptr<engine::Quantizer>(
       std::make_unique<PvqQuantizer>(config, rate, std::move(e)));

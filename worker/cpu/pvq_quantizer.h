@@ -24,10 +24,10 @@
 
 namespace glvq::cpu {
 
-// `config.method` must be kPvq and valid (see engine::ValidateConfig);
+// `config.method` must be kPvq and valid (see quant::ValidateConfig);
 // config.rht is forced on. Chooses the rate split (ChoosePvqRate) and
 // builds the pyramid's tables once.
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakePvqQuantizer(
-    const engine::QuantizerConfig& config);
+    const quant::QuantizerConfig& config);
 
 }  // namespace glvq::cpu

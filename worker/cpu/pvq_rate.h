@@ -1,44 +1,19 @@
-// How PVQ spends a target rate (docs/algorithms.md §2): a D-vector gets
-// B = ⌊bits · D⌋ bits, split between the gain code (g bits) and the pyramid
-// index (⌈log2 N(D, K)⌉ bits) with the largest K that fits. Any K is
-// allowed, so the rate (index bits + g) / D lands just below any target,
-// fractional ones included.
-//
-// The best g depends on D and the rate in a staircase way (one more gain
-// bit can cost a whole pulse or none), so by default it is chosen by
-// measurement: every admissible g is tried on a fixed Gaussian sample
-// (rows normalised by their norms, as the quantizer does after the RHT)
-// and the one with the least MSE wins.
+// Choosing how PVQ spends a target rate (the admissible splits are
+// common/packed/pvq_rate.h). The best gain bits g depend on D and the rate
+// in a staircase way (one more gain bit can cost a whole pulse or none), so
+// by default g is chosen by measurement: every admissible g is tried on a
+// fixed Gaussian sample (rows normalised by their norms, as the quantizer
+// does after the RHT) and the one with the least MSE wins.
 #pragma once
 
-#include <vector>
-
 #include "absl/status/statusor.h"
-#include "worker/engine/config.h"
+#include "common/packed/pvq_rate.h"
+#include "common/quant/config.h"
 
 namespace glvq::cpu {
 
-struct PvqRate {
-  int pulses = 0;      // K
-  int gain_bits = 0;   // g
-  int index_bits = 0;  // ⌈log2 N(D, K)⌉
-  int record_bits() const { return index_bits + gain_bits; }
-};
-
-// The admissible splits of `bits` per weight for D = `dim`: one per gain
-// bits value (only `gain_bits` if it is >= 0, else 0..8), each with the
-// largest K that fits. INVALID_ARGUMENT if there is none: the rate is below
-// what P(D, 1) needs, or beyond the pyramid's bounds (common/packed/pvq.h).
-absl::StatusOr<std::vector<PvqRate>> PvqRateCandidates(int dim, double bits, int gain_bits);
-
 // The split of `config` (method pvq): its fixed gain bits, or the candidate
 // with the least MSE on the Gaussian trial (ties: fewer gain bits).
-absl::StatusOr<PvqRate> ChoosePvqRate(const engine::QuantizerConfig& config);
-
-// Pulses K' for a row's short vector of k < D coordinates (when D does not
-// divide the row): the largest K' with ⌈log2 N(k, K')⌉ + gain_bits ≤
-// ⌊bits · k⌋, at least 1 (a short vector too small for its gain code costs
-// the few bits of P(k, 1) more), and 1 for k = 1 (N(1, K) = 2 for every K).
-int ShortVectorPulses(int k, double bits, int gain_bits);
+absl::StatusOr<pvq::Rate> ChoosePvqRate(const quant::QuantizerConfig& config);
 
 }  // namespace glvq::cpu

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "worker/cpu/scalar_grid.h"
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 #include "worker/engine/problem.h"
 
 namespace glvq::cpu {
@@ -19,14 +19,14 @@ constexpr int64_t kRowsPerTask = 64;
 
 class RtnQuantizer final : public Quantizer {
  public:
-  explicit RtnQuantizer(const engine::QuantizerConfig& c) : Quantizer(c) {}
+  explicit RtnQuantizer(const quant::QuantizerConfig& c) : Quantizer(c) {}
 
  protected:
-  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
+  absl::Status QuantizeImpl(const Problem& p, quant::QuantizeResult* result) const override {
     const int bits = static_cast<int>(config().bits);
     ScalarQuantization q(p.w.rows, p.w.cols, config().group_size);
     const int64_t row_blocks = (p.w.rows + kRowsPerTask - 1) / kRowsPerTask;
-    engine::ParallelFor(q.num_groups * row_blocks, config().threads, [&](int64_t task) {
+    ParallelFor(q.num_groups * row_blocks, config().threads, [&](int64_t task) {
       const int64_t r0 = (task % row_blocks) * kRowsPerTask;
       QuantizeRows(p, bits, task / row_blocks, r0, std::min(p.w.rows, r0 + kRowsPerTask), &q);
     });
@@ -51,7 +51,7 @@ class RtnQuantizer final : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<engine::Quantizer> MakeRtnQuantizer(const engine::QuantizerConfig& config) {
+std::unique_ptr<engine::Quantizer> MakeRtnQuantizer(const quant::QuantizerConfig& config) {
   return std::make_unique<RtnQuantizer>(config);
 }
 

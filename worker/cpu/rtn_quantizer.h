@@ -9,8 +9,8 @@
 
 namespace glvq::cpu {
 
-// `config.method` must be kRtn and valid (see engine::ValidateConfig), with
+// `config.method` must be kRtn and valid (see quant::ValidateConfig), with
 // integer bits.
-std::unique_ptr<engine::Quantizer> MakeRtnQuantizer(const engine::QuantizerConfig& config);
+std::unique_ptr<engine::Quantizer> MakeRtnQuantizer(const quant::QuantizerConfig& config);
 
 }  // namespace glvq::cpu

@@ -6,7 +6,7 @@
 
 namespace glvq::cpu {
 
-using engine::RtnVariant;
+using quant::RtnVariant;
 
 ScalarGrid FitScalarGrid(std::span<const double> values, std::span<const double> importance,
                          int bits, RtnVariant variant) {
@@ -30,9 +30,9 @@ int64_t ScalarQuantization::GroupWidth(int64_t g) const {
 }
 
 absl::Status AssembleRtnTensor(const engine::Quantizer::Problem& p,
-                               const engine::QuantizerConfig& config, int bits,
-                               const ScalarQuantization& q, engine::QuantizeResult* result) {
-  QuantizedTensor t = engine::MakeTensorShell(p, config, "rtn", 1);
+                               const quant::QuantizerConfig& config, int bits,
+                               const ScalarQuantization& q, quant::QuantizeResult* result) {
+  QuantizedTensor t = engine::MakeTensorShell(p, config, 1);
   t.bits.assign(static_cast<size_t>(q.num_groups), static_cast<uint8_t>(bits));
   t.scale.reserve(q.grids.size());
   t.zero.reserve(q.grids.size());
@@ -41,7 +41,7 @@ absl::Status AssembleRtnTensor(const engine::Quantizer::Problem& p,
     t.zero.push_back(grid.zero);
   }
   RETURN_IF_ERROR(PackGroupCodes(q.codes, &t));
-  for (engine::GroupStats& g : result->groups) g.bits = bits;
+  for (quant::GroupStats& g : result->groups) g.bits = bits;
   result->tensor = std::move(t);
   return absl::OkStatus();
 }

@@ -10,7 +10,7 @@
 
 #include "absl/status/status.h"
 #include "worker/cpu/scalar_grid_core.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 #include "worker/engine/problem.h"
 
 namespace glvq::cpu {
@@ -19,7 +19,7 @@ namespace glvq::cpu {
 // FitScalarGridOf (scalar_grid_core.h) describes for `variant`;
 // `importance` has one non-negative weight per value (diag H, or ones).
 ScalarGrid FitScalarGrid(std::span<const double> values, std::span<const double> importance,
-                         int bits, engine::RtnVariant variant);
+                         int bits, quant::RtnVariant variant);
 
 // Codes and grids of a whole matrix, laid out as the "rtn" tensor stores
 // them: grid (g, r) at g·rows + r; group g's codes row-major from
@@ -44,7 +44,7 @@ struct ScalarQuantization {
 // Packs `q` into result->tensor (method "rtn", d = 1, `bits` in every
 // group) and records each group's bits.
 absl::Status AssembleRtnTensor(const engine::Quantizer::Problem& p,
-                               const engine::QuantizerConfig& config, int bits,
-                               const ScalarQuantization& q, engine::QuantizeResult* result);
+                               const quant::QuantizerConfig& config, int bits,
+                               const ScalarQuantization& q, quant::QuantizeResult* result);
 
 }  // namespace glvq::cpu

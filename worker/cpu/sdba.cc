@@ -142,7 +142,7 @@ absl::StatusOr<std::vector<int>> AllocateBitsWith(std::span<const double> salien
 
 absl::StatusOr<std::vector<int>> GroupBits(const std::string& name, const Eigen::MatrixXd& w,
                                            const engine::PreparedHessian& h, int64_t num_groups,
-                                           const engine::QuantizerConfig& config) {
+                                           const quant::QuantizerConfig& config) {
   if (!config.sdba) {
     return std::vector<int>(static_cast<size_t>(num_groups), static_cast<int>(config.bits));
   }

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 #include "worker/engine/hessian.h"
 
 namespace glvq::cpu {
@@ -52,6 +52,6 @@ absl::StatusOr<std::vector<int>> AllocateBitsWith(std::span<const double> salien
 // prefixed with the name when the target cannot be realised).
 absl::StatusOr<std::vector<int>> GroupBits(const std::string& name, const Eigen::MatrixXd& w,
                                            const engine::PreparedHessian& h, int64_t num_groups,
-                                           const engine::QuantizerConfig& config);
+                                           const quant::QuantizerConfig& config);
 
 }  // namespace glvq::cpu

@@ -92,11 +92,11 @@ MatrixXd CodeBlock(const SweepPlan& plan, const MatrixXd& rows, int64_t c0, int6
 
 class TrellisQuantizer final : public Quantizer {
  public:
-  explicit TrellisQuantizer(const engine::QuantizerConfig& c) : Quantizer(engine::WithRht(c)) {}
+  explicit TrellisQuantizer(const quant::QuantizerConfig& c) : Quantizer(engine::WithRht(c)) {}
 
  protected:
-  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
-    const engine::QuantizerConfig& c = config();
+  absl::Status QuantizeImpl(const Problem& p, quant::QuantizeResult* result) const override {
+    const quant::QuantizerConfig& c = config();
     const MatrixXd w = engine::WeightsInDouble(p);
     ASSIGN_OR_RETURN(const std::vector<int> bits,
                      GroupBits(p.name, w, p.hessian, p.num_groups, c));
@@ -119,7 +119,7 @@ class TrellisQuantizer final : public Quantizer {
     plan.codes = &codes;
     Sweep(w, plan, feedback ? &u : nullptr, nullptr);
 
-    QuantizedTensor t = engine::MakeTensorShell(p, c, "trellis", c.trellis.window);
+    QuantizedTensor t = engine::MakeTensorShell(p, c, c.trellis.window);
     t.bits = std::move(stored);
     t.offsets = std::move(plan.offsets);
     t.codes = std::move(codes);
@@ -145,7 +145,7 @@ class TrellisQuantizer final : public Quantizer {
 
 }  // namespace
 
-std::unique_ptr<engine::Quantizer> MakeTrellisQuantizer(const engine::QuantizerConfig& config) {
+std::unique_ptr<engine::Quantizer> MakeTrellisQuantizer(const quant::QuantizerConfig& config) {
   return std::make_unique<TrellisQuantizer>(config);
 }
 

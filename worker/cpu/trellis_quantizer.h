@@ -1,6 +1,6 @@
 // The "trellis" method (docs/algorithms.md §6): a bitshift trellis-coded
 // quantizer in the spirit of QTIP. Each row of each column group (32
-// columns by default: engine::DefaultGroupSize) is one tail-biting trellis
+// columns by default: quant::DefaultGroupSize) is one tail-biting trellis
 // sequence (common/packed/trellis_tensor.h), found by Viterbi search
 // (trellis_viterbi.h), on top of
 //   - RHT (always; the codebook is Gaussian and wants incoherent weights),
@@ -17,11 +17,11 @@
 
 #include <memory>
 
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 #include "worker/engine/quantizer.h"
 
 namespace glvq::cpu {
 
-std::unique_ptr<engine::Quantizer> MakeTrellisQuantizer(const engine::QuantizerConfig& config);
+std::unique_ptr<engine::Quantizer> MakeTrellisQuantizer(const quant::QuantizerConfig& config);
 
 }  // namespace glvq::cpu

@@ -23,13 +23,13 @@ using engine::Quantizer;
 
 class CudaGlvqQuantizer final : public Quantizer {
  public:
-  CudaGlvqQuantizer(const engine::QuantizerConfig& c, std::vector<int> devices,
+  CudaGlvqQuantizer(const quant::QuantizerConfig& c, std::vector<int> devices,
                     int64_t max_batch_groups)
       : Quantizer(c), devices_(std::move(devices)), max_batch_groups_(max_batch_groups) {}
 
  protected:
-  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
-    const engine::QuantizerConfig& c = config();
+  absl::Status QuantizeImpl(const Problem& p, quant::QuantizeResult* result) const override {
+    const quant::QuantizerConfig& c = config();
     std::vector<MatrixXd> blocks;
     for (int64_t g = 0; !p.hessian.is_identity() && g < p.num_groups; ++g) {
       const int64_t c0 = g * c.group_size;
@@ -42,7 +42,7 @@ class CudaGlvqQuantizer final : public Quantizer {
     if (c.sdba) {
       ASSIGN_OR_RETURN(bits, AllocateOnDevices(*task, p));
     }
-    QuantizedTensor t = engine::MakeTensorShell(p, c, "glvq", c.dim);
+    QuantizedTensor t = engine::MakeTensorShell(p, c, c.dim);
     t.offsets = ComputeGroupOffsets(t.rows, t.cols, t.group_size,
                                     std::vector<uint8_t>(bits.begin(), bits.end()));
     t.codes.resize(static_cast<size_t>(t.offsets.back()));
@@ -118,13 +118,13 @@ class CudaGlvqQuantizer final : public Quantizer {
 
 }  // namespace
 
-bool CudaSupports(const engine::QuantizerConfig& c) {
+bool CudaSupports(const quant::QuantizerConfig& c) {
   switch (c.method) {
-    case engine::Method::kGlvq:
+    case quant::Method::kGlvq:
       return !c.glvq.exact_search && !c.ldlq && c.glvq.mu_grid == 0 && !c.glvq.row_gain;
-    case engine::Method::kRtn:
-    case engine::Method::kGptq:
-    case engine::Method::kE8p:
+    case quant::Method::kRtn:
+    case quant::Method::kGptq:
+    case quant::Method::kE8p:
       return true;
     default:
       return false;
@@ -132,8 +132,8 @@ bool CudaSupports(const engine::QuantizerConfig& c) {
 }
 
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeCudaQuantizer(
-    const engine::QuantizerConfig& config, std::vector<int> devices, int64_t max_batch_groups) {
-  RETURN_IF_ERROR(engine::ValidateConfig(config));
+    const quant::QuantizerConfig& config, std::vector<int> devices, int64_t max_batch_groups) {
+  RETURN_IF_ERROR(quant::ValidateConfig(config));
   if (max_batch_groups < 0) {
     return absl::InvalidArgumentError("max_batch_groups must not be negative");
   }
@@ -154,13 +154,13 @@ absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeCudaQuantizer(
   }
   if (!CudaSupports(config)) {
     const std::string what =
-        config.method != engine::Method::kGlvq
-            ? absl::StrCat("method ", engine::MethodName(config.method))
+        config.method != quant::Method::kGlvq
+            ? absl::StrCat("method ", quant::MethodName(config.method))
             : std::string(config.ldlq ? "glvq with ldlq" : "glvq with exact_search");
     return absl::UnimplementedError(
         absl::StrCat("the CUDA engine does not implement ", what, "; use the CPU engine"));
   }
-  if (config.method != engine::Method::kGlvq) {
+  if (config.method != quant::Method::kGlvq) {
     return NewCudaScalarQuantizer(config, std::move(devices), max_batch_groups);
   }
   return std::unique_ptr<engine::Quantizer>(

@@ -38,13 +38,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 #include "worker/engine/quantizer.h"
 
 namespace glvq::cuda {
 
 // True when the CUDA engine implements `config` (see above).
-bool CudaSupports(const engine::QuantizerConfig& config);
+bool CudaSupports(const quant::QuantizerConfig& config);
 
 // A quantizer on the CUDA devices `devices` (ordinals; empty: every
 // visible device), whose GPUs share each call's column groups. Each GPU
@@ -58,7 +58,7 @@ bool CudaSupports(const engine::QuantizerConfig& config);
 // RESOURCE_EXHAUSTED only when a single column group does not fit a GPU's
 // free memory, never by crashing.
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeCudaQuantizer(
-    const engine::QuantizerConfig& config, std::vector<int> devices = {},
+    const quant::QuantizerConfig& config, std::vector<int> devices = {},
     int64_t max_batch_groups = 0);
 
 }  // namespace glvq::cuda

@@ -7,7 +7,7 @@
 #include "common/base/status_macros.h"
 #include "worker/cpu/companding.h"
 #include "worker/cpu/glvq_generator.h"
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 
 namespace glvq::cuda {
 namespace {
@@ -56,7 +56,7 @@ class SpanSolver {
   int64_t rows() const { return ws_.shape().rows; }
   template <typename Fn>
   void ForGroups(Fn fn) {
-    engine::ParallelFor(static_cast<int64_t>(s_.size()), p_.threads, fn);
+    ParallelFor(static_cast<int64_t>(s_.size()), p_.threads, fn);
   }
   std::vector<uint8_t> Mask(bool all) const {
     std::vector<uint8_t> m(s_.size());

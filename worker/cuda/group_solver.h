@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/cuda/device_workspace.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 namespace glvq::cuda {
 
@@ -22,7 +22,7 @@ struct SpanProblem {
   // [groups] damped Hessian blocks (width × width), or empty for H = I;
   // the same blocks must be on the device (DeviceWorkspace::UploadHessian).
   std::span<const Eigen::MatrixXd> hessian;
-  engine::GlvqOptions options;
+  quant::GlvqOptions options;
   int threads = 1;  // host threads for the per-group algebra (0 = all cores)
 };
 

@@ -21,31 +21,31 @@ using Eigen::MatrixXd;
 // tensor is laid out exactly as the CPU engine's.
 class CudaScalarQuantizer final : public engine::Quantizer {
  public:
-  CudaScalarQuantizer(const engine::QuantizerConfig& c, std::vector<int> devices, int64_t max_tiles)
+  CudaScalarQuantizer(const quant::QuantizerConfig& c, std::vector<int> devices, int64_t max_tiles)
       // E8P always rotates (cpu/e8p_quantizer.h).
-      : Quantizer(c.method == engine::Method::kE8p ? engine::WithRht(c) : c),
+      : Quantizer(c.method == quant::Method::kE8p ? engine::WithRht(c) : c),
         devices_(std::move(devices)),
         max_tiles_(max_tiles) {}
 
  protected:
-  absl::Status QuantizeImpl(const Problem& p, engine::QuantizeResult* result) const override {
-    return config().method == engine::Method::kE8p ? QuantizeE8p(p, result)
+  absl::Status QuantizeImpl(const Problem& p, quant::QuantizeResult* result) const override {
+    return config().method == quant::Method::kE8p ? QuantizeE8p(p, result)
                                                    : QuantizeScalar(p, result);
   }
 
  private:
-  absl::Status QuantizeScalar(const Problem& p, engine::QuantizeResult* result) const {
-    const engine::QuantizerConfig& c = config();
+  absl::Status QuantizeScalar(const Problem& p, quant::QuantizeResult* result) const {
+    const quant::QuantizerConfig& c = config();
     const int bits = static_cast<int>(c.bits);
     cpu::ScalarQuantization q(p.w.rows, p.w.cols, c.group_size);
     ScalarJob job;
     job.w = p.w;
     job.group_size = c.group_size;
     job.bits = bits;
-    job.min_max = c.rtn_variant == engine::RtnVariant::kMinMax;
+    job.min_max = c.rtn_variant == quant::RtnVariant::kMinMax;
     std::optional<cpu::GptqSweep> sweep;
     std::vector<double> diag;
-    if (c.method == engine::Method::kGptq) {
+    if (c.method == quant::Method::kGptq) {
       sweep = cpu::PrepareGptqSweep(p.hessian, p.w.cols, c.act_order);
       job.sweep = &*sweep;
     } else {
@@ -61,7 +61,7 @@ class CudaScalarQuantizer final : public engine::Quantizer {
 
   // As cpu::MakeE8pQuantizer: scales from the weights, and with a Hessian
   // a trial BlockLDLQ sweep whose drifted weights give the final scales.
-  absl::Status QuantizeE8p(const Problem& p, engine::QuantizeResult* result) const {
+  absl::Status QuantizeE8p(const Problem& p, quant::QuantizeResult* result) const {
     const int64_t gs = config().group_size, groups = p.num_groups;
     const MatrixXd w =
         Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
@@ -103,7 +103,7 @@ class CudaScalarQuantizer final : public engine::Quantizer {
 
 }  // namespace
 
-std::unique_ptr<engine::Quantizer> NewCudaScalarQuantizer(const engine::QuantizerConfig& config,
+std::unique_ptr<engine::Quantizer> NewCudaScalarQuantizer(const quant::QuantizerConfig& config,
                                                           std::vector<int> devices,
                                                           int64_t max_tiles) {
   return std::make_unique<CudaScalarQuantizer>(config, std::move(devices), max_tiles);

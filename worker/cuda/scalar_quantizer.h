@@ -13,7 +13,7 @@ namespace glvq::cuda {
 
 // `config.method` is kRtn, kGptq or kE8p and valid; `devices` are distinct
 // visible ordinals; max_tiles > 0 caps the row tiles of a pass.
-std::unique_ptr<engine::Quantizer> NewCudaScalarQuantizer(const engine::QuantizerConfig& config,
+std::unique_ptr<engine::Quantizer> NewCudaScalarQuantizer(const quant::QuantizerConfig& config,
                                                           std::vector<int> devices,
                                                           int64_t max_tiles);
 

@@ -10,24 +10,24 @@
 
 namespace glvq::engine {
 
-absl::StatusOr<std::unique_ptr<Quantizer>> MakeQuantizer(const QuantizerConfig& config) {
-  RETURN_IF_ERROR(ValidateConfig(config));
+absl::StatusOr<std::unique_ptr<Quantizer>> MakeQuantizer(const quant::QuantizerConfig& config) {
+  RETURN_IF_ERROR(quant::ValidateConfig(config));
   switch (config.method) {
-    case Method::kGlvq:
+    case quant::Method::kGlvq:
       return cpu::MakeGlvqQuantizer(config);
-    case Method::kRtn:
+    case quant::Method::kRtn:
       return cpu::MakeRtnQuantizer(config);
-    case Method::kGptq:
+    case quant::Method::kGptq:
       return cpu::MakeGptqQuantizer(config);
-    case Method::kE8p:
+    case quant::Method::kE8p:
       return cpu::MakeE8pQuantizer(config);
-    case Method::kPvq:
+    case quant::Method::kPvq:
       return cpu::MakePvqQuantizer(config);
-    case Method::kTrellis:
+    case quant::Method::kTrellis:
       return cpu::MakeTrellisQuantizer(config);
     default:
       return absl::UnimplementedError(
-          absl::StrCat("method ", MethodName(config.method), " is not available yet"));
+          absl::StrCat("method ", quant::MethodName(config.method), " is not available yet"));
   }
 }
 

@@ -18,10 +18,11 @@ struct Quantizer::Problem {
   int64_t num_groups = 0;    // column groups of config.group_size
 };
 
-// Fills the scalar fields of a QuantizedTensor (name, method, shape, group
-// size, dim) from the problem; arrays are left to the method.
-QuantizedTensor MakeTensorShell(const Quantizer::Problem& p, const QuantizerConfig& c,
-                                const char* format_method, int64_t dim);
+// Fills the scalar fields of a QuantizedTensor (name, the format method of
+// c.method, shape, group size, dim) from the problem; arrays are left to the
+// method.
+QuantizedTensor MakeTensorShell(const Quantizer::Problem& p, const quant::QuantizerConfig& c,
+                                int64_t dim);
 
 // The problem's weights as a rows × cols double matrix (a copy).
 inline Eigen::MatrixXd WeightsInDouble(const Quantizer::Problem& p) {

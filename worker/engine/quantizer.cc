@@ -13,7 +13,7 @@
 namespace glvq::engine {
 namespace {
 
-constexpr double kMaxSqnrDb = 300.0;  // reported when the error is exactly zero
+using quant::kMaxSqnrDb;
 
 absl::Status CheckWeights(std::string_view name, MatrixView w) {
   if (w.rows < 1 || w.cols < 1 || w.data == nullptr) {
@@ -68,7 +68,7 @@ TensorQuality Measure(const Quantizer::Problem& p, const std::vector<float>& wha
 }
 
 void MeasureGroups(const Quantizer::Problem& p, int64_t group_size, const std::vector<float>& what,
-                   std::vector<GroupStats>* groups) {
+                   std::vector<quant::GroupStats>* groups) {
   for (int64_t g = 0; g < p.num_groups; ++g) {
     const int64_t c0 = g * group_size;
     const int64_t w = std::min(group_size, p.w.cols - c0);
@@ -88,11 +88,11 @@ void MeasureGroups(const Quantizer::Problem& p, int64_t group_size, const std::v
 
 }  // namespace
 
-QuantizedTensor MakeTensorShell(const Quantizer::Problem& p, const QuantizerConfig& c,
-                                const char* format_method, int64_t dim) {
+QuantizedTensor MakeTensorShell(const Quantizer::Problem& p, const quant::QuantizerConfig& c,
+                                int64_t dim) {
   QuantizedTensor t;
   t.name = p.name;
-  t.method = format_method;
+  t.method = std::string(quant::FormatMethod(c.method));
   t.rows = p.w.rows;
   t.cols = p.w.cols;
   t.group_size = c.group_size;
@@ -103,7 +103,7 @@ QuantizedTensor MakeTensorShell(const Quantizer::Problem& p, const QuantizerConf
 // Every method gets RHT the same way: it quantizes W̃ with H̃ (same shape,
 // same groups) and the tensor records the seeds, so that DequantizeRef
 // returns Ŵ in the original basis; quality is then measured there.
-absl::Status Quantizer::QuantizeTransformed(const Problem& p, QuantizeResult* result) const {
+absl::Status Quantizer::QuantizeTransformed(const Problem& p, quant::QuantizeResult* result) const {
   const RhtSeeds seeds = DeriveRhtSeeds(p.seed);
   const std::vector<float> w = RhtTransformWeight(p.w, seeds);
   auto h = RhtTransformHessian(p.hessian, seeds.col);
@@ -118,7 +118,7 @@ absl::Status Quantizer::QuantizeTransformed(const Problem& p, QuantizeResult* re
   return absl::OkStatus();
 }
 
-absl::StatusOr<QuantizeResult> Quantizer::Quantize(std::string_view name, MatrixView w,
+absl::StatusOr<quant::QuantizeResult> Quantizer::Quantize(std::string_view name, MatrixView w,
                                                    const HessianView* hessian) const {
   RETURN_IF_ERROR(CheckWeights(name, w));
   Problem p{std::string(name), w, PreparedHessian::Identity(w.cols), 0, 0};
@@ -133,7 +133,7 @@ absl::StatusOr<QuantizeResult> Quantizer::Quantize(std::string_view name, Matrix
   p.seed = DeriveSeed(config_.seed, Fnv1a64(p.name.data(), p.name.size()));
   p.num_groups = (w.cols + config_.group_size - 1) / config_.group_size;
 
-  QuantizeResult result;
+  quant::QuantizeResult result;
   result.groups.resize(static_cast<size_t>(p.num_groups));
   if (config_.rht) {
     RETURN_IF_ERROR(QuantizeTransformed(p, &result));

@@ -1,6 +1,6 @@
 // The quantizer interface every method implements (faiss-style: configure,
 // quantize, decode, account), and the factory that builds one from a
-// QuantizerConfig.
+// QuantizerConfig (common/quant/config.h); results are common/quant/result.h.
 //
 // Ownership: views (MatrixView, HessianView) borrow caller memory for the
 // duration of the call; results own everything they hold.
@@ -15,7 +15,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/packed/quantized_tensor.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
+#include "common/quant/result.h"
 
 namespace glvq::engine {
 
@@ -38,25 +39,10 @@ struct HessianView {
   double mean_diagonal = 0;  // > 0: damp by this instead of the block's own mean
 };
 
-// Per-group figures, for reports and metrics.
-struct GroupStats {
-  int bits = 0;
-  double mu = 0;           // glvq: learned companding parameter
-  int iterations = 0;      // glvq: alternations run
-  double proxy_loss = 0;   // group's tr(ΔW H_gg ΔWᵀ) / tr(W H_gg Wᵀ)
-};
-
-struct QuantizeResult {
-  QuantizedTensor tensor;          // packed form; tensor.quality is set
-  std::vector<float> dequantized;  // rows*cols; bit-identical to DequantizeRef(tensor)
-  std::vector<GroupStats> groups;  // one per column group
-  BitsAccounting accounting;
-};
-
 class Quantizer {
  public:
   virtual ~Quantizer() = default;
-  const QuantizerConfig& config() const { return config_; }
+  const quant::QuantizerConfig& config() const { return config_; }
 
   struct Problem;  // validated inputs, defined in worker/engine/problem.h
 
@@ -67,7 +53,7 @@ class Quantizer {
   // config().rht the method works on W̃ = T_m W T_nᵀ and H̃ = T_n H T_nᵀ
   // (common/packed/hadamard.h) and the tensor carries rht_seed; quality is
   // always measured on the original W and H.
-  absl::StatusOr<QuantizeResult> Quantize(std::string_view name, MatrixView w,
+  absl::StatusOr<quant::QuantizeResult> Quantize(std::string_view name, MatrixView w,
                                           const HessianView* hessian) const;
 
   // Dense weights of a packed tensor (rows*cols floats into `out`).
@@ -76,20 +62,20 @@ class Quantizer {
   }
 
  protected:
-  explicit Quantizer(QuantizerConfig config) : config_(std::move(config)) {}
+  explicit Quantizer(quant::QuantizerConfig config) : config_(std::move(config)) {}
   // The method proper: fills result->tensor (codes and side information)
   // and result->groups; the base class decodes and measures.
-  virtual absl::Status QuantizeImpl(const Problem& problem, QuantizeResult* result) const = 0;
+  virtual absl::Status QuantizeImpl(const Problem& problem, quant::QuantizeResult* result) const = 0;
 
  private:
   // QuantizeImpl on the randomized-Hadamard-transformed problem
   // (config.rht); sets result->tensor.rht_seed.
-  absl::Status QuantizeTransformed(const Problem& p, QuantizeResult* result) const;
+  absl::Status QuantizeTransformed(const Problem& p, quant::QuantizeResult* result) const;
 
-  QuantizerConfig config_;
+  quant::QuantizerConfig config_;
 };
 
 // Validates `config` and builds its quantizer.
-absl::StatusOr<std::unique_ptr<Quantizer>> MakeQuantizer(const QuantizerConfig& config);
+absl::StatusOr<std::unique_ptr<Quantizer>> MakeQuantizer(const quant::QuantizerConfig& config);
 
 }  // namespace glvq::engine

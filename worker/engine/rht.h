@@ -42,7 +42,7 @@ std::vector<int64_t> RhtSeedComponent(const RhtSeeds& seeds);
 // `c` with the transform switched on. The lattice quantizers (e8p, pvq)
 // always run under it: their codebooks and gain levels assume the
 // near-Gaussian, incoherent weights it produces.
-inline QuantizerConfig WithRht(QuantizerConfig c) {
+inline quant::QuantizerConfig WithRht(quant::QuantizerConfig c) {
   c.rht = true;
   return c;
 }

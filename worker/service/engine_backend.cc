@@ -106,7 +106,7 @@ absl::StatusOr<double> DeviceCopyBandwidth(const EngineBackend& backend) {
 }
 
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeBackendQuantizer(
-    const EngineBackend& backend, const engine::QuantizerConfig& config, std::string* label) {
+    const EngineBackend& backend, const quant::QuantizerConfig& config, std::string* label) {
 #if GLVQ_WITH_CUDA
   if (backend.backend == v1::BACKEND_CUDA && cuda::CudaSupports(config)) {
     std::vector<int> devices;

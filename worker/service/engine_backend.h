@@ -64,6 +64,6 @@ absl::StatusOr<double> DeviceCopyBandwidth(const EngineBackend& backend);
 // implements (worker/cuda/cuda_quantizer.h); any other configuration runs on
 // the CPU engine, and `*label` says which one was taken.
 absl::StatusOr<std::unique_ptr<engine::Quantizer>> MakeBackendQuantizer(
-    const EngineBackend& backend, const engine::QuantizerConfig& config, std::string* label);
+    const EngineBackend& backend, const quant::QuantizerConfig& config, std::string* label);
 
 }  // namespace glvq::worker

@@ -62,23 +62,23 @@ bool CanReadDirectly(const std::string& file, const std::vector<std::string>& sh
   return false;
 }
 
-absl::StatusOr<engine::RangeData> ReadTaskInputs(const v1::Task& task) {
-  ASSIGN_OR_RETURN(const engine::TensorFileRef weight, rpc::FileRefOf(task.source()));
-  std::optional<engine::TensorFileRef> hessian;
+absl::StatusOr<quant::RangeData> ReadTaskInputs(const v1::Task& task) {
+  ASSIGN_OR_RETURN(const quant::TensorFileRef weight, rpc::FileRefOf(task.source()));
+  std::optional<quant::TensorFileRef> hessian;
   if (task.has_hessian()) {
     ASSIGN_OR_RETURN(hessian, rpc::FileRefOf(task.hessian()));
   }
-  return engine::ReadRangeFromFiles(weight, hessian ? &*hessian : nullptr,
+  return quant::ReadRangeFromFiles(weight, hessian ? &*hessian : nullptr,
                                     task.quantizer().group_size(), task.groups().first(),
                                     task.groups().count());
 }
 
-absl::StatusOr<engine::RangeData> FetchTaskInputs(v1::WorkerService::StubInterface& stub,
+absl::StatusOr<quant::RangeData> FetchTaskInputs(v1::WorkerService::StubInterface& stub,
                                                   const std::string& worker_id,
                                                   const v1::Lease& lease, const v1::Task& task,
                                                   uint64_t* received_bytes) {
-  ASSIGN_OR_RETURN(const engine::ColumnSpan span, rpc::TaskColumns(task));
-  ASSIGN_OR_RETURN(const engine::TensorFileRef weight, rpc::FileRefOf(task.source()));
+  ASSIGN_OR_RETURN(const quant::ColumnSpan span, rpc::TaskColumns(task));
+  ASSIGN_OR_RETURN(const quant::TensorFileRef weight, rpc::FileRefOf(task.source()));
   v1::FetchTensorRequest request;
   request.set_worker_id(worker_id);
   request.set_lease_id(lease.lease_id());
@@ -100,7 +100,7 @@ absl::StatusOr<engine::RangeData> FetchTaskInputs(v1::WorkerService::StubInterfa
     return absl::DataLossError(absl::StrCat(task.id(), ": fetched ", weights.size(),
                                             " weight bytes, expected ", expected));
   }
-  return engine::MakeRangeData(weight.dtype, weight.shape[0], span.width(), weights,
+  return quant::MakeRangeData(weight.dtype, weight.shape[0], span.width(), weights,
                                std::move(block), diagonal);
 }
 

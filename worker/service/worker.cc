@@ -23,13 +23,13 @@ namespace {
 // A CUDA task that does not fit in device memory even in the engine's
 // smallest batches (RESOURCE_EXHAUSTED) runs on the CPU engine instead:
 // slower, never a crash or a failed task.
-absl::StatusOr<engine::RangeResult> Quantize(const v1::Task& task, const engine::RangeData& data,
+absl::StatusOr<quant::RangeResult> Quantize(const v1::Task& task, const quant::RangeData& data,
                                              const WorkerOptions& options, std::string* label) {
-  ASSIGN_OR_RETURN(engine::QuantizerConfig config, jobspec::ToQuantizerConfig(task.quantizer()));
+  ASSIGN_OR_RETURN(quant::QuantizerConfig config, jobspec::ToQuantizerConfig(task.quantizer()));
   if (options.threads > 0) config.threads = options.threads;
   ASSIGN_OR_RETURN(const auto quantizer, MakeBackendQuantizer(options.backend, config, label));
-  absl::StatusOr<engine::RangeResult> result =
-      engine::QuantizeRange(*quantizer, data.Input(task.tensor()));
+  absl::StatusOr<quant::RangeResult> result =
+      engine::QuantizeRange(*quantizer, engine::InputOf(data, task.tensor()));
   if (result.ok() || result.status().code() != absl::StatusCode::kResourceExhausted ||
       *label == "cpu") {
     return result;
@@ -37,7 +37,7 @@ absl::StatusOr<engine::RangeResult> Quantize(const v1::Task& task, const engine:
   GLVQ_LOG(kWarn) << "task " << task.id() << ": " << result.status()
                   << "; running it on the CPU engine";
   ASSIGN_OR_RETURN(const auto cpu, MakeBackendQuantizer(EngineBackend{}, config, label));
-  return engine::QuantizeRange(*cpu, data.Input(task.tensor()));
+  return engine::QuantizeRange(*cpu, engine::InputOf(data, task.tensor()));
 }
 
 }  // namespace
@@ -50,11 +50,7 @@ v1::Capabilities LocalCapabilities(const WorkerOptions& options) {
   caps.set_memory_bytes(options.memory_bytes != 0 ? options.memory_bytes : UsableMemoryBytes());
   caps.set_cpu_threads(static_cast<uint32_t>(UsableCores()));
   caps.set_slots(1);
-  for (v1::Method m :
-       {v1::METHOD_GLVQ, v1::METHOD_RTN, v1::METHOD_GPTQ, v1::METHOD_E8P, v1::METHOD_PVQ,
-        v1::METHOD_TRELLIS}) {
-    caps.add_methods(m);
-  }
+  for (quant::Method m : quant::kAllMethods) caps.add_methods(jobspec::FromEngineMethod(m));
   for (const std::string& p : options.shared_paths) caps.add_shared_paths(p);
   caps.set_version("glvq " GLVQ_VERSION);
   return caps;
@@ -184,7 +180,7 @@ void Worker::RunTask(const Current& current) {
   const absl::Time start = absl::Now();
   if (options_.task_delay > absl::ZeroDuration()) absl::SleepFor(options_.task_delay);
   uint64_t fetched_bytes = 0;
-  absl::StatusOr<engine::RangeData> data =
+  absl::StatusOr<quant::RangeData> data =
       CanReadDirectly(task.source().file(), options_.shared_paths) &&
               (!task.has_hessian() ||
                CanReadDirectly(task.hessian().file(), options_.shared_paths))
@@ -193,7 +189,7 @@ void Worker::RunTask(const Current& current) {
                             &fetched_bytes);
   metrics_.BytesStreamed(metrics::StreamDirection::kFetch, fetched_bytes);
   std::string backend_label;
-  absl::StatusOr<engine::RangeResult> result =
+  absl::StatusOr<quant::RangeResult> result =
       data.ok() ? Quantize(task, *data, options_, &backend_label) : data.status();
   WorkerMetrics::Outcome outcome = WorkerMetrics::Outcome::kDropped;
   if (!result.ok()) {

@@ -1,6 +1,6 @@
-#include "worker/engine/packed_config.h"
+#include "common/quant/packed_config.h"
 
-namespace glvq::engine {
+namespace glvq::quant {
 namespace {
 
 int64_t TensorDim(const QuantizerConfig& c) {
@@ -48,4 +48,4 @@ QuantizationConfig PackedQuantizationConfig(const QuantizerConfig& c) {
   return q;
 }
 
-}  // namespace glvq::engine
+}  // namespace glvq::quant

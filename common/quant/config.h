@@ -3,6 +3,7 @@
 // payload (side information is accounted separately), sizes in columns.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,12 +11,24 @@
 
 #include "absl/status/status.h"
 
-namespace glvq::engine {
+namespace glvq::quant {
 
+// The quantization methods. Their one spelling is MethodName's (job specs,
+// CLI flags, reports, JSON); the proto enum's value names are derived from
+// it (common/jobspec/quantizer_spec.h), and the packed format names the
+// layout each writes (FormatMethod).
 enum class Method { kGlvq, kRtn, kGptq, kE8p, kPvq, kTrellis };
+inline constexpr std::array<Method, 6> kAllMethods = {Method::kGlvq, Method::kRtn,
+                                                      Method::kGptq, Method::kE8p,
+                                                      Method::kPvq,  Method::kTrellis};
 
 // "glvq", "rtn", "gptq", "e8p", "pvq", "trellis".
 const char* MethodName(Method method);
+
+// The packed format's method (common/packed/quantized_tensor.h) of the
+// tensors `method` writes: the method's own, except gptq, which writes
+// "rtn" tensors (its grids are rtn's; only the search differs).
+std::string_view FormatMethod(Method method);
 
 // Columns per group a method takes when a job leaves the group size unset:
 // 32 for trellis (each row of a group is one tail-biting sequence and one
@@ -137,4 +150,4 @@ struct BitSplit {
 };
 BitSplit SplitBits(double bits);
 
-}  // namespace glvq::engine
+}  // namespace glvq::quant

@@ -1,4 +1,4 @@
-#include "worker/engine/parallel.h"
+#include "common/base/parallel.h"
 
 #include <algorithm>
 #include <atomic>
@@ -8,7 +8,7 @@
 
 #include "common/base/machine.h"
 
-namespace glvq::engine {
+namespace glvq {
 
 int ResolveThreads(int requested, int64_t work) {
   const int cores = UsableCores();  // the container's CPU quota, if any
@@ -41,4 +41,4 @@ void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn)
   for (std::thread& th : pool) th.join();
 }
 
-}  // namespace glvq::engine
+}  // namespace glvq

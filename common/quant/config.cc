@@ -1,4 +1,4 @@
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
 #include <array>
 #include <cmath>
@@ -6,21 +6,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/packed/pvq.h"
-#include "worker/cpu/pvq_rate.h"
+#include "common/packed/quantized_tensor.h"
+#include "common/packed/pvq_rate.h"
 
-namespace glvq::engine {
+namespace glvq::quant {
 namespace {
 
 struct MethodEntry {
   Method method;
-  const char* name;
+  std::string_view name;
+  std::string_view format_method;
 };
-constexpr std::array<MethodEntry, 6> kMethods = {{{Method::kGlvq, "glvq"},
-                                                  {Method::kRtn, "rtn"},
-                                                  {Method::kGptq, "gptq"},
-                                                  {Method::kE8p, "e8p"},
-                                                  {Method::kPvq, "pvq"},
-                                                  {Method::kTrellis, "trellis"}}};
+// The packed format's names are the methods' own: one spelling each.
+constexpr std::array<MethodEntry, kAllMethods.size()> kMethods = {{
+    {Method::kGlvq, kMethodGlvq, kMethodGlvq},
+    {Method::kRtn, kMethodRtn, kMethodRtn},
+    {Method::kGptq, "gptq", kMethodRtn},
+    {Method::kE8p, kMethodE8p, kMethodE8p},
+    {Method::kPvq, kMethodPvq, kMethodPvq},
+    {Method::kTrellis, kMethodTrellis, kMethodTrellis},
+}};
 
 absl::Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
 
@@ -85,7 +90,7 @@ absl::Status ValidatePvq(const QuantizerConfig& c) {
     return Invalid(absl::StrCat("pvq gain bits must be within 0..8 (or -1: chosen by trial), got ",
                                 c.pvq.gain_bits));
   }
-  auto candidates = cpu::PvqRateCandidates(c.dim, c.bits, c.pvq.gain_bits);
+  auto candidates = pvq::RateCandidates(c.dim, c.bits, c.pvq.gain_bits);
   return candidates.ok() ? absl::OkStatus() : candidates.status();
 }
 
@@ -93,7 +98,14 @@ absl::Status ValidatePvq(const QuantizerConfig& c) {
 
 const char* MethodName(Method method) {
   for (const MethodEntry& e : kMethods) {
-    if (e.method == method) return e.name;
+    if (e.method == method) return e.name.data();  // literals: NUL-terminated
+  }
+  return "?";
+}
+
+std::string_view FormatMethod(Method method) {
+  for (const MethodEntry& e : kMethods) {
+    if (e.method == method) return e.format_method;
   }
   return "?";
 }
@@ -180,4 +192,4 @@ QuantizerConfig PresetConfig(Preset preset) {
   return c;
 }
 
-}  // namespace glvq::engine
+}  // namespace glvq::quant

@@ -4,9 +4,9 @@
 #pragma once
 
 #include "common/packed/packed_model.h"
-#include "worker/engine/config.h"
+#include "common/quant/config.h"
 
-namespace glvq::engine {
+namespace glvq::quant {
 
 // `lattice_dim` is the tensors' `dim`: 1 for rtn and gptq, D for pvq, the
 // window L for trellis, d otherwise. Parameters (format.md §6): "rht";
@@ -15,4 +15,4 @@ namespace glvq::engine {
 // "min_max"); gptq "act_order"; pvq "gain_bits" (-1: chosen per rate).
 QuantizationConfig PackedQuantizationConfig(const QuantizerConfig& config);
 
-}  // namespace glvq::engine
+}  // namespace glvq::quant

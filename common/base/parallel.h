@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace glvq::engine {
+namespace glvq {
 
 // Number of threads to use for `requested` (0 = all cores): at most the
 // cores and at most `work`, at least 1.
@@ -15,4 +15,4 @@ int ResolveThreads(int requested, int64_t work);
 // Runs fn(i) for i in [0, n) on up to `threads` threads (0 = all cores).
 void ParallelFor(int64_t n, int threads, const std::function<void(int64_t)>& fn);
 
-}  // namespace glvq::engine
+}  // namespace glvq

@@ -1,0 +1,57 @@
+// What quantizing a tensor (or a range of its column groups) produces: the
+// packed tensor, its dense decode, per-group figures and the error sums a
+// split tensor's quality is combined from. The engine fills these
+// (worker/engine/quantizer.h); the wire codec (common/rpc/result_codec.h)
+// and the coordinator's assembler read them.
+#pragma once
+
+#include <vector>
+
+#include "common/packed/quantized_tensor.h"
+
+namespace glvq::quant {
+
+// SQNR reported when the error is exactly zero, and the cap on every SQNR.
+inline constexpr double kMaxSqnrDb = 300.0;
+
+// Per-group figures, for reports and metrics.
+struct GroupStats {
+  int bits = 0;
+  double mu = 0;           // glvq: learned companding parameter
+  int iterations = 0;      // glvq: alternations run
+  double proxy_loss = 0;   // group's tr(ΔW H_gg ΔWᵀ) / tr(W H_gg Wᵀ)
+};
+
+struct QuantizeResult {
+  QuantizedTensor tensor;          // packed form; tensor.quality is set
+  std::vector<float> dequantized;  // rows*cols; bit-identical to DequantizeRef(tensor)
+  std::vector<GroupStats> groups;  // one per column group
+  BitsAccounting accounting;
+};
+
+// Error and reference energies of a range (proto QualitySums): the quality
+// of a tensor split into ranges is combined from their sums. Each range
+// measures the proxy loss with its own diagonal Hessian block, so the
+// cross-range terms of H are not part of a split tensor's proxy loss.
+struct QualitySums {
+  double error = 0;            // ||W - Ŵ||²
+  double reference = 0;        // ||W||²
+  double proxy_error = 0;      // tr(ΔW H ΔWᵀ)
+  double proxy_reference = 0;  // tr(W H Wᵀ)
+  // TensorQuality::top_error of the range; ranges combine by max (each
+  // range's own largest weights, so a split tensor looks at a few more).
+  double top_error = 0;
+
+  QualitySums& operator+=(const QualitySums& other);
+  // NMSE, SQNR (capped at kMaxSqnrDb) and proxy loss.
+  TensorQuality Quality() const;
+};
+
+struct RangeResult {
+  // A tensor of the range alone: cols = the range's width, groups numbered
+  // from 0, quality measured on the range.
+  QuantizeResult result;
+  QualitySums sums;
+};
+
+}  // namespace glvq::quant
