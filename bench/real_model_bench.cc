@@ -15,6 +15,7 @@
 #include "common/base/status_macros.h"
 #include "common/packed/packed_model.h"
 #include "model/calibration.h"
+#include "model/sequential.h"
 #include "model/eval.h"
 #include "model/quantize_model.h"
 #include "model/tokens.h"
@@ -31,6 +32,9 @@ using quant::QuantizerConfig;
 struct RealCase {
   std::string config;
   QuantizerConfig q;
+  // Layer by layer on the quantized model's own activations
+  // (model/sequential.h) instead of the original's Hessians.
+  bool sequential = false;
 };
 
 QuantizerConfig Base(Method m, double bits, int dim) {
@@ -108,6 +112,11 @@ std::vector<RealCase> RealCases() {
   QuantizerConfig frac = Base(Method::kTrellis, 2.5, 1);
   frac.sdba = true;
   cases.push_back({"L=12 sdba", frac});
+  // Sequential calibration against the same methods on the original's
+  // Hessians (the rows above).
+  cases.push_back({"default sequential", Base(Method::kE8p, 2, 8), true});
+  for (int b : {2, 3}) cases.push_back({"L=12 default sequential", Base(Method::kTrellis, b, 1), true});
+  for (int b : {2, 3, 4}) cases.push_back({"D=8 default sequential", Base(Method::kPvq, b, 8), true});
   return cases;
 }
 
@@ -206,6 +215,8 @@ absl::Status RunRealModel(const RealModelOptions& o) {
   const model::EvalResult base{.nll = reference.nll};
   ASSIGN_OR_RETURN(const SafetensorsModel hessians,
                    HessiansFor(original, dir, dir / "hessians"));
+  ASSIGN_OR_RETURN(const auto calib,
+                   model::ReadTokenFile(dir / "calib.tokens", original.config().vocab_size));
   const int threads = ResolveThreads(o.threads, 1 << 20);
   if (!o.json) {
     std::cout << absl::StrFormat(
@@ -227,7 +238,9 @@ absl::Status RunRealModel(const RealModelOptions& o) {
     q.threads = threads;
     const fs::path out = scratch / absl::StrFormat("packed-%d", run++);
     const auto start = std::chrono::steady_clock::now();
-    if (absl::Status s = model::QuantizeModel(dir, out, q, &hessians); !s.ok()) {
+    const absl::Status s = c.sequential ? model::QuantizeModelSequential(dir, out, q, calib)
+                                        : model::QuantizeModel(dir, out, q, &hessians);
+    if (!s.ok()) {
       std::cerr << method << " " << c.config << ": " << s.message() << "\n";
       continue;
     }

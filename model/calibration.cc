@@ -85,40 +85,44 @@ int64_t InputWidth(const LlamaConfig& config, LinearInput input) {
   return 0;
 }
 
-HessianAccumulator::HessianAccumulator(const LlamaConfig& config)
-    : config_(config), rows_(static_cast<size_t>(config.num_layers) * 4, 0) {
-  for (int64_t l = 0; l < config.num_layers; ++l) {
-    for (LinearInput input : kLinearInputs) {
-      const int64_t n = InputWidth(config, input);
-      sums_.push_back(Eigen::MatrixXd::Zero(n, n));
-    }
-  }
-}
-
-void HessianAccumulator::Observe(int64_t layer, LinearInput input, const RowMatrix& x) {
-  const size_t i = Index(layer, input);
+void GramAccumulator::Add(const RowMatrix& x) {
   // Symmetric rank-k updates (SYRK) fill only the lower triangle; chunks of
   // rows bound the double copy (a 28672-wide input is 229 KB per row).
   for (Eigen::Index first = 0; first < x.rows(); first += kRowsPerUpdate) {
     const Eigen::Index n = std::min<Eigen::Index>(kRowsPerUpdate, x.rows() - first);
     const Eigen::MatrixXd xd = x.middleRows(first, n).cast<double>();
-    sums_[i].selfadjointView<Eigen::Lower>().rankUpdate(xd.transpose());
+    sum_.selfadjointView<Eigen::Lower>().rankUpdate(xd.transpose());
   }
-  rows_[i] += x.rows();
+  rows_ += x.rows();
+}
+
+void GramAccumulator::Add(const GramAccumulator& other) {
+  sum_ += other.sum_;
+  rows_ += other.rows_;
+}
+
+Eigen::MatrixXd GramAccumulator::Hessian() const {
+  Eigen::MatrixXd h = sum_.selfadjointView<Eigen::Lower>();
+  if (rows_ > 0) h /= static_cast<double>(rows_);
+  return h;
+}
+
+HessianAccumulator::HessianAccumulator(const LlamaConfig& config) : config_(config) {
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    for (LinearInput input : kLinearInputs) grams_.emplace_back(InputWidth(config, input));
+  }
+}
+
+void HessianAccumulator::Observe(int64_t layer, LinearInput input, const RowMatrix& x) {
+  grams_[Index(layer, input)].Add(x);
 }
 
 void HessianAccumulator::Add(const HessianAccumulator& other) {
-  for (size_t i = 0; i < sums_.size(); ++i) {
-    sums_[i] += other.sums_[i];
-    rows_[i] += other.rows_[i];
-  }
+  for (size_t i = 0; i < grams_.size(); ++i) grams_[i].Add(other.grams_[i]);
 }
 
 Eigen::MatrixXd HessianAccumulator::Hessian(int64_t layer, LinearInput input) const {
-  const size_t i = Index(layer, input);
-  Eigen::MatrixXd h = sums_[i].selfadjointView<Eigen::Lower>();
-  if (rows_[i] > 0) h /= static_cast<double>(rows_[i]);
-  return h;
+  return grams_[Index(layer, input)].Hessian();
 }
 
 absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,

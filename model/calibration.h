@@ -33,8 +33,23 @@ std::vector<std::string> WeightsReading(int64_t layer, LinearInput input);
 // Its width: hidden size, heads · head_dim, or the MLP's intermediate size.
 int64_t InputWidth(const LlamaConfig& config, LinearInput input);
 
-// Sums xᵀx over the rows of every linear-layer input it observes, in double
-// (each F32 product is exact in double; only the sums round).
+// Σ xᵀx over the rows of one input, in double (each F32 product is exact
+// in double; only the sums round), and the number of rows.
+class GramAccumulator {
+ public:
+  explicit GramAccumulator(int64_t n) : sum_(Eigen::MatrixXd::Zero(n, n)) {}
+  void Add(const RowMatrix& x);  // x: [rows, n]
+  void Add(const GramAccumulator& other);
+  int64_t rows() const { return rows_; }
+  // XᵀX / N, exactly symmetric; zero if nothing was added.
+  Eigen::MatrixXd Hessian() const;
+
+ private:
+  Eigen::MatrixXd sum_;  // lower triangle of Σ xᵀx
+  int64_t rows_ = 0;
+};
+
+// A GramAccumulator for every linear-layer input it observes.
 class HessianAccumulator : public ActivationObserver {
  public:
   explicit HessianAccumulator(const LlamaConfig& config);
@@ -42,7 +57,7 @@ class HessianAccumulator : public ActivationObserver {
 
   const LlamaConfig& config() const { return config_; }
   // Rows (tokens) seen by that input so far.
-  int64_t rows(int64_t layer, LinearInput input) const { return rows_[Index(layer, input)]; }
+  int64_t rows(int64_t layer, LinearInput input) const { return grams_[Index(layer, input)].rows(); }
   // Adds `other`'s sums and row counts (same model shape).
   void Add(const HessianAccumulator& other);
   // XᵀX / N, exactly symmetric; zero if nothing was observed.
@@ -53,8 +68,7 @@ class HessianAccumulator : public ActivationObserver {
     return static_cast<size_t>(layer) * 4 + static_cast<size_t>(input);
   }
   LlamaConfig config_;
-  std::vector<Eigen::MatrixXd> sums_;  // lower triangles of Σ xᵀx
-  std::vector<int64_t> rows_;
+  std::vector<GramAccumulator> grams_;
 };
 
 struct CalibrationOptions {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace glvq::model {
 
 RowMatrix Linear(const RowMatrix& x, const RowMatrix& w, const Eigen::VectorXf& b) {
@@ -14,6 +16,25 @@ RowMatrix Linear(const RowMatrix& x, const RowMatrix& w, const Eigen::VectorXf& 
 }
 
 namespace {
+
+// The concatenated head outputs [tokens, heads · head_dim] of one sequence
+// occupying rows [first, first + length) of q, k, v.
+void Attention(const LlamaConfig& c, const RowMatrix& q, const RowMatrix& k, const RowMatrix& v,
+               Eigen::Index first, Eigen::Index length, RowMatrix& out) {
+  const Eigen::Index d = c.head_dim;
+  const int64_t group = c.num_heads / c.num_kv_heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  RowMatrix scores(length, length);
+  for (int64_t h = 0; h < c.num_heads; ++h) {
+    const Eigen::Index kv = (h / group) * d;
+    scores.noalias() = q.block(first, h * d, length, d) * k.block(first, kv, length, d).transpose();
+    scores *= scale;
+    MaskedSoftmax(scores, 0, c.sliding_window);
+    out.block(first, h * d, length, d).noalias() =
+        scores.triangularView<Eigen::Lower>() * v.block(first, kv, length, d);
+  }
+}
+
 
 // HF's RMSNorm of one row vector `v` into `out`: v · rsqrt(mean(v²) + eps) ·
 // weight, in F32. The one definition both norms below use.
@@ -188,6 +209,47 @@ Qkv ProjectQkv(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix
 
 RowMatrix MlpHidden(const LlamaLayerWeights& w, const RowMatrix& x) {
   return SwiGlu(Linear(x, w.gate_proj, w.gate_bias), Linear(x, w.up_proj, w.up_bias));
+}
+
+RowMatrix Embed(const LlamaWeights& w, std::span<const TokenSequence> batch) {
+  int64_t tokens = 0;
+  for (const TokenSequence& seq : batch) tokens += static_cast<int64_t>(seq.size());
+  RowMatrix x(static_cast<Eigen::Index>(tokens), w.embed_tokens.cols());
+  Eigen::Index row = 0;
+  for (const TokenSequence& seq : batch) {
+    for (const int32_t id : seq) x.row(row++) = w.embed_tokens.row(id);
+  }
+  return x;
+}
+
+RowMatrix SelfAttention(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix& x,
+                        std::span<const TokenSequence> batch, const RopeTable& rope,
+                        const std::vector<int64_t>& positions) {
+  const Qkv qkv = ProjectQkv(c, w, x, rope, positions);
+  RowMatrix out(x.rows(), c.q_dim());
+  Eigen::Index first = 0;
+  for (const TokenSequence& seq : batch) {
+    const auto length = static_cast<Eigen::Index>(seq.size());
+    Attention(c, qkv.q, qkv.k, qkv.v, first, length, out);
+    first += length;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<int64_t>> BatchPositions(std::span<const TokenSequence> batch,
+                                               int64_t vocab_size) {
+  std::vector<int64_t> positions;
+  for (const TokenSequence& seq : batch) {
+    if (seq.empty()) return absl::InvalidArgumentError("empty token sequence");
+    for (size_t p = 0; p < seq.size(); ++p) {
+      if (seq[p] < 0 || seq[p] >= vocab_size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token id ", seq[p], " is outside the vocabulary [0, ", vocab_size, ")"));
+      }
+      positions.push_back(static_cast<int64_t>(p));
+    }
+  }
+  return positions;
 }
 
 }  // namespace glvq::model

@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
+
+#include "absl/status/statusor.h"
 
 #include "model/llama.h"
 
@@ -58,6 +61,22 @@ struct Qkv {
 };
 Qkv ProjectQkv(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix& x,
                const RopeTable& rope, const std::vector<int64_t>& positions);
+
+// The concatenated head outputs [tokens, heads · head_dim] of causal
+// self-attention over each sequence of `batch` (rows in batch order) for
+// the normalised input x.
+RowMatrix SelfAttention(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix& x,
+                        std::span<const TokenSequence> batch, const RopeTable& rope,
+                        const std::vector<int64_t>& positions);
+
+// The position of every token of the batch within its sequence;
+// INVALID_ARGUMENT for an empty sequence or an id outside [0, vocab_size).
+absl::StatusOr<std::vector<int64_t>> BatchPositions(std::span<const TokenSequence> batch,
+                                                    int64_t vocab_size);
+
+// The embedded batch [tokens, hidden], one row per token in batch order;
+// ids must be valid (BatchPositions checks them).
+RowMatrix Embed(const LlamaWeights& w, std::span<const TokenSequence> batch);
 
 // The MLP's hidden activation silu(x·gateᵀ + b) · (x·upᵀ + b), the input
 // of down_proj, for the normalised input x.

@@ -24,80 +24,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/packed/manifest.h"
 #include "common/packed/quantized_tensor.h"
 #include "common/safetensors/reader.h"
 #include "common/tensor/dtype.h"
 
 namespace glvq {
-
-inline constexpr std::string_view kManifestFileName = "glvq_manifest.json";
-inline constexpr std::string_view kManifestFormat = "glvq-packed";
-
-// The model-wide description written to config.json's quantization_config
-// and to the manifest.
-// A method parameter's value in quantization_config (a JSON scalar).
-using ConfigValue = std::variant<bool, int64_t, double, std::string>;
-
-struct QuantizationConfig {
-  std::string method;      // free-form method name, e.g. "glvq", "rtn"
-  double bits = 0;         // target bits per weight (may be fractional), > 0
-  int64_t lattice_dim = 0; // d, >= 1 (1 for scalar methods; pvq: D; trellis: L)
-  int64_t group_size = 0;  // columns per group, >= 1
-  // The job's method parameters (e.g. "rht": true, "window": 12), written
-  // as further keys of quantization_config. Descriptive: decoding needs
-  // only the manifest. Keys are lower_snake_case and never one of the
-  // fixed keys above.
-  std::map<std::string, ConfigValue, std::less<>> parameters;
-  bool operator==(const QuantizationConfig&) const = default;
-};
-
-// One component tensor as recorded in the manifest.
-struct ManifestComponent {
-  std::string tensor;  // safetensors name, "<name>.glvq.<component>"
-  DType dtype = DType::kU8;
-  std::vector<int64_t> shape;
-  uint64_t bytes = 0;
-  uint32_t crc32c = 0;
-  bool operator==(const ManifestComponent&) const = default;
-};
-
-// One entry of the manifest's "tensors" list.
-struct ManifestTensor {
-  std::string name;
-  bool quantized = false;
-  DType dtype = DType::kF32;  // the tensor's dtype; for quantized: the source dtype
-  std::vector<int64_t> shape;
-  // Pass-through tensors only.
-  uint64_t bytes = 0;
-  uint32_t crc32c = 0;
-  // Quantized tensors only.
-  std::string method;
-  int64_t group_size = 0;
-  int64_t dim = 0;
-  int64_t num_groups = 0;
-  std::map<std::string, ManifestComponent, std::less<>> components;  // by component
-  BitsAccounting accounting;
-  std::optional<TensorQuality> quality;
-  bool operator==(const ManifestTensor&) const = default;
-};
-
-struct Manifest {
-  int64_t format_version = packed::kFormatVersion;
-  QuantizationConfig config;
-  std::vector<ManifestTensor> tensors;  // sorted by name
-  BitsAccounting totals;                // over quantized tensors
-  uint64_t passthrough_bytes = 0;
-  bool operator==(const Manifest&) const = default;
-};
-
-// The manifest as written to glvq_manifest.json: deterministic JSON (sorted
-// keys, two-space indent, shortest round-trip doubles), newline-terminated.
-std::string SerializeManifest(const Manifest& manifest);
-// Parses and checks the structure of a manifest. INVALID_ARGUMENT for
-// malformed JSON or missing/mistyped fields, UNIMPLEMENTED for another
-// format or format_version. Unknown keys are ignored. Does not check
-// consistency with the data (PackedModel::Open does).
-absl::StatusOr<Manifest> ParseManifest(std::string_view json_text);
 
 // Writes the packed model of `source` with the tensors `quantized` into
 // `out_dir`, which must not exist (FAILED_PRECONDITION otherwise); missing

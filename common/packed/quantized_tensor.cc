@@ -628,7 +628,7 @@ absl::Status DequantizeRef(const QuantizedTensor& qt, std::span<float> out) {
 }
 
 std::string ComponentTensorName(std::string_view tensor, std::string_view component) {
-  return absl::StrCat(Sv(tensor), ".glvq.", Sv(component));
+  return absl::StrCat(Sv(tensor), Sv(kComponentInfix), Sv(component));
 }
 
 std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_seed,

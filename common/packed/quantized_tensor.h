@@ -178,7 +178,8 @@ BitsAccounting ComputeAccounting(const QuantizedTensor& qt);
 // INVALID_ARGUMENT if `qt` is invalid or `out` has the wrong size.
 absl::Status DequantizeRef(const QuantizedTensor& qt, std::span<float> out);
 
-// "<tensor>.glvq.<component>"
+// "<tensor>.glvq.<component>"; no source tensor may contain kComponentInfix.
+inline constexpr std::string_view kComponentInfix = ".glvq.";
 std::string ComponentTensorName(std::string_view tensor, std::string_view component);
 
 // The component names of a method, sorted, with the optional "rht_seed"
