@@ -28,5 +28,7 @@ void RegisterLoadBench(CLI::App& app);
 void RegisterShapesBench(CLI::App& app);
 // glvq-bench decode: batch-1 GEMV from packed weights vs dense bf16/f32.
 void RegisterDecodeBench(CLI::App& app);
+// pipeline: CPU seconds of quantizing a model by stage, per method.
+void RegisterPipelineBench(CLI::App& app);
 
 }  // namespace glvq::bench

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   glvq::bench::RegisterLoadBench(app);
   glvq::bench::RegisterShapesBench(app);
   glvq::bench::RegisterDecodeBench(app);
+  glvq::bench::RegisterPipelineBench(app);
   glvq::cli::AddStandardFlags(app, "glvq-bench");
   if (const std::optional<int> code = glvq::cli::ParseCommandLine(app, argc, argv)) return *code;
   return 0;

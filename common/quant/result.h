@@ -22,11 +22,24 @@ struct GroupStats {
   double proxy_loss = 0;   // group's tr(ΔW H_gg ΔWᵀ) / tr(W H_gg Wᵀ)
 };
 
+// CPU seconds of the calling thread in each stage of quantizing one tensor
+// (worker/engine/quantizer.h), for profiles: work on the engine's own
+// extra threads is not counted, so profile with threads = 1. Never written
+// anywhere a result is.
+struct StageSeconds {
+  double prepare = 0;    // checks, Hessian symmetry, damping and PD check
+  double transform = 0;  // randomized Hadamard transform of W and H
+  double search = 0;     // the method proper (codes, scales; LDLQ feedback)
+  double decode = 0;     // validation and reference decode of the result
+  double measure = 0;    // quality (NMSE, proxy loss, top error), group stats, accounting
+};
+
 struct QuantizeResult {
   QuantizedTensor tensor;          // packed form; tensor.quality is set
   std::vector<float> dequantized;  // rows*cols; bit-identical to DequantizeRef(tensor)
   std::vector<GroupStats> groups;  // one per column group
   BitsAccounting accounting;
+  StageSeconds seconds;            // profile only
 };
 
 // Error and reference energies of a range (proto QualitySums): the quality

@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/cpu_time.h"
 #include "common/base/random.h"
 #include "common/base/status_macros.h"
 #include "worker/engine/problem.h"
@@ -104,9 +105,14 @@ QuantizedTensor MakeTensorShell(const Quantizer::Problem& p, const quant::Quanti
 // same groups) and the tensor records the seeds, so that DequantizeRef
 // returns Ŵ in the original basis; quality is then measured there.
 absl::Status Quantizer::QuantizeTransformed(const Problem& p, quant::QuantizeResult* result) const {
+  const double start = ThreadCpuSeconds();
   const RhtSeeds seeds = DeriveRhtSeeds(p.seed);
   const std::vector<float> w = RhtTransformWeight(p.w, seeds);
   auto h = RhtTransformHessian(p.hessian, seeds.col);
+  // Quantize counts this stage's time as search; move it to transform.
+  const double transform = ThreadCpuSeconds() - start;
+  result->seconds.transform += transform;
+  result->seconds.search -= transform;
   if (!h.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(p.name, ": transformed Hessian: ",
                                                    h.status().message()));
@@ -119,7 +125,15 @@ absl::Status Quantizer::QuantizeTransformed(const Problem& p, quant::QuantizeRes
 }
 
 absl::StatusOr<quant::QuantizeResult> Quantizer::Quantize(std::string_view name, MatrixView w,
-                                                   const HessianView* hessian) const {
+                                                          const HessianView* hessian) const {
+  quant::QuantizeResult result;
+  quant::StageSeconds& t = result.seconds;
+  double mark = ThreadCpuSeconds();
+  auto lap = [&mark](double& stage) {
+    const double now = ThreadCpuSeconds();
+    stage += now - mark;
+    mark = now;
+  };
   RETURN_IF_ERROR(CheckWeights(name, w));
   Problem p{std::string(name), w, PreparedHessian::Identity(w.cols), 0, 0};
   if (hessian != nullptr) {
@@ -132,20 +146,22 @@ absl::StatusOr<quant::QuantizeResult> Quantizer::Quantize(std::string_view name,
   }
   p.seed = DeriveSeed(config_.seed, Fnv1a64(p.name.data(), p.name.size()));
   p.num_groups = (w.cols + config_.group_size - 1) / config_.group_size;
-
-  quant::QuantizeResult result;
   result.groups.resize(static_cast<size_t>(p.num_groups));
+  lap(t.prepare);
   if (config_.rht) {
-    RETURN_IF_ERROR(QuantizeTransformed(p, &result));
+    RETURN_IF_ERROR(QuantizeTransformed(p, &result));  // laps transform and search itself
   } else {
     RETURN_IF_ERROR(QuantizeImpl(p, &result));
   }
+  lap(t.search);
   RETURN_IF_ERROR(ValidateQuantizedTensor(result.tensor));
   result.dequantized.resize(static_cast<size_t>(w.rows * w.cols));
   RETURN_IF_ERROR(DequantizeRef(result.tensor, result.dequantized));
+  lap(t.decode);
   result.tensor.quality = Measure(p, result.dequantized);
   MeasureGroups(p, config_.group_size, result.dequantized, &result.groups);
   result.accounting = ComputeAccounting(result.tensor);
+  lap(t.measure);
   return result;
 }
 
