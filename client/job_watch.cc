@@ -1,8 +1,12 @@
 #include "client/job_watch.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
+
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -39,7 +43,8 @@ class Printer {
         out << ProtoJson(e).dump() << std::endl;
         return;
       case WatchOptions::Style::kBar:
-        out << "\r" << ProgressText(e.state(), e.progress(), true) << "\033[K" << std::flush;
+        out << "\r" << FitProgressText(e.state(), e.progress(), o_.columns) << "\033[K"
+            << std::flush;
         if (Terminal(e.state())) out << "\n";
         return;
       case WatchOptions::Style::kLines: {
@@ -67,27 +72,68 @@ WatchOptions::Style DefaultStyle(int fd) {
   return ::isatty(fd) ? WatchOptions::Style::kBar : WatchOptions::Style::kLines;
 }
 
-std::string ProgressText(v1::JobState state, const v1::Progress& p, bool bar) {
+namespace {
+
+// What a progress line shows, from the most to the least detailed.
+struct LineParts {
+  int bar = 24;         // bar width in characters; 0: no bar
+  bool sqnr = true;     // SQNR beside NMSE
+  bool nmse = true;     // NMSE (and SQNR)
+  bool rate = true;     // weights per second and bits per weight
+};
+constexpr LineParts kLineVariants[] = {
+    {24, true, true, true}, {24, false, true, true}, {10, false, true, true},
+    {10, false, false, true}, {0, false, false, true}, {0, false, false, false}};
+
+std::string Line(v1::JobState state, const v1::Progress& p, const LineParts& parts) {
   const double fraction =
       p.weights_total() > 0
           ? static_cast<double>(p.weights_done()) / static_cast<double>(p.weights_total())
           : 0.0;
   std::string text;
-  if (bar) {
-    constexpr int kWidth = 24;
-    const int filled = static_cast<int>(fraction * kWidth);
+  if (parts.bar > 0) {
+    const int filled = static_cast<int>(fraction * parts.bar);
     text = "[" + std::string(static_cast<size_t>(filled), '#') +
-           std::string(static_cast<size_t>(kWidth - filled), '-') + "] ";
+           std::string(static_cast<size_t>(parts.bar - filled), '-') + "] ";
   }
+  text += absl::StrFormat("%3.0f%%  %d/%d tasks", 100 * fraction, p.tasks_done(), p.tasks_total());
+  if (parts.rate) text += absl::StrFormat("  %.2fM w/s", p.weights_per_second() / 1e6);
+  text += "  ETA " + Eta(p);
   const v1::QualitySummary& q = p.quality();
-  text += absl::StrFormat("%3.0f%%  %d/%d tasks  %.2fM w/s  ETA %s", 100 * fraction, p.tasks_done(),
-                          p.tasks_total(), p.weights_per_second() / 1e6, Eta(p));
   if (p.tasks_done() > 0) {
-    text += absl::StrFormat("  NMSE %.4g  SQNR %.1f dB  %.3f b/w", q.mean_nmse(),
-                            q.mean_sqnr_db(), q.total_bits_per_weight());
+    if (parts.nmse) text += absl::StrFormat("  NMSE %.4g", q.mean_nmse());
+    if (parts.nmse && parts.sqnr) text += absl::StrFormat("  SQNR %.1f dB", q.mean_sqnr_db());
+    if (parts.rate) text += absl::StrFormat("  %.3f b/w", q.total_bits_per_weight());
   }
   if (p.task_retries() > 0) text += absl::StrFormat("  %d retries", p.task_retries());
   return text + "  " + StateName(state);
+}
+
+}  // namespace
+
+int TerminalColumns(int fd) {
+  winsize size{};
+  if (::ioctl(fd, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  const char* env = std::getenv("COLUMNS");
+  const int columns = env != nullptr ? std::atoi(env) : 0;
+  return columns > 0 ? columns : 80;
+}
+
+std::string ProgressText(v1::JobState state, const v1::Progress& p, bool bar) {
+  LineParts parts = kLineVariants[0];
+  if (!bar) parts.bar = 0;
+  return Line(state, p, parts);
+}
+
+std::string FitProgressText(v1::JobState state, const v1::Progress& p, int columns) {
+  // The last column stays free: writing into it makes some terminals wrap.
+  const size_t room = static_cast<size_t>(std::max(columns - 1, 1));
+  std::string text;
+  for (const LineParts& parts : kLineVariants) {
+    text = Line(state, p, parts);
+    if (text.size() <= room) return text;
+  }
+  return text.substr(0, room);
 }
 
 absl::StatusOr<v1::Job> WatchJob(v1::JobService::StubInterface& stub, const std::string& job_id,

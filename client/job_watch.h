@@ -21,17 +21,26 @@ struct WatchOptions {
   absl::Duration line_interval = absl::Seconds(2);  // kLines: at most one line per interval
   absl::Duration call_timeout = absl::Seconds(30);  // unary calls (GetJob)
   absl::Duration reconnect_for = absl::Seconds(60);  // give up after this long unreachable
+  int columns = 80;  // kBar: the terminal's width; the line is fitted into it (FitProgressText)
 };
 
 // kBar if `fd` is a terminal, else kLines.
 WatchOptions::Style DefaultStyle(int fd);
+// The width of terminal `fd`; $COLUMNS, else 80, when it has none.
+int TerminalColumns(int fd);
 
 // Watches job `job_id` until it ends and returns the final Job. UNAVAILABLE
 // if the coordinator stayed unreachable for options.reconnect_for.
 absl::StatusOr<v1::Job> WatchJob(v1::JobService::StubInterface& stub, const std::string& job_id,
                                  const WatchOptions& options);
 
-// "[#######-------]  50%  3/6 tasks  1.2M w/s  ETA 0:04  NMSE 0.0123  2.13 b/w  RUNNING"
+// "[#######-------]  50%  3/6 tasks  1.2M w/s  ETA 0:04  NMSE 0.0123  SQNR 19.1 dB  2.130 b/w
+// running" (with `bar`), or the same without the bar.
 std::string ProgressText(v1::JobState state, const v1::Progress& progress, bool bar);
+// The most detailed progress line that fits `columns` - 1 characters: SQNR
+// goes first, then the bar narrows, then NMSE, rate and bits, then the bar;
+// the last resort is cut to fit. The bar style redraws one line in place,
+// so a line wider than the terminal would leave a new row per update.
+std::string FitProgressText(v1::JobState state, const v1::Progress& progress, int columns);
 
 }  // namespace glvq::cli

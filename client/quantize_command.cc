@@ -193,6 +193,7 @@ absl::StatusOr<v1::Job> RunEmbedded(const QuantizeArgs& a, const v1::Quantizatio
   }
   WatchOptions watch;
   watch.style = a.output == "json" ? WatchOptions::Style::kQuiet : DefaultStyle(STDERR_FILENO);
+  watch.columns = TerminalColumns(STDERR_FILENO);
   watch.out = &std::cerr;
   absl::StatusOr<v1::Job> done = WatchJob(*stub, response.job().id(), watch);
   stop();

@@ -30,6 +30,7 @@ std::string RequestId() {
 int WaitAndReport(v1::JobService::Stub& stub, const std::string& job_id, const ServiceArgs& args) {
   WatchOptions options;
   options.style = args.json() ? WatchOptions::Style::kQuiet : DefaultStyle(STDERR_FILENO);
+  options.columns = TerminalColumns(STDERR_FILENO);
   options.out = &std::cerr;
   options.call_timeout = args.timeout();
   absl::StatusOr<v1::Job> job = WatchJob(stub, job_id, options);
@@ -155,6 +156,7 @@ void RegisterWatch(CLI::App& app, int* exit_code) {
     }
     WatchOptions options;
     options.style = args->json() ? WatchOptions::Style::kJson : DefaultStyle(STDOUT_FILENO);
+    options.columns = TerminalColumns(STDOUT_FILENO);
     options.out = &std::cout;
     options.call_timeout = args->timeout();
     absl::StatusOr<v1::Job> job = WatchJob(**stub, *id, options);
