@@ -113,10 +113,9 @@ std::vector<RealCase> RealCases() {
   frac.sdba = true;
   cases.push_back({"L=12 sdba", frac});
   // Sequential calibration against the same methods on the original's
-  // Hessians (the rows above).
+  // Hessians (the rows above); measured within noise (docs/quality.md).
   cases.push_back({"default sequential", Base(Method::kE8p, 2, 8), true});
-  for (int b : {2, 3}) cases.push_back({"L=12 default sequential", Base(Method::kTrellis, b, 1), true});
-  for (int b : {2, 3, 4}) cases.push_back({"D=8 default sequential", Base(Method::kPvq, b, 8), true});
+  cases.push_back({"L=12 default sequential", Base(Method::kTrellis, 2, 1), true});
   return cases;
 }
 
