@@ -11,7 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/commands.h"
+#include "client/plan_timing.h"
 #include "client/proto_json.h"
+#include "common/base/machine.h"
 #include "common/base/one_line.h"
 #include "common/base/status_macros.h"
 #include "common/jobspec/byte_quantity.h"
@@ -69,6 +71,7 @@ struct Args {
   std::string file;
   std::string output = "text";
   std::string max_task_memory;
+  bool no_measure = false;  // plan: skip MeasurePlanTime
 };
 
 // Shared by both commands: parses --max-task-memory, runs CheckJob and
@@ -120,7 +123,7 @@ std::string GroupsText(const v1::Task& task) {
                          task.total_groups());
 }
 
-void PrintPlanJson(const CheckedJob& c) {
+void PrintPlanJson(const CheckedJob& c, const std::optional<MeasuredTime>& measured) {
   const v1::JobSpec& spec = c.parsed.job.spec();
   const coordinator::PlanTotals& t = c.plan.totals;
   json tasks = json::array();
@@ -154,10 +157,14 @@ void PrintPlanJson(const CheckedJob& c) {
                 {"write_bytes", t.write_bytes},
                 {"max_task_memory_bytes", t.max_task_memory_bytes},
                 {"estimated_seconds", t.estimated_seconds}}}};
+  if (measured) {
+    out["totals"]["measured_seconds"] = {{"low", measured->low_seconds},
+                                         {"high", measured->high_seconds}};
+  }
   std::cout << out.dump(2) << "\n";
 }
 
-void PrintPlanTable(const CheckedJob& c) {
+void PrintPlanTable(const CheckedJob& c, const std::optional<MeasuredTime>& measured) {
   const v1::JobSpec& spec = c.parsed.job.spec();
   const coordinator::PlanTotals& t = c.plan.totals;
   const uint64_t budget = spec.workers().max_task_memory_bytes();
@@ -187,11 +194,19 @@ void PrintPlanTable(const CheckedJob& c) {
   std::cout << absl::StrFormat(
       "\ntotals: %d tasks, %d tensors quantized, %d passed through, %d weights\n"
       "  read %s, write ~%s (estimate), largest task ~%s\n"
-      "  estimated time ~%.1f s on one CPU core (rough: measured per-method rates, "
-      "docs/job-spec.md)\n",
+      "  estimated time ~%.1f s on one CPU core (per-method rates from the development "
+      "machine, docs/job-spec.md)\n",
       t.tasks, t.tensors_quantized, t.tensors_passed_through, t.weights,
       jobspec::FormatBytes(t.read_bytes), jobspec::FormatBytes(t.write_bytes),
       jobspec::FormatBytes(t.max_task_memory_bytes), t.estimated_seconds);
+  if (measured) {
+    const int cores = UsableCores();
+    std::cout << absl::StrFormat(
+        "  measured here: %.1f-%.1f s on one CPU core, ~%.1f-%.1f s on this machine's %d "
+        "cores (the job's settings on synthetic slices of its shapes; %.1f s to measure)\n",
+        measured->low_seconds, measured->high_seconds, measured->low_seconds / cores,
+        measured->high_seconds / cores, cores, measured->measuring_seconds);
+  }
 }
 
 CLI::App* AddJobCommand(CLI::App& app, const char* name, const char* help,
@@ -219,16 +234,28 @@ void RegisterPlanCommand(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<Args>();
   auto* cmd = AddJobCommand(
       app, "plan", "Show the tasks of a job, memory per task, bytes to read and write, time", args);
+  cmd->add_flag("--no-measure", args->no_measure,
+                "Skip measuring the job's settings on this machine (a second or two)");
   cmd->add_option("--max-task-memory", args->max_task_memory,
                   "Memory budget per task (bytes, or 8Gi/512Mi/4G); overrides the spec's "
                   "workers.maxTaskMemoryBytes");
   cmd->callback([args, exit_code] {
     std::optional<CheckedJob> c = RunCheck(*args, exit_code);
     if (!c) return;
+    std::optional<MeasuredTime> measured;
+    if (!args->no_measure) {
+      absl::StatusOr<MeasuredTime> m = MeasurePlanTime(c->plan.tasks);
+      if (m.ok()) {
+        measured = *m;
+      } else {
+        std::cerr << "glvq plan: could not measure the time here: " << ErrorLine(m.status())
+                  << "\n";
+      }
+    }
     if (args->output == "json") {
-      PrintPlanJson(*c);
+      PrintPlanJson(*c, measured);
     } else {
-      PrintPlanTable(*c);
+      PrintPlanTable(*c, measured);
     }
   });
 }

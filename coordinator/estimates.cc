@@ -103,27 +103,31 @@ uint64_t EstimateTaskMemory(const quant::QuantizerConfig& c, const TaskShape& s,
 }
 
 double WeightsPerSecond(const quant::QuantizerConfig& c) {
+  // Whole pipeline (Hessian preparation, RHT, search, measurement, write)
+  // per CPU-second, each method's defaults with Hessians, SmolLM2 layer 0
+  // (glvq-bench pipeline, docs/performance.md). Where a setting was not
+  // measured, the figure is scaled by the engine-only ratio between the
+  // settings (docs/job-spec.md says which).
   switch (c.method) {
     case Method::kRtn:
-      return 4.0e6;
+      return 1.0e6;
     case Method::kGptq:
-      return 3.0e6;
+      return 0.7e6;
     case Method::kE8p:
-      return 2.5e6;
+      return 0.5e6;
     case Method::kPvq:
-      if (c.dim <= 32) return 6.0e6;
-      return c.dim <= 64 ? 4.0e6 : 3.0e6;
+      if (c.dim <= 32) return 1.0e6;
+      return c.dim <= 64 ? 0.67e6 : 0.5e6;
     case Method::kGlvq:
-      if (c.dim >= 32) return 1.0e6;
-      if (c.dim >= 16) return 1.6e6;
-      return c.glvq.mu_max == 0 ? 3.9e6 : 2.4e6;
+      if (c.dim >= 32) return 0.17e6;
+      if (c.dim >= 16) return 0.27e6;
+      // The µ grid quantizes every group once per µ: 6.7× the time.
+      return c.glvq.mu_max == 0 ? 0.4e6 : 0.06e6;
     case Method::kTrellis:
-      // One core at k = 2 (worker/cpu/trellis_viterbi.h): the Viterbi
-      // search costs ∝ 2^L; L = 12 ≈ 0.3 M weights/s, the trial sweep adds
-      // 1/16 of that with a Hessian.
-      return 0.3e6 * std::ldexp(1.0, 12 - c.trellis.window);
+      // The Viterbi search (93 % of it) costs ∝ 2^L; measured at L = 12.
+      return 0.117e6 * std::ldexp(1.0, 12 - c.trellis.window);
   }
-  return 1.0e6;
+  return 0.5e6;
 }
 
 double EstimateSeconds(const quant::QuantizerConfig& c, uint64_t weights) {

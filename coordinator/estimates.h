@@ -44,13 +44,12 @@ uint64_t EstimateTaskMemory(const quant::QuantizerConfig& config, const TaskShap
 uint64_t EstimatePackedBytes(const quant::QuantizerConfig& config, const TaskShape& shape);
 uint64_t PerTensorPackedBytes(const quant::QuantizerConfig& config);
 
-// Single-core throughput in weights per second, measured on the
-// development machine (x86-64, one core, faithful settings): rtn 4.0 M/s,
-// gptq 3.0 M/s, e8p 2.5 M/s, glvq d <= 8: 2.4 M/s (3.9 M/s with companding
-// off, mu max 0), glvq d = 16: 1.6 M/s (interpolated, not measured),
-// glvq d = 32: 1.0 M/s, pvq D <= 32: 6 M/s, D = 64: 4 M/s (interpolated),
-// D >= 128: 3 M/s (docs/quality.md). Exact search, rht and ldlq are not
-// modelled.
+// Single-core throughput in weights per second of the whole pipeline
+// (Hessian preparation, RHT, search, quality measurement, write), measured
+// with each method's defaults and Hessians on the development machine
+// (docs/job-spec.md has the table). A fixed guide; `glvq plan` also
+// measures the job's own settings on the machine it runs on
+// (client/plan_timing.h).
 double WeightsPerSecond(const quant::QuantizerConfig& config);
 
 // weights / WeightsPerSecond: seconds on one CPU core.

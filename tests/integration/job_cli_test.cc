@@ -18,6 +18,7 @@ namespace glvq {
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::RunCommand;
 using testing::ScratchDir;
 using ::testing::StartsWith;
@@ -201,6 +202,32 @@ TEST_F(JobCli, PlanTableAndResourceErrors) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, StartsWith("job.yaml: tensor 'model.layers.0.mlp.down_proj.weight' needs "));
   EXPECT_THAT(r.err, HasSubstr("[RESOURCE_EXHAUSTED]"));
+}
+
+// The plan measures the job's own settings here, unless told not to: a
+// range (low <= high) next to the static estimate, and no key without it.
+TEST_F(JobCli, PlanMeasuresTheTimeOnThisMachine) {
+  auto r = Run("plan --output json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j["totals"].contains("measured_seconds")) << r.out;
+  const double low = j["totals"]["measured_seconds"]["low"].get<double>();
+  const double high = j["totals"]["measured_seconds"]["high"].get<double>();
+  EXPECT_GT(low, 0.0);
+  EXPECT_GE(high, low);
+  EXPECT_TRUE(j["totals"].contains("estimated_seconds"));
+
+  r = Run("plan --output json --no-measure");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_FALSE(j["totals"].contains("measured_seconds"));
+
+  r = Run("plan");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("measured here: "));
+  r = Run("plan --no-measure");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("measured here")));
 }
 
 TEST_F(JobCli, UsageErrorsExitTwo) {

@@ -325,14 +325,17 @@ TEST(Estimates, PackedBytesFollowTheFormat) {
 
 TEST(Estimates, ThroughputConstants) {
   quant::QuantizerConfig c;
-  EXPECT_EQ(WeightsPerSecond(c), 3.9e6);  // the default: no companding
+  EXPECT_EQ(WeightsPerSecond(c), 0.4e6);  // the default: no companding
   c.glvq.mu_max = 5;
-  EXPECT_EQ(WeightsPerSecond(c), 2.4e6);
+  EXPECT_EQ(WeightsPerSecond(c), 0.06e6);  // the µ grid: one pass per µ
   c.dim = 32;
-  EXPECT_EQ(WeightsPerSecond(c), 1.0e6);
+  EXPECT_EQ(WeightsPerSecond(c), 0.17e6);
   c.method = quant::Method::kRtn;
-  EXPECT_EQ(WeightsPerSecond(c), 4.0e6);
-  EXPECT_DOUBLE_EQ(EstimateSeconds(c, 8'000'000), 2.0);
+  EXPECT_EQ(WeightsPerSecond(c), 1.0e6);
+  EXPECT_DOUBLE_EQ(EstimateSeconds(c, 8'000'000), 8.0);
+  c.method = quant::Method::kTrellis;
+  c.trellis.window = 10;  // a quarter of L = 12's states
+  EXPECT_DOUBLE_EQ(WeightsPerSecond(c), 4 * 0.117e6);
 }
 
 }  // namespace
