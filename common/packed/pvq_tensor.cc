@@ -9,13 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/packed/pvq.h"
+#include "common/packed/tensor_format.h"
 
 namespace glvq {
 namespace {
-
-absl::Status Invalid(const QuantizedTensor& qt, const std::string& problem) {
-  return absl::InvalidArgumentError(absl::StrCat("quantized tensor '", qt.name, "': ", problem));
-}
 
 // Where the records of one group lie in its stream.
 struct GroupLayout {
@@ -68,42 +65,23 @@ std::vector<int64_t> Offsets(const QuantizedTensor& qt, const std::vector<GroupL
   return offsets;
 }
 
-absl::Status CheckSize(const QuantizedTensor& qt, const char* what, size_t actual,
-                       int64_t expected) {
-  if (actual != static_cast<size_t>(expected)) {
-    return Invalid(qt, absl::StrCat(what, " has ", actual, " entries, expected ", expected));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckFloats(const QuantizedTensor& qt, const char* what,
-                         const std::vector<float>& values, bool non_negative) {
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (!std::isfinite(values[i]) || (non_negative && values[i] < 0)) {
-      return Invalid(qt, absl::StrCat(what, "[", i, "] is ", values[i], ", must be finite",
-                                      non_negative ? " and >= 0" : ""));
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckPulses(const QuantizedTensor& qt) {
   for (int64_t g = 0; g < qt.NumGroups(); ++g) {
     const int64_t short_dim = ShortDim(qt, g);
     const int32_t whole = qt.pulses[2 * g], part = qt.pulses[2 * g + 1];
     if (qt.GroupWidth(g) >= qt.dim) {
       auto size = pvq::CountPyramid(static_cast<int>(qt.dim), whole);
-      if (!size.ok()) return Invalid(qt, absl::StrCat("group ", g, ": ", size.status().message()));
+      if (!size.ok()) return InvalidTensor(qt, absl::StrCat("group ", g, ": ", size.status().message()));
     } else if (whole != 0) {
-      return Invalid(qt, absl::StrCat("group ", g, " has no whole vectors but pulses ", whole));
+      return InvalidTensor(qt, absl::StrCat("group ", g, " has no whole vectors but pulses ", whole));
     }
     if (short_dim == 0 && part != 0) {
-      return Invalid(qt, absl::StrCat("group ", g, " has no short vector but short pulses ", part));
+      return InvalidTensor(qt, absl::StrCat("group ", g, " has no short vector but short pulses ", part));
     }
     if (short_dim > 0) {
       auto size = pvq::CountPyramid(static_cast<int>(short_dim), part);
       if (!size.ok()) {
-        return Invalid(qt, absl::StrCat("group ", g, " short vector: ", size.status().message()));
+        return InvalidTensor(qt, absl::StrCat("group ", g, " short vector: ", size.status().message()));
       }
     }
   }
@@ -153,25 +131,20 @@ int PvqGainBits(const QuantizedTensor& qt) {
 }
 
 absl::Status ValidatePvqLayout(const QuantizedTensor& qt) {
-  RETURN_IF_ERROR(CheckSize(qt, "bits", qt.bits.size(), 0));
-  RETURN_IF_ERROR(CheckSize(qt, "generators", qt.generators.size(), 0));
-  RETURN_IF_ERROR(CheckSize(qt, "mu", qt.mu.size(), 0));
-  RETURN_IF_ERROR(CheckSize(qt, "scale", qt.scale.size(), 0));
-  RETURN_IF_ERROR(CheckSize(qt, "zero", qt.zero.size(), 0));
-  RETURN_IF_ERROR(CheckSize(qt, "pulses", qt.pulses.size(), 2 * qt.NumGroups()));
-  RETURN_IF_ERROR(CheckSize(qt, "norms", qt.norms.size(), qt.rows));
+  RETURN_IF_ERROR(CheckArraySize(qt, "pulses", qt.pulses.size(), 2 * qt.NumGroups()));
+  RETURN_IF_ERROR(CheckArraySize(qt, "norms", qt.norms.size(), qt.rows));
   if (PvqGainBits(qt) < 0) {
-    return Invalid(qt, absl::StrCat("gains has ", qt.gains.size(), " entries, expected ",
+    return InvalidTensor(qt, absl::StrCat("gains has ", qt.gains.size(), " entries, expected ",
                                     PvqGainRows(qt), " rows of a power of two in 1..256"));
   }
-  RETURN_IF_ERROR(CheckFloats(qt, "gains", qt.gains, false));
-  RETURN_IF_ERROR(CheckFloats(qt, "norms", qt.norms, true));
+  RETURN_IF_ERROR(CheckAllValues(qt, qt.gains, "gains", IsFiniteValue, "finite"));
+  RETURN_IF_ERROR(CheckAllValues(qt, qt.norms, "norms", IsNonNegativeFinite, "finite and >= 0"));
   RETURN_IF_ERROR(CheckPulses(qt));
-  RETURN_IF_ERROR(CheckSize(qt, "offsets", qt.offsets.size(), qt.NumGroups() + 1));
+  RETURN_IF_ERROR(CheckArraySize(qt, "offsets", qt.offsets.size(), qt.NumGroups() + 1));
   const std::vector<int64_t> expected = Offsets(qt, Layouts(qt));
   for (size_t g = 0; g < expected.size(); ++g) {
     if (qt.offsets[g] != expected[g]) {
-      return Invalid(qt, absl::StrCat("offsets[", g, "] is ", qt.offsets[g], ", expected ",
+      return InvalidTensor(qt, absl::StrCat("offsets[", g, "] is ", qt.offsets[g], ", expected ",
                                       expected[g]));
     }
   }
@@ -187,7 +160,7 @@ absl::Status ValidatePvqCodes(const QuantizedTensor& qt, std::span<const uint8_t
     const uint8_t* stream = codes.data() + qt.offsets[g];
     const uint64_t bits = static_cast<uint64_t>(qt.rows) * l.RowBits();
     if (bits % 8 != 0 && (stream[bits / 8] >> (bits % 8)) != 0) {
-      return Invalid(qt, absl::StrCat("group ", g, " has nonzero padding bits"));
+      return InvalidTensor(qt, absl::StrCat("group ", g, " has nonzero padding bits"));
     }
     const int64_t per_row = l.whole + (l.short_dim > 0 ? 1 : 0);
     for (int64_t v = 0; v < per_row; ++v) {
@@ -199,7 +172,7 @@ absl::Status ValidatePvqCodes(const QuantizedTensor& qt, std::span<const uint8_t
       for (int64_t r = 0; r < qt.rows; ++r) {
         pvq::GetIndex(stream, l.RecordBit(r, v), c.index_bits, words, index);
         if (!Below(index, words, count)) {
-          return Invalid(qt, absl::StrCat("group ", g, " row ", r, " vector ", v,
+          return InvalidTensor(qt, absl::StrCat("group ", g, " row ", r, " vector ", v,
                                           " has a pyramid index beyond N(D, K)"));
         }
       }
@@ -215,7 +188,7 @@ uint64_t PvqPayloadBits(const QuantizedTensor& qt) {
 }
 
 absl::Status DecodePvq(const QuantizedTensor& qt, std::span<double> out) {
-  RETURN_IF_ERROR(CheckSize(qt, "output", out.size(), qt.rows * qt.cols));
+  RETURN_IF_ERROR(CheckArraySize(qt, "output", out.size(), qt.rows * qt.cols));
   const std::vector<GroupLayout> layouts = Layouts(qt);
   std::map<std::pair<int64_t, int32_t>, pvq::Enumeration> enumerations;
   uint64_t index[pvq::kMaxIndexWords];
@@ -253,31 +226,31 @@ absl::Status DecodePvq(const QuantizedTensor& qt, std::span<double> out) {
 
 absl::Status PackPvqCodes(const PvqCodes& codes, QuantizedTensor* qt) {
   const QuantizedTensor& t = *qt;
-  RETURN_IF_ERROR(CheckSize(t, "pulses", t.pulses.size(), 2 * t.NumGroups()));
+  RETURN_IF_ERROR(CheckArraySize(t, "pulses", t.pulses.size(), 2 * t.NumGroups()));
   RETURN_IF_ERROR(CheckPulses(t));
   const int gain_bits = PvqGainBits(t);
-  if (gain_bits < 0) return Invalid(t, "gains must hold a power of two of levels in 1..256");
+  if (gain_bits < 0) return InvalidTensor(t, "gains must hold a power of two of levels in 1..256");
   const std::vector<GroupLayout> layouts = Layouts(t);
   int64_t records = 0;
   for (int64_t g = 0; g < t.NumGroups(); ++g) {
     records += t.rows * PvqVectorsPerRow(t.GroupWidth(g), t.dim);
   }
-  RETURN_IF_ERROR(CheckSize(t, "gain codes", codes.gain_codes.size(), records));
-  RETURN_IF_ERROR(CheckSize(t, "indices", codes.indices.size(), records * codes.words));
+  RETURN_IF_ERROR(CheckArraySize(t, "gain codes", codes.gain_codes.size(), records));
+  RETURN_IF_ERROR(CheckArraySize(t, "indices", codes.indices.size(), records * codes.words));
   qt->offsets = Offsets(t, layouts);
   qt->codes.assign(static_cast<size_t>(qt->offsets.back()), 0);
   size_t j = 0;
   for (int64_t g = 0; g < t.NumGroups(); ++g) {
     const GroupLayout& l = layouts[g];
     if (std::max(l.whole_bits, l.short_bits) > 64 * codes.words) {
-      return Invalid(t, absl::StrCat("group ", g, " needs more index bits than the codes hold"));
+      return InvalidTensor(t, absl::StrCat("group ", g, " needs more index bits than the codes hold"));
     }
     uint8_t* stream = qt->codes.data() + qt->offsets[g];
     const int64_t per_row = l.whole + (l.short_dim > 0 ? 1 : 0);
     for (int64_t r = 0; r < t.rows; ++r) {
       for (int64_t v = 0; v < per_row; ++v, ++j) {
         if (codes.gain_codes[j] >> gain_bits != 0) {
-          return Invalid(t, absl::StrCat("gain code ", int{codes.gain_codes[j]}, " of record ", j,
+          return InvalidTensor(t, absl::StrCat("gain code ", int{codes.gain_codes[j]}, " of record ", j,
                                          " is out of range"));
         }
         const int index_bits = v < l.whole ? l.whole_bits : l.short_bits;
@@ -290,6 +263,53 @@ absl::Status PackPvqCodes(const PvqCodes& codes, QuantizedTensor* qt) {
     }
   }
   return absl::OkStatus();
+}
+
+namespace {
+
+class PvqFormat final : public TensorFormat {
+ public:
+  absl::Status ValidateDim(const QuantizedTensor& qt) const override {
+    return CheckDimRange(qt, pvq::kMaxDim);
+  }
+  absl::Status ValidateLayout(const QuantizedTensor& qt) const override {
+    return ValidatePvqLayout(qt);
+  }
+  absl::Status ValidateCodes(const QuantizedTensor& qt,
+                             std::span<const uint8_t> codes) const override {
+    return ValidatePvqCodes(qt, codes);
+  }
+  // ValidateLayout checked it all: the offsets follow from it.
+  absl::Status ValidateSideInfo(const QuantizedTensor&) const override {
+    return absl::OkStatus();
+  }
+  std::vector<ComponentSpec> Components(const QuantizedTensor& qt, int64_t code_bytes,
+                                        bool /*with_row_scale*/) const override {
+    const int64_t groups = qt.NumGroups();
+    // gains: [S, levels], any levels here; ValidatePvqLayout checks them.
+    const int64_t gain_rows = PvqGainRows(qt);
+    return {{"codes", DType::kU8, {code_bytes}},
+            {"offsets", DType::kI64, {groups + 1}},
+            {"gains", DType::kF32, {gain_rows, static_cast<int64_t>(qt.gains.size()) / gain_rows}},
+            {"norms", DType::kF32, {qt.rows}},
+            {"pulses", DType::kI32, {groups, 2}}};
+  }
+  // The offsets depend on the pulses and gains, not on bits.
+  std::vector<int64_t> GroupOffsets(int64_t, int64_t, int64_t,
+                                    std::span<const uint8_t>) const override {
+    return {};
+  }
+  uint64_t PayloadBits(const QuantizedTensor& qt) const override { return PvqPayloadBits(qt); }
+  absl::Status Decode(const QuantizedTensor& qt, std::span<double> out) const override {
+    return DecodePvq(qt, out);
+  }
+};
+
+}  // namespace
+
+const TensorFormat& PvqTensorFormat() {
+  static const PvqFormat format;
+  return format;
 }
 
 }  // namespace glvq

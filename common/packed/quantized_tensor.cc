@@ -1,21 +1,22 @@
-#include "common/base/string_view.h"
+// What every method of the packed format shares: scalar checks, the
+// component set and its I/O, accounting, the inverse RHT and the bit-packed
+// code streams. Each method's own part is its TensorFormat
+// (tensor_format.h), one file per method.
 #include "common/packed/quantized_tensor.h"
 
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/base/status_macros.h"
+#include "common/base/string_view.h"
 #include "common/packed/bitpack.h"
-#include "common/packed/e8p.h"
 #include "common/packed/hadamard.h"
-#include "common/packed/pvq.h"
-#include "common/packed/pvq_tensor.h"
-#include "common/packed/trellis_code.h"
-#include "common/packed/trellis_tensor.h"
+#include "common/packed/tensor_format.h"
 
 namespace glvq {
 namespace {
@@ -28,311 +29,88 @@ static_assert(std::endian::native == std::endian::little,
 constexpr int64_t kMaxExtent = (int64_t{1} << 31) - 1;
 constexpr int64_t kMaxWeights = int64_t{1} << 48;
 
+// The format of a tensor whose scalars are valid.
+const TensorFormat& FormatOf(const QuantizedTensor& qt) { return *FindTensorFormat(qt.method); }
 
-absl::Status Invalid(const QuantizedTensor& qt, absl::string_view problem) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("quantized tensor '", qt.name, "': ", problem));
-}
-
-bool IsKnownMethod(std::string_view method) {
-  return method == kMethodGlvq || method == kMethodRtn || method == kMethodE8p ||
-         method == kMethodPvq || method == kMethodTrellis;
-}
-
-// glvq and rtn pack b-bit codes LSB-first; e8p stores whole 16-bit indices,
-// pvq records of index and gain bits (pvq_tensor.h), trellis one
-// byte-aligned stream per row and group (trellis_tensor.h).
+// glvq and rtn: b-bit codes packed LSB-first (PackGroupCodes).
 bool IsBitPacked(std::string_view method) {
-  return method != kMethodE8p && method != kMethodPvq && method != kMethodTrellis;
+  return dynamic_cast<const BitPackedTensorFormat*>(FindTensorFormat(method)) != nullptr;
 }
-
-// The only bit width an e8p group may declare: 16 bits per 8 weights.
-constexpr uint8_t kE8pBits = 2;
 
 absl::Status CheckExtent(const QuantizedTensor& qt, absl::string_view what,
                          int64_t value) {
   if (value < 1 || value > kMaxExtent) {
-    return Invalid(qt, absl::StrCat(what, " must be in 1..", kMaxExtent, ", got ", value));
+    return InvalidTensor(qt, absl::StrCat(what, " must be in 1..", kMaxExtent, ", got ", value));
   }
   return absl::OkStatus();
 }
 
 // Everything that does not depend on the arrays; after this, NumGroups()
 // and GroupWidth() are meaningful.
-absl::Status ValidateScalars(const QuantizedTensor& qt) {
-  if (qt.name.empty()) return Invalid(qt, "empty name");
-  if (!IsKnownMethod(qt.method)) {
-    return Invalid(qt, absl::StrCat("unknown method '", qt.method,
-                                    "' (expected 'glvq', 'rtn', 'e8p', 'pvq' or 'trellis')"));
+absl::Status ValidateScalarsAndDim(const QuantizedTensor& qt) {
+  if (qt.name.empty()) return InvalidTensor(qt, "empty name");
+  const TensorFormat* format = FindTensorFormat(qt.method);
+  if (format == nullptr) {
+    return InvalidTensor(qt, absl::StrCat("unknown method '", qt.method,
+                                          "' (expected 'glvq', 'rtn', 'e8p', 'pvq' or 'trellis')"));
   }
   if (!IsFloatDType(qt.source_dtype)) {
-    return Invalid(qt, absl::StrCat("source dtype ", Sv(DTypeName(qt.source_dtype)),
-                                    " is not a float dtype"));
+    return InvalidTensor(qt, absl::StrCat("source dtype ", Sv(DTypeName(qt.source_dtype)),
+                                          " is not a float dtype"));
   }
   RETURN_IF_ERROR(CheckExtent(qt, "rows", qt.rows));
   RETURN_IF_ERROR(CheckExtent(qt, "cols", qt.cols));
   RETURN_IF_ERROR(CheckExtent(qt, "group_size", qt.group_size));
   if (qt.rows * qt.cols > kMaxWeights) {
-    return Invalid(qt, absl::StrCat("rows * cols exceeds ", kMaxWeights));
+    return InvalidTensor(qt, absl::StrCat("rows * cols exceeds ", kMaxWeights));
   }
-  const int64_t max_dim = qt.method == kMethodRtn       ? 1
-                          : qt.method == kMethodPvq     ? pvq::kMaxDim
-                          : qt.method == kMethodTrellis ? trellis::kMaxL
-                                                        : packed::kMaxLatticeDim;
-  if (qt.method == kMethodE8p && qt.dim != e8p::kDim) {
-    return Invalid(qt, absl::StrCat("dim must be 8 for method 'e8p', got ", qt.dim));
-  }
-  if (qt.dim < 1 || qt.dim > max_dim) {
-    return Invalid(qt, absl::StrCat("dim must be in 1..", max_dim, " for method '",
-                                    qt.method, "', got ", qt.dim));
-  }
+  RETURN_IF_ERROR(format->ValidateDim(qt));
   if (qt.quality.has_value()) {
     const TensorQuality& q = *qt.quality;
     if (!std::isfinite(q.nmse) || !std::isfinite(q.sqnr_db) ||
         !std::isfinite(q.proxy_loss) || !std::isfinite(q.top_error) || q.top_error < 0) {
-      return Invalid(qt, "quality figures must be finite");
+      return InvalidTensor(qt, "quality figures must be finite");
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckArraySize(const QuantizedTensor& qt, absl::string_view what,
-                            size_t actual, int64_t expected) {
-  if (actual != static_cast<size_t>(expected)) {
-    return Invalid(qt, absl::StrCat(what, " has ", actual, " entries, expected ", expected));
-  }
-  return absl::OkStatus();
+// Every array field that is a component of some method, with its size.
+std::vector<std::pair<std::string_view, size_t>> ArrayFieldSizes(const QuantizedTensor& qt) {
+  return {{"bits", qt.bits.size()},         {"generators", qt.generators.size()},
+          {"mu", qt.mu.size()},             {"scale", qt.scale.size()},
+          {"zero", qt.zero.size()},         {"pulses", qt.pulses.size()},
+          {"gains", qt.gains.size()},       {"norms", qt.norms.size()},
+          {kRowScaleComponent, qt.row_scale.size()}};
 }
 
-absl::Status ValidateBitsAndOffsets(const QuantizedTensor& qt) {
-  if (qt.method == kMethodPvq) return ValidatePvqLayout(qt);
-  const int64_t groups = qt.NumGroups();
-  RETURN_IF_ERROR(CheckArraySize(qt, "bits", qt.bits.size(), groups));
-  for (int64_t g = 0; g < groups; ++g) {
-    if (qt.bits[g] < packed::kMinCodeBits || qt.bits[g] > packed::kMaxCodeBits) {
-      return Invalid(qt, absl::StrCat("group ", g, " has ", static_cast<int>(qt.bits[g]),
-                                      " bits per code, expected 1..8"));
-    }
-    if (qt.method == kMethodE8p && qt.bits[g] != kE8pBits) {
-      return Invalid(qt, absl::StrCat("group ", g, " has ", static_cast<int>(qt.bits[g]),
-                                      " bits per weight, e8p has exactly 2"));
-    }
-  }
-  RETURN_IF_ERROR(CheckArraySize(qt, "offsets", qt.offsets.size(), groups + 1));
-  const std::vector<int64_t> expected =
-      ComputeGroupOffsets(qt.method, qt.rows, qt.cols, qt.group_size, qt.bits);
-  for (int64_t g = 0; g <= groups; ++g) {
-    if (qt.offsets[g] != expected[g]) {
-      return Invalid(qt, absl::StrCat("offsets[", g, "] is ", qt.offsets[g],
-                                      ", expected ", expected[g]));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// Padding bits are fixed to zero so that a tensor has exactly one encoding.
-absl::Status ValidateCodes(const QuantizedTensor& qt, std::span<const uint8_t> codes) {
-  const int64_t groups = qt.NumGroups();
-  if (codes.size() != static_cast<uint64_t>(qt.offsets[groups])) {
-    return Invalid(qt, absl::StrCat("codes has ", codes.size(), " bytes, offsets say ",
-                                    qt.offsets[groups]));
-  }
-  if (qt.method == kMethodPvq) return ValidatePvqCodes(qt, codes);
-  if (qt.method == kMethodTrellis) return ValidateTrellisCodes(qt, codes);
-  if (!IsBitPacked(qt.method)) return absl::OkStatus();  // every uint16 is an index
-  for (int64_t g = 0; g < groups; ++g) {
-    const uint64_t code_bits =
-        static_cast<uint64_t>(qt.rows * qt.GroupWidth(g)) * qt.bits[g];
-    const unsigned used = static_cast<unsigned>(code_bits % 8);
-    if (used == 0) continue;
-    const uint8_t last = codes[qt.offsets[g + 1] - 1];
-    if ((last >> used) != 0) {
-      return Invalid(qt, absl::StrCat("group ", g, " has nonzero padding bits"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckAll(const QuantizedTensor& qt, std::span<const float> values,
-                      absl::string_view what, bool (*ok)(float),
-                      absl::string_view requirement) {
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (!ok(values[i])) {
-      return Invalid(qt, absl::StrCat(what, "[", i, "] is ", values[i], ", must be ",
-                                      requirement));
-    }
-  }
-  return absl::OkStatus();
-}
-
-bool IsFinite(float v) { return std::isfinite(v); }
-bool IsPositiveFinite(float v) { return std::isfinite(v) && v > 0; }
-bool IsNonNegativeFinite(float v) { return std::isfinite(v) && v >= 0; }
-
-absl::Status ValidateGlvqSideInfo(const QuantizedTensor& qt) {
-  const int64_t groups = qt.NumGroups();
-  RETURN_IF_ERROR(CheckArraySize(qt, "generators", qt.generators.size(),
-                                 groups * qt.dim * qt.dim));
-  RETURN_IF_ERROR(CheckArraySize(qt, "mu", qt.mu.size(), groups));
-  RETURN_IF_ERROR(CheckArraySize(qt, "scale", qt.scale.size(), groups));
-  RETURN_IF_ERROR(CheckArraySize(qt, "zero", qt.zero.size(), 0));
-  RETURN_IF_ERROR(CheckAll(qt, qt.generators, "generators", IsFinite, "finite"));
-  RETURN_IF_ERROR(CheckAll(qt, qt.mu, "mu", IsNonNegativeFinite, "finite and >= 0"));
-  if (!qt.row_scale.empty()) {
-    RETURN_IF_ERROR(CheckArraySize(qt, "row_scale", qt.row_scale.size(), qt.rows));
-    RETURN_IF_ERROR(CheckAll(qt, qt.row_scale, "row_scale", IsPositiveFinite, "finite and > 0"));
-  }
-  return CheckAll(qt, qt.scale, "scale", IsPositiveFinite, "finite and > 0");
-}
-
-absl::Status ValidateE8pSideInfo(const QuantizedTensor& qt) {
-  RETURN_IF_ERROR(CheckArraySize(qt, "generators", qt.generators.size(), 0));
-  RETURN_IF_ERROR(CheckArraySize(qt, "mu", qt.mu.size(), 0));
-  RETURN_IF_ERROR(CheckArraySize(qt, "scale", qt.scale.size(), qt.NumGroups()));
-  RETURN_IF_ERROR(CheckArraySize(qt, "zero", qt.zero.size(), 0));
-  return CheckAll(qt, qt.scale, "scale", IsPositiveFinite, "finite and > 0");
-}
-
-absl::Status ValidateRtnSideInfo(const QuantizedTensor& qt) {
-  const int64_t per_row = qt.NumGroups() * qt.rows;
-  RETURN_IF_ERROR(CheckArraySize(qt, "generators", qt.generators.size(), 0));
-  RETURN_IF_ERROR(CheckArraySize(qt, "mu", qt.mu.size(), 0));
-  RETURN_IF_ERROR(CheckArraySize(qt, "scale", qt.scale.size(), per_row));
-  RETURN_IF_ERROR(CheckArraySize(qt, "zero", qt.zero.size(), per_row));
-  RETURN_IF_ERROR(CheckAll(qt, qt.scale, "scale", IsPositiveFinite, "finite and > 0"));
-  return CheckAll(qt, qt.zero, "zero", IsFinite, "finite");
-}
-
-absl::Status ValidateSideInfo(const QuantizedTensor& qt) {
+// The arrays the method does not store are empty, and rht_seed is empty or
+// [2]: each format then checks only its own arrays.
+absl::Status ValidateUnusedArrays(const QuantizedTensor& qt) {
   if (qt.rht_seed.size() != 0 && qt.rht_seed.size() != 2) {
-    return Invalid(qt, absl::StrCat("rht_seed has ", qt.rht_seed.size(),
-                                    " entries, expected 0 or 2"));
+    return InvalidTensor(qt, absl::StrCat("rht_seed has ", qt.rht_seed.size(),
+                                          " entries, expected 0 or 2"));
   }
-  if (qt.method != kMethodGlvq && qt.method != kMethodTrellis) {
-    RETURN_IF_ERROR(CheckArraySize(qt, "row_scale", qt.row_scale.size(), 0));
-  }
-  if (qt.method == kMethodPvq) return absl::OkStatus();  // ValidatePvqLayout did it
-  RETURN_IF_ERROR(CheckArraySize(qt, "pulses", qt.pulses.size(), 0));
-  RETURN_IF_ERROR(CheckArraySize(qt, "gains", qt.gains.size(), 0));
-  RETURN_IF_ERROR(CheckArraySize(qt, "norms", qt.norms.size(), 0));
-  if (qt.method == kMethodTrellis) return ValidateTrellisSideInfo(qt);
-  if (qt.method == kMethodGlvq) return ValidateGlvqSideInfo(qt);
-  if (qt.method == kMethodE8p) return ValidateE8pSideInfo(qt);
-  return ValidateRtnSideInfo(qt);
-}
-
-// F_mu^-1 of docs/format.md; expm1/log1p keep precision for small mu * |y|.
-double InverseCompand(double y, double mu) {
-  if (mu == 0) return y;
-  return std::copysign(std::expm1(std::fabs(y) * std::log1p(mu)) / mu, y);
-}
-
-// The decoders write each weight once, converted to T: float rounds the
-// double result (the format's single rounding); double keeps it for the
-// inverse RHT, which rounds after the transform instead.
-template <typename T>
-void DecodeGlvqGroup(const QuantizedTensor& qt, int64_t g,
-                     std::span<const uint8_t> codes, std::span<T> out) {
-  const int64_t width = qt.GroupWidth(g);
-  const int64_t d = qt.dim;
-  const int64_t first_col = g * qt.group_size;
-  const float* gen = qt.generators.data() + g * d * d;
-  const double mu = qt.mu[g];
-  const double scale = qt.scale[g];
-  const double center = std::ldexp(1.0, qt.bits[g] - 1) - 0.5;
-  double z[packed::kMaxLatticeDim];
-  for (int64_t r = 0; r < qt.rows; ++r) {
-    const double gain = qt.row_scale.empty() ? scale : scale * double(qt.row_scale[r]);
-    for (int64_t c0 = 0; c0 < width; c0 += d) {
-      // A row's last vector may be short: decode it with G's leading k x k block.
-      const int64_t k = std::min(d, width - c0);
-      for (int64_t j = 0; j < k; ++j) z[j] = codes[r * width + c0 + j] - center;
-      for (int64_t i = 0; i < k; ++i) {
-        double y = 0;
-        for (int64_t j = 0; j < k; ++j) y += static_cast<double>(gen[i * d + j]) * z[j];
-        out[r * qt.cols + first_col + c0 + i] = static_cast<T>(gain * InverseCompand(y, mu));
-      }
-    }
-  }
-}
-
-template <typename T>
-void DecodeRtnGroup(const QuantizedTensor& qt, int64_t g,
-                    std::span<const uint8_t> codes, std::span<T> out) {
-  const int64_t width = qt.GroupWidth(g);
-  const int64_t first_col = g * qt.group_size;
-  for (int64_t r = 0; r < qt.rows; ++r) {
-    const double scale = qt.scale[g * qt.rows + r];
-    const double zero = qt.zero[g * qt.rows + r];
-    for (int64_t c = 0; c < width; ++c) {
-      out[r * qt.cols + first_col + c] = static_cast<T>(scale * (codes[r * width + c] - zero));
-    }
-  }
-}
-
-// A ragged row's last codeword decodes 8 values; those beyond the group's
-// width are padding and dropped.
-template <typename T>
-void DecodeE8pGroup(const QuantizedTensor& qt, int64_t g, std::span<const uint16_t> codes,
-                    std::span<T> out) {
-  const int64_t width = qt.GroupWidth(g);
-  const int64_t per_row = E8pVectorsPerRow(width);
-  const int64_t first_col = g * qt.group_size;
-  const double scale = qt.scale[g];
-  for (int64_t r = 0; r < qt.rows; ++r) {
-    for (int64_t v = 0; v < per_row; ++v) {
-      const std::array<double, e8p::kDim> c = e8p::Codeword(codes[r * per_row + v]);
-      const int64_t c0 = v * e8p::kDim;
-      const int64_t k = std::min<int64_t>(e8p::kDim, width - c0);
-      for (int64_t i = 0; i < k; ++i) {
-        out[r * qt.cols + first_col + c0 + i] = static_cast<T>(scale * c[i]);
-      }
-    }
-  }
-}
-
-template <typename T>
-absl::Status DecodeGroups(const QuantizedTensor& qt, std::span<T> out) {
-  if (qt.method == kMethodPvq) {
-    if constexpr (std::is_same_v<T, double>) return DecodePvq(qt, out);
-    std::vector<double> dense(out.size());
-    RETURN_IF_ERROR(DecodePvq(qt, dense));
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(dense[i]);
-    return absl::OkStatus();
-  }
-  if (qt.method == kMethodTrellis) {
-    std::vector<float> dense(out.size());
-    DecodeTrellis(qt, dense);
-    std::copy(dense.begin(), dense.end(), out.begin());
-    return absl::OkStatus();
-  }
-  std::vector<uint8_t> codes;
-  std::vector<uint16_t> indices;
-  for (int64_t g = 0; g < qt.NumGroups(); ++g) {
-    if (qt.method == kMethodE8p) {
-      indices.resize(static_cast<size_t>(qt.rows * E8pVectorsPerRow(qt.GroupWidth(g))));
-      RETURN_IF_ERROR(UnpackE8pGroupCodes(qt, g, indices));
-      DecodeE8pGroup<T>(qt, g, indices, out);
-      continue;
-    }
-    codes.resize(static_cast<size_t>(qt.rows * qt.GroupWidth(g)));
-    RETURN_IF_ERROR(UnpackGroupCodes(qt, g, codes));
-    if (qt.method == kMethodGlvq) {
-      DecodeGlvqGroup<T>(qt, g, codes, out);
-    } else {
-      DecodeRtnGroup<T>(qt, g, codes, out);
-    }
+  const std::vector<ComponentSpec> specs =
+      FormatOf(qt).Components(qt, 0, !qt.row_scale.empty());
+  for (const auto& [name, size] : ArrayFieldSizes(qt)) {
+    const bool stored = std::any_of(specs.begin(), specs.end(),
+                                    [&](const ComponentSpec& c) { return c.name == name; });
+    if (!stored) RETURN_IF_ERROR(CheckArraySize(qt, name, size, 0));
   }
   return absl::OkStatus();
 }
 
-// Decodes W̃ in double, undoes the RHT, and rounds once.
-absl::Status DecodeWithRht(const QuantizedTensor& qt, std::span<float> out) {
+// Decodes in double, undoes the RHT when the tensor has one, and rounds
+// once to float.
+absl::Status Decode(const QuantizedTensor& qt, std::span<float> out) {
   std::vector<double> dense(out.size());
-  RETURN_IF_ERROR(DecodeGroups<double>(qt, dense));
-  const RhtSeeds seeds{static_cast<uint64_t>(qt.rht_seed[0]),
-                       static_cast<uint64_t>(qt.rht_seed[1])};
-  RhtInverse(dense, qt.rows, qt.cols, seeds);
+  RETURN_IF_ERROR(FormatOf(qt).Decode(qt, dense));
+  if (!qt.rht_seed.empty()) {
+    const RhtSeeds seeds{static_cast<uint64_t>(qt.rht_seed[0]),
+                         static_cast<uint64_t>(qt.rht_seed[1])};
+    RhtInverse(dense, qt.rows, qt.cols, seeds);
+  }
   for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(dense[i]);
   return absl::OkStatus();
 }
@@ -349,40 +127,9 @@ std::vector<T> CopyElements(const TensorView& view) {
   return out;
 }
 
-struct ComponentSpec {
-  std::string_view name;
-  DType dtype;
-  std::vector<int64_t> shape;  // codes: its length comes from offsets
-};
-
 std::vector<ComponentSpec> ComponentSpecs(const QuantizedTensor& qt, int64_t code_bytes,
                                           bool with_rht_seed, bool with_row_scale) {
-  const int64_t groups = qt.NumGroups();
-  std::vector<ComponentSpec> specs;
-  if (qt.method != kMethodPvq) specs.push_back({"bits", DType::kU8, {groups}});
-  specs.push_back({"codes", DType::kU8, {code_bytes}});
-  specs.push_back({"offsets", DType::kI64, {groups + 1}});
-  if (qt.method == kMethodPvq) {
-    // gains: [S, levels], any levels here; ValidatePvqLayout checks them.
-    const int64_t gain_rows = PvqGainRows(qt);
-    specs.push_back({"gains", DType::kF32,
-                     {gain_rows, static_cast<int64_t>(qt.gains.size()) / gain_rows}});
-    specs.push_back({"norms", DType::kF32, {qt.rows}});
-    specs.push_back({"pulses", DType::kI32, {groups, 2}});
-  } else if (qt.method == kMethodGlvq) {
-    specs.push_back({"generators", DType::kF32, {groups, qt.dim, qt.dim}});
-    specs.push_back({"mu", DType::kF32, {groups}});
-    if (with_row_scale) specs.push_back({kRowScaleComponent, DType::kF32, {qt.rows}});
-    specs.push_back({"scale", DType::kF32, {groups}});
-  } else if (qt.method == kMethodE8p) {
-    specs.push_back({"scale", DType::kF32, {groups}});
-  } else if (qt.method == kMethodTrellis) {
-    specs.push_back({kRowScaleComponent, DType::kF32, {qt.rows}});
-    specs.push_back({"scale", DType::kF32, {groups}});
-  } else {
-    specs.push_back({"scale", DType::kF32, {groups, qt.rows}});
-    specs.push_back({"zero", DType::kF32, {groups, qt.rows}});
-  }
+  std::vector<ComponentSpec> specs = FormatOf(qt).Components(qt, code_bytes, with_row_scale);
   if (with_rht_seed) specs.push_back({kRhtSeedComponent, DType::kI64, {2}});
   return specs;
 }
@@ -396,7 +143,7 @@ absl::Status CheckComponentSet(
   std::vector<std::string> actual;
   for (const auto& [name, view] : components) actual.push_back(name);
   if (actual != expected) {
-    return Invalid(meta, absl::StrCat("components are {", absl::StrJoin(actual, ", "),
+    return InvalidTensor(meta, absl::StrCat("components are {", absl::StrJoin(actual, ", "),
                                       "}, expected {", absl::StrJoin(expected, ", "),
                                       "} for method '", meta.method, "'"));
   }
@@ -412,7 +159,7 @@ absl::Status CheckComponentView(const QuantizedTensor& meta, const ComponentSpec
                   : is_gains ? view.shape.size() == 2 && view.shape[0] == spec.shape[0]
                              : view.shape == spec.shape;
   if (view.dtype != spec.dtype || !ok) {
-    return Invalid(meta, absl::StrCat(
+    return InvalidTensor(meta, absl::StrCat(
         "component '", Sv(spec.name), "' is ", Sv(DTypeName(view.dtype)), " ",
         ShapeToString(view.shape), ", expected ", Sv(DTypeName(spec.dtype)), " ",
         is_codes   ? "[bytes]"
@@ -455,45 +202,42 @@ absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt) {
 
 absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt,
                                      std::span<const uint8_t> codes) {
-  RETURN_IF_ERROR(ValidateScalars(qt));
-  RETURN_IF_ERROR(ValidateBitsAndOffsets(qt));
-  RETURN_IF_ERROR(ValidateCodes(qt, codes));
-  return ValidateSideInfo(qt);
+  RETURN_IF_ERROR(ValidateTensorScalars(qt));
+  RETURN_IF_ERROR(ValidateUnusedArrays(qt));
+  const TensorFormat& format = FormatOf(qt);
+  RETURN_IF_ERROR(format.ValidateLayout(qt));
+  const int64_t groups = qt.NumGroups();
+  if (codes.size() != static_cast<uint64_t>(qt.offsets[groups])) {
+    return InvalidTensor(qt, absl::StrCat("codes has ", codes.size(), " bytes, offsets say ",
+                                          qt.offsets[groups]));
+  }
+  RETURN_IF_ERROR(format.ValidateCodes(qt, codes));
+  return format.ValidateSideInfo(qt);
 }
+
+absl::Status ValidateTensorScalars(const QuantizedTensor& qt) { return ValidateScalarsAndDim(qt); }
 
 std::vector<int64_t> ComputeGroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
                                          std::span<const uint8_t> bits) {
-  return ComputeGroupOffsets(kMethodGlvq, rows, cols, group_size, bits);
+  return GlvqTensorFormat().GroupOffsets(rows, cols, group_size, bits);
 }
 
 std::vector<int64_t> ComputeGroupOffsets(std::string_view method, int64_t rows, int64_t cols,
                                          int64_t group_size, std::span<const uint8_t> bits) {
-  if (method == kMethodTrellis) return TrellisGroupOffsets(rows, cols, group_size, bits);
-  std::vector<int64_t> offsets(bits.size() + 1, 0);
-  for (size_t g = 0; g < bits.size(); ++g) {
-    const uint64_t width = packed::ColumnGroupWidth(cols, group_size, g);
-    const uint64_t bytes =
-        IsBitPacked(method)
-            ? packed::GroupCodeBytes(rows, width, bits[g])
-            : static_cast<uint64_t>(rows * E8pVectorsPerRow(static_cast<int64_t>(width)) *
-                                    e8p::kCodeBytes);
-    offsets[g + 1] = offsets[g] + static_cast<int64_t>(bytes);
-  }
-  return offsets;
+  const TensorFormat* format = FindTensorFormat(method);
+  return (format ? *format : GlvqTensorFormat()).GroupOffsets(rows, cols, group_size, bits);
 }
-
-int64_t E8pVectorsPerRow(int64_t width) { return (width + e8p::kDim - 1) / e8p::kDim; }
 
 absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* qt) {
   if (!IsBitPacked(qt->method)) {
-    return Invalid(*qt, absl::StrCat(qt->method, " codes are not bit-packed codes"));
+    return InvalidTensor(*qt, absl::StrCat(qt->method, " codes are not bit-packed codes"));
   }
   const int64_t groups = qt->NumGroups();
   RETURN_IF_ERROR(CheckArraySize(*qt, "bits", qt->bits.size(), groups));
   RETURN_IF_ERROR(CheckArraySize(*qt, "unpacked codes", unpacked.size(), qt->rows * qt->cols));
   for (uint8_t b : qt->bits) {
     if (b < packed::kMinCodeBits || b > packed::kMaxCodeBits) {
-      return Invalid(*qt, absl::StrCat("bits per code must be in 1..8, got ",
+      return InvalidTensor(*qt, absl::StrCat("bits per code must be in 1..8, got ",
                                        static_cast<int>(b)));
     }
   }
@@ -507,7 +251,7 @@ absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* 
     const size_t bytes = static_cast<size_t>(qt->offsets[g + 1]) - begin;
     absl::Status s = PackCodes(unpacked.subspan(first_code, count), qt->bits[g],
                                all.subspan(begin, bytes));
-    if (!s.ok()) return Invalid(*qt, absl::StrCat("group ", g, ": ", s.message()));
+    if (!s.ok()) return InvalidTensor(*qt, absl::StrCat("group ", g, ": ", s.message()));
     first_code += count;
   }
   return absl::OkStatus();
@@ -516,47 +260,16 @@ absl::Status PackGroupCodes(std::span<const uint8_t> unpacked, QuantizedTensor* 
 absl::Status UnpackGroupCodes(const QuantizedTensor& qt, int64_t g,
                               std::span<uint8_t> out) {
   if (!IsBitPacked(qt.method)) {
-    return Invalid(qt, absl::StrCat(qt.method, " codes are not bit-packed codes"));
+    return InvalidTensor(qt, absl::StrCat(qt.method, " codes are not bit-packed codes"));
   }
   if (g < 0 || g >= qt.NumGroups()) {
-    return Invalid(qt, absl::StrCat("group ", g, " out of range"));
+    return InvalidTensor(qt, absl::StrCat("group ", g, " out of range"));
   }
   const size_t begin = static_cast<size_t>(qt.offsets[g]);
   const size_t bytes = static_cast<size_t>(qt.offsets[g + 1]) - begin;
   RETURN_IF_ERROR(CheckArraySize(qt, "output codes", out.size(), qt.rows * qt.GroupWidth(g)));
   return UnpackCodes(std::as_bytes(std::span<const uint8_t>(qt.codes)).subspan(begin, bytes),
                      qt.bits[g], out);
-}
-
-absl::Status PackE8pCodes(std::span<const uint16_t> codes, QuantizedTensor* qt) {
-  if (qt->method != kMethodE8p) return Invalid(*qt, "PackE8pCodes needs method 'e8p'");
-  RETURN_IF_ERROR(ValidateScalars(*qt));
-  const int64_t groups = qt->NumGroups();
-  RETURN_IF_ERROR(CheckArraySize(*qt, "bits", qt->bits.size(), groups));
-  qt->offsets = ComputeGroupOffsets(qt->method, qt->rows, qt->cols, qt->group_size, qt->bits);
-  RETURN_IF_ERROR(CheckArraySize(*qt, "e8p codes", codes.size(),
-                                 qt->offsets.back() / e8p::kCodeBytes));
-  qt->codes.resize(static_cast<size_t>(qt->offsets.back()));
-  for (size_t i = 0; i < codes.size(); ++i) {
-    qt->codes[2 * i] = static_cast<uint8_t>(codes[i] & 0xFF);
-    qt->codes[2 * i + 1] = static_cast<uint8_t>(codes[i] >> 8);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status UnpackE8pGroupCodes(const QuantizedTensor& qt, int64_t g,
-                                 std::span<uint16_t> out) {
-  if (qt.method != kMethodE8p) return Invalid(qt, "UnpackE8pGroupCodes needs method 'e8p'");
-  if (g < 0 || g >= qt.NumGroups()) {
-    return Invalid(qt, absl::StrCat("group ", g, " out of range"));
-  }
-  const int64_t count = (qt.offsets[g + 1] - qt.offsets[g]) / e8p::kCodeBytes;
-  RETURN_IF_ERROR(CheckArraySize(qt, "output codes", out.size(), count));
-  const uint8_t* p = qt.codes.data() + qt.offsets[g];
-  for (int64_t i = 0; i < count; ++i) {
-    out[i] = static_cast<uint16_t>(p[2 * i] | (p[2 * i + 1] << 8));
-  }
-  return absl::OkStatus();
 }
 
 std::vector<packed::GroupDesc> MakeGroupDescs(const QuantizedTensor& qt) {
@@ -590,13 +303,7 @@ BitsAccounting& BitsAccounting::operator+=(const BitsAccounting& other) {
 BitsAccounting ComputeAccounting(const QuantizedTensor& qt) {
   BitsAccounting acc;
   acc.weights = static_cast<uint64_t>(qt.rows * qt.cols);
-  if (qt.method == kMethodPvq) acc.payload_bits = PvqPayloadBits(qt);
-  for (int64_t g = 0; g < qt.NumGroups() && qt.method != kMethodPvq; ++g) {
-    acc.payload_bits += qt.method == kMethodE8p
-        ? static_cast<uint64_t>(qt.rows * E8pVectorsPerRow(qt.GroupWidth(g))) * 8 *
-              e8p::kCodeBytes
-        : static_cast<uint64_t>(qt.rows * qt.GroupWidth(g)) * qt.bits[g];
-  }
+  acc.payload_bits = FormatOf(qt).PayloadBits(qt);
   // offsets.back() rather than codes.size(): a reader may hold the codes
   // elsewhere (see QuantizedTensorFromComponents' load_codes).
   const uint64_t code_bytes = qt.offsets.empty() ? 0 : static_cast<uint64_t>(qt.offsets.back());
@@ -612,15 +319,11 @@ BitsAccounting ComputeAccounting(const QuantizedTensor& qt) {
 absl::Status DequantizeRef(const QuantizedTensor& qt, std::span<float> out) {
   RETURN_IF_ERROR(ValidateQuantizedTensor(qt));
   RETURN_IF_ERROR(CheckArraySize(qt, "output", out.size(), qt.rows * qt.cols));
-  if (qt.rht_seed.empty()) {
-    RETURN_IF_ERROR(DecodeGroups<float>(qt, out));
-  } else {
-    RETURN_IF_ERROR(DecodeWithRht(qt, out));
-  }
+  RETURN_IF_ERROR(Decode(qt, out));
   // Valid side information can still overflow float (huge G or mu).
   for (size_t i = 0; i < out.size(); ++i) {
     if (!std::isfinite(out[i])) {
-      return Invalid(qt, absl::StrCat("weight at row ", i / qt.cols, ", column ",
+      return InvalidTensor(qt, absl::StrCat("weight at row ", i / qt.cols, ", column ",
                                       i % qt.cols, " decodes to ", out[i]));
     }
   }
@@ -633,14 +336,16 @@ std::string ComponentTensorName(std::string_view tensor, std::string_view compon
 
 std::vector<std::string> ComponentNames(std::string_view method, bool with_rht_seed,
                                         bool with_row_scale) {
+  const TensorFormat* format = FindTensorFormat(method);
+  if (format == nullptr) return {};
+  // The names do not depend on the shape: any one-weight tensor lists them.
+  QuantizedTensor one;
+  one.method = std::string(method);
+  one.rows = one.cols = one.group_size = one.dim = 1;
   std::vector<std::string> names;
-  if (method == kMethodGlvq) names = {"bits", "codes", "generators", "mu", "offsets", "scale"};
-  if (method == kMethodRtn) names = {"bits", "codes", "offsets", "scale", "zero"};
-  if (method == kMethodE8p) names = {"bits", "codes", "offsets", "scale"};
-  if (method == kMethodPvq) names = {"codes", "gains", "norms", "offsets", "pulses"};
-  if (method == kMethodTrellis) names = {"bits", "codes", "offsets", "row_scale", "scale"};
-  if (with_rht_seed && !names.empty()) names.emplace_back(kRhtSeedComponent);
-  if (with_row_scale && method == kMethodGlvq) names.emplace_back(kRowScaleComponent);
+  for (const ComponentSpec& spec : ComponentSpecs(one, 0, with_rht_seed, with_row_scale)) {
+    names.emplace_back(spec.name);
+  }
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -671,7 +376,7 @@ absl::StatusOr<QuantizedTensor> QuantizedTensorFromComponents(
     const QuantizedTensor& meta,
     const std::map<std::string, TensorView, std::less<>>& components,
     bool load_codes) {
-  RETURN_IF_ERROR(ValidateScalars(meta));
+  RETURN_IF_ERROR(ValidateTensorScalars(meta));
   RETURN_IF_ERROR(CheckComponentSet(meta, components));
   QuantizedTensor qt;
   qt.name = meta.name;

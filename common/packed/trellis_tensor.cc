@@ -6,19 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/packed/layout.h"
+#include "common/packed/tensor_format.h"
 #include "common/packed/trellis_code.h"
 
 namespace glvq {
 namespace {
-
-absl::Status Invalid(const QuantizedTensor& qt, const std::string& problem) {
-  return absl::InvalidArgumentError(absl::StrCat("quantized tensor '", qt.name, "': ", problem));
-}
-
-absl::Status MustBeEmpty(const QuantizedTensor& qt, const char* what, size_t size) {
-  if (size == 0) return absl::OkStatus();
-  return Invalid(qt, absl::StrCat(what, " has ", size, " entries, expected 0 for 'trellis'"));
-}
 
 int64_t GroupWidth(int64_t cols, int64_t group_size, size_t g) {
   return static_cast<int64_t>(packed::ColumnGroupWidth(cols, group_size, g));
@@ -46,38 +38,35 @@ std::vector<int64_t> TrellisGroupOffsets(int64_t rows, int64_t cols, int64_t gro
 
 absl::Status ValidateTrellisSideInfo(const QuantizedTensor& qt) {
   if (qt.dim > trellis::kMaxL) {
-    return Invalid(qt, absl::StrCat("trellis window (dim) ", qt.dim, " exceeds ", trellis::kMaxL));
+    return InvalidTensor(qt, absl::StrCat("trellis window (dim) ", qt.dim, " exceeds ", trellis::kMaxL));
   }
   for (size_t g = 0; g < qt.bits.size(); ++g) {
     if (qt.bits[g] < trellis::kMinK || qt.bits[g] > trellis::kMaxK) {
-      return Invalid(qt, absl::StrCat("group ", g, " has ", int{qt.bits[g]},
+      return InvalidTensor(qt, absl::StrCat("group ", g, " has ", int{qt.bits[g]},
                                       " bits per weight, trellis codes 1..4"));
     }
     // The state W_t = (W_{t-1} >> k) | (c_t << (L − k)) needs L ≥ k.
     if (qt.bits[g] > qt.dim) {
-      return Invalid(qt, absl::StrCat("group ", g, " has ", int{qt.bits[g]},
+      return InvalidTensor(qt, absl::StrCat("group ", g, " has ", int{qt.bits[g]},
                                       " bits per weight, more than the window ", qt.dim));
     }
   }
-  RETURN_IF_ERROR(MustBeEmpty(qt, "generators", qt.generators.size()));
-  RETURN_IF_ERROR(MustBeEmpty(qt, "mu", qt.mu.size()));
-  RETURN_IF_ERROR(MustBeEmpty(qt, "zero", qt.zero.size()));
   if (qt.scale.size() != qt.bits.size()) {
-    return Invalid(qt, absl::StrCat("scale has ", qt.scale.size(), " entries, expected ",
+    return InvalidTensor(qt, absl::StrCat("scale has ", qt.scale.size(), " entries, expected ",
                                     qt.bits.size()));
   }
   for (size_t g = 0; g < qt.scale.size(); ++g) {
     if (!std::isfinite(qt.scale[g]) || !(qt.scale[g] > 0)) {
-      return Invalid(qt, absl::StrCat("scale[", g, "] is ", qt.scale[g], ", must be finite and > 0"));
+      return InvalidTensor(qt, absl::StrCat("scale[", g, "] is ", qt.scale[g], ", must be finite and > 0"));
     }
   }
   if (qt.row_scale.size() != static_cast<size_t>(qt.rows)) {
-    return Invalid(qt, absl::StrCat("row_scale has ", qt.row_scale.size(), " entries, expected ",
+    return InvalidTensor(qt, absl::StrCat("row_scale has ", qt.row_scale.size(), " entries, expected ",
                                     qt.rows));
   }
   for (size_t r = 0; r < qt.row_scale.size(); ++r) {
     if (!std::isfinite(qt.row_scale[r]) || qt.row_scale[r] < 0) {
-      return Invalid(qt, absl::StrCat("row_scale[", r, "] is ", qt.row_scale[r],
+      return InvalidTensor(qt, absl::StrCat("row_scale[", r, "] is ", qt.row_scale[r],
                                       ", must be finite and >= 0"));
     }
   }
@@ -92,7 +81,7 @@ absl::Status ValidateTrellisCodes(const QuantizedTensor& qt, std::span<const uin
     if (used == 0) continue;
     for (int64_t r = 0; r < qt.rows; ++r) {
       if ((codes[qt.offsets[g] + (r + 1) * bytes - 1] >> used) != 0) {
-        return Invalid(qt, absl::StrCat("group ", g, ", row ", r, " has nonzero padding bits"));
+        return InvalidTensor(qt, absl::StrCat("group ", g, ", row ", r, " has nonzero padding bits"));
       }
     }
   }
@@ -113,6 +102,55 @@ void DecodeTrellis(const QuantizedTensor& qt, std::span<float> out) {
       std::copy(row.begin(), row.end(), out.begin() + r * qt.cols + first);
     }
   }
+}
+
+namespace {
+
+class TrellisFormat final : public TensorFormat {
+ public:
+  absl::Status ValidateDim(const QuantizedTensor& qt) const override {
+    return CheckDimRange(qt, trellis::kMaxL);
+  }
+  absl::Status ValidateLayout(const QuantizedTensor& qt) const override {
+    return ValidateBitsAndOffsets(*this, qt);
+  }
+  absl::Status ValidateCodes(const QuantizedTensor& qt,
+                             std::span<const uint8_t> codes) const override {
+    return ValidateTrellisCodes(qt, codes);
+  }
+  absl::Status ValidateSideInfo(const QuantizedTensor& qt) const override {
+    return ValidateTrellisSideInfo(qt);
+  }
+  std::vector<ComponentSpec> Components(const QuantizedTensor& qt, int64_t code_bytes,
+                                        bool /*with_row_scale*/) const override {
+    const int64_t groups = qt.NumGroups();
+    return {{"bits", DType::kU8, {groups}},
+            {"codes", DType::kU8, {code_bytes}},
+            {"offsets", DType::kI64, {groups + 1}},
+            {kRowScaleComponent, DType::kF32, {qt.rows}},
+            {"scale", DType::kF32, {groups}}};
+  }
+  std::vector<int64_t> GroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
+                                    std::span<const uint8_t> bits) const override {
+    return TrellisGroupOffsets(rows, cols, group_size, bits);
+  }
+  uint64_t PayloadBits(const QuantizedTensor& qt) const override {
+    return PerWeightPayloadBits(qt);
+  }
+  // The trellis values are F32 by definition; widening them is exact.
+  absl::Status Decode(const QuantizedTensor& qt, std::span<double> out) const override {
+    std::vector<float> dense(out.size());
+    DecodeTrellis(qt, dense);
+    std::copy(dense.begin(), dense.end(), out.begin());
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+const TensorFormat& TrellisTensorFormat() {
+  static const TrellisFormat format;
+  return format;
 }
 
 }  // namespace glvq
