@@ -235,7 +235,7 @@ void RegisterPlanCommand(CLI::App& app, int* exit_code) {
   auto* cmd = AddJobCommand(
       app, "plan", "Show the tasks of a job, memory per task, bytes to read and write, time", args);
   cmd->add_flag("--no-measure", args->no_measure,
-                "Skip measuring the job's settings on this machine (a second or two)");
+                "Skip measuring the job's settings on this machine (a few seconds)");
   cmd->add_option("--max-task-memory", args->max_task_memory,
                   "Memory budget per task (bytes, or 8Gi/512Mi/4G); overrides the spec's "
                   "workers.maxTaskMemoryBytes");

@@ -18,7 +18,7 @@ namespace glvq::cli {
 namespace {
 
 constexpr uint64_t kSeed = 0x706c616e;  // "plan"
-constexpr int64_t kSliceWeights = 16384;
+constexpr int64_t kSliceWeights = 65536;
 constexpr int kRepeats = 2;
 
 // seconds(rows) = fixed + per_row · rows, fitted to the fastest repeats

@@ -16,13 +16,15 @@ struct MeasuredTime {
   double measuring_seconds = 0;  // CPU time the measurement itself took
 };
 
-// For every distinct (input width, calibrated) pair among `tasks` (width
-// capped at kMaxMeasuredWidth), quantizes Gaussian slices of r and 2r rows
-// with the task's configuration (and a synthetic SPD Hessian when the task
-// has one), twice each, on this thread; fits seconds = fixed + per_row ·
-// rows to the fastest repeats, sums that over the tasks, and widens it by
-// the slowest repeat's excess for the high end. Tasks wider than the cap use the
-// widest measured fit scaled by weights, so their time is a lower bound.
+// For every distinct (quantizer settings, input width, calibrated) triple
+// among `tasks` (width capped at kMaxMeasuredWidth), quantizes Gaussian
+// slices of r and 2r rows (r = 65536 / width, within 8..256) with the
+// task's configuration, and a synthetic SPD Hessian when the task has one,
+// twice each, on this thread. Fits seconds = fixed + per_row · rows to the
+// faster repeats and sums it over the tasks (low); the high end widens each
+// task by the slower repeats' excess. Tasks wider than the cap are scaled
+// from the cap by weights, so their time is a lower bound. The engine only:
+// reading, writing and the service are not in it.
 // Errors: the configuration's (jobspec::ToQuantizerConfig, the engine's).
 absl::StatusOr<MeasuredTime> MeasurePlanTime(std::span<const v1::Task> tasks);
 
