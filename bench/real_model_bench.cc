@@ -109,6 +109,12 @@ std::vector<RealCase> RealCases() {
   QuantizerConfig wide = Base(Method::kTrellis, 2, 1);
   wide.group_size = 128;  // the default before: longer sequences, wider LDLQ blocks
   cases.push_back({"L=12 group 128", wide});
+  // The gain refit against none, at every width (the default refits).
+  for (int b : {2, 3, 4}) {
+    QuantizerConfig plain = Base(Method::kTrellis, b, 1);
+    plain.refit_scales = false;
+    cases.push_back({"L=12 no-refit", plain});
+  }
   QuantizerConfig frac = Base(Method::kTrellis, 2.5, 1);
   frac.sdba = true;
   cases.push_back({"L=12 sdba", frac});
@@ -211,7 +217,8 @@ absl::Status RunRealModel(const RealModelOptions& o) {
   }
   // The original runs once; every row is compared with its predictions.
   ASSIGN_OR_RETURN(const model::ReferencePredictions reference, model::Predict(original, held_out));
-  const model::EvalResult base{.nll = reference.nll};
+  model::EvalResult base;
+  base.nll = reference.nll;
   ASSIGN_OR_RETURN(const SafetensorsModel hessians,
                    HessiansFor(original, dir, dir / "hessians"));
   ASSIGN_OR_RETURN(const auto calib,
@@ -245,7 +252,7 @@ absl::Status RunRealModel(const RealModelOptions& o) {
     }
     Row r{method, c.config, q.bits, 0,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-          threads};
+          threads, {}};
     ASSIGN_OR_RETURN(const PackedModel packed, PackedModel::Open(out));
     r.bits_total = packed.totals().TotalPerWeight();
     ASSIGN_OR_RETURN(const model::LlamaModel qm, model::LlamaModel::LoadPacked(out));

@@ -98,6 +98,12 @@ uint64_t EstimateTaskMemory(const quant::QuantizerConfig& c, const TaskShape& s,
   uint64_t hessians = 0;
   if (calibrated) hessians += 2 + (c.rht ? 1 : 0);
   if (NeedsInverseFactor(c)) hessians += 1;
+  if (c.method == Method::kTrellis && c.refit_scales) {
+    // worker/cpu/scale_refit.cc: unit-gain values, a few rows × n doubles
+    // at its peak, H copied, Tᵀdiag(s²)T and H ∘ it.
+    bytes += 40 * weights;
+    hessians += 3;
+  }
   bytes += 8 * n * n * hessians;
   return bytes + EstimatePackedBytes(c, s);
 }

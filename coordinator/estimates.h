@@ -33,6 +33,9 @@ bool CanSplitTensor(const quant::QuantizerConfig& config);
 //                                     the chol(H⁻¹) factor of gptq, e8p,
 //                                     pvq, ldlq and sdba (materialised even for
 //                                     H = I), +1 with rht and calibration
+//   + 40·rows·cols + 8·cols²·3        trellis with refit_scales: the gain
+//                                     refit's values, scratch and n × n
+//                                     products
 //   + EstimatePackedBytes             the result
 uint64_t EstimateTaskMemory(const quant::QuantizerConfig& config, const TaskShape& shape,
                             bool calibrated);

@@ -116,6 +116,7 @@ absl::StatusOr<quant::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpec
   if (s.has_exact_search()) g.exact_search = s.exact_search();
   if (s.has_row_gain()) g.row_gain = s.row_gain();
   if (s.has_trellis_window()) c.trellis.window = s.trellis_window();
+  if (s.has_refit_scales()) c.refit_scales = s.refit_scales();
   return c;
 }
 
@@ -145,6 +146,7 @@ v1::QuantizerSpec FromQuantizerConfig(const quant::QuantizerConfig& c) {
   s.set_exact_search(g.exact_search);
   s.set_row_gain(g.row_gain);
   s.set_trellis_window(c.trellis.window);
+  s.set_refit_scales(c.refit_scales);
   s.set_pvq_gain_bits(c.pvq.gain_bits);
   s.set_pvq_gain_levels(FromEnginePvqGainLevels(c.pvq.gain_levels));
   return s;

@@ -122,6 +122,10 @@ struct QuantizerConfig {
   double damp = 0.01;      // Hessian damping, fraction of mean(diag H)
   bool sdba = false;       // salience-driven bit allocation (glvq, trellis)
   bool rht = true;         // randomized Hadamard incoherence processing
+  // After coding, refit the stored gains to the Hessian-weighted loss with
+  // the codes fixed (worker/cpu/scale_refit.h): trellis' row and group
+  // gains. Never raises the proxy loss; the format is unchanged.
+  bool refit_scales = true;
   bool ldlq = true;        // cross-group (block LDLQ) error feedback: switches
                            // glvq and trellis (needs a Hessian, a no-op
                            // without one); gptq/e8p/pvq always feed back,

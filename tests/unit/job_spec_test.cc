@@ -143,6 +143,7 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   c.glvq = {1, 2, 7, 3, 0.5, 4, 0.25, 0.125, true, false};
   c.pvq = {5, quant::PvqGainLevels::kBetaQuantile};
   c.trellis.window = 14;
+  c.refit_scales = false;  // the default is true
   auto back = ToQuantizerConfig(FromQuantizerConfig(c));
   ASSERT_TRUE(back.ok());
   EXPECT_TRUE(MessageDifferencer::Equals(FromQuantizerConfig(*back), FromQuantizerConfig(c)));
@@ -152,6 +153,7 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   EXPECT_EQ(back->glvq.mu_grid, 7);
   EXPECT_FALSE(back->glvq.row_gain);
   EXPECT_EQ(back->trellis.window, 14);
+  EXPECT_FALSE(back->refit_scales);
   EXPECT_TRUE(back->glvq.exact_search);
   EXPECT_EQ(back->pvq.gain_bits, 5);
   EXPECT_EQ(back->pvq.gain_levels, quant::PvqGainLevels::kBetaQuantile);

@@ -98,6 +98,27 @@ TEST(TrellisQuantizer, HessianFeedbackLowersTheProxyLoss) {
   EXPECT_LT(fed, 0.9 * plain);
 }
 
+// The gain refit keeps the codes and moves only the gains, and never
+// raises the Hessian-weighted loss (here it lowers it).
+TEST(TrellisQuantizer, RefittedGainsKeepTheCodesAndLowerTheProxyLoss) {
+  const int64_t rows = 32, cols = 256;
+  const auto w = glvq::testing::LlmLikeValues(rows, cols, 16);
+  const std::vector<double> h = glvq::testing::CorrelatedHessian(cols, 17);
+  const HessianView hv{h.data(), cols};
+  quant::QuantizerConfig with = Trellis(2, 8), without = with;
+  without.refit_scales = false;
+  const quant::QuantizeResult a = Quantize(with, w, rows, cols, &hv);
+  const quant::QuantizeResult b = Quantize(without, w, rows, cols, &hv);
+  EXPECT_EQ(a.tensor.codes, b.tensor.codes);
+  EXPECT_EQ(a.tensor.bits, b.tensor.bits);
+  EXPECT_NE(a.tensor.row_scale, b.tensor.row_scale);
+  EXPECT_LT(a.tensor.quality->proxy_loss, 0.99 * b.tensor.quality->proxy_loss);
+  // Without a Hessian the refit minimises plain MSE.
+  const quant::QuantizeResult c = Quantize(with, w, rows, cols);
+  const quant::QuantizeResult d = Quantize(without, w, rows, cols);
+  EXPECT_LE(c.tensor.quality->nmse, d.tensor.quality->nmse);
+}
+
 TEST(TrellisQuantizer, BadConfigurationsAndTensorsGetClearErrors) {
   for (auto [bits, window] : {std::pair{5.0, 12}, {2.0, 7}, {2.0, 17}}) {
     const absl::Status s = MakeQuantizer(Trellis(bits, window)).status();
