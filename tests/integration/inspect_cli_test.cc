@@ -119,7 +119,7 @@ void WritePackedFixture(const fs::path& out) {
     quantized.push_back(std::move(r->tensor));
   }
   ASSERT_EQ(quantized.size(), 35u);
-  ASSERT_TRUE(WritePackedModel(out, *source, quantized, {"glvq", 2.0, 8, 128}).ok());
+  ASSERT_TRUE(WritePackedModel(out, *source, quantized, {"glvq", 2.0, 8, 128, {}}).ok());
 }
 
 TEST(InspectCli, PackedModelShowsQuantizedTensorsAndRejectsCorruption) {

@@ -122,7 +122,7 @@ absl::Status PackOne(const fs::path& dir, const QuantizedTensor& qt, const std::
   RETURN_IF_ERROR(WriteSafetensorsModel(dir / "source", source));
   ASSIGN_OR_RETURN(SafetensorsModel model, SafetensorsModel::Open(dir / "source"));
   const QuantizationConfig config{.method = "pvq", .bits = 2.5, .lattice_dim = qt.dim,
-                                  .group_size = qt.group_size};
+                                  .group_size = qt.group_size, .parameters = {}};
   return WritePackedModel(dir / "packed", model, {&qt, 1}, config);
 }
 
