@@ -40,11 +40,9 @@ class E8pFormat final : public TensorFormat {
 
   std::vector<ComponentSpec> Components(const QuantizedTensor& qt, int64_t code_bytes,
                                         bool /*with_row_scale*/) const override {
-    const int64_t groups = qt.NumGroups();
-    return {{"bits", DType::kU8, {groups}},
-            {"codes", DType::kU8, {code_bytes}},
-            {"offsets", DType::kI64, {groups + 1}},
-            {"scale", DType::kF32, {groups}}};
+    std::vector<ComponentSpec> specs = StreamComponents(qt, code_bytes);
+    specs.push_back({"scale", DType::kF32, {qt.NumGroups()}});
+    return specs;
   }
 
   std::vector<int64_t> GroupOffsets(int64_t rows, int64_t cols, int64_t group_size,

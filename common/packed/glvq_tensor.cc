@@ -43,11 +43,9 @@ class GlvqFormat final : public BitPackedTensorFormat {
   std::vector<ComponentSpec> Components(const QuantizedTensor& qt, int64_t code_bytes,
                                         bool with_row_scale) const override {
     const int64_t groups = qt.NumGroups();
-    std::vector<ComponentSpec> specs = {{"bits", DType::kU8, {groups}},
-                                        {"codes", DType::kU8, {code_bytes}},
-                                        {"offsets", DType::kI64, {groups + 1}},
-                                        {"generators", DType::kF32, {groups, qt.dim, qt.dim}},
-                                        {"mu", DType::kF32, {groups}}};
+    std::vector<ComponentSpec> specs = StreamComponents(qt, code_bytes);
+    specs.push_back({"generators", DType::kF32, {groups, qt.dim, qt.dim}});
+    specs.push_back({"mu", DType::kF32, {groups}});
     if (with_row_scale) specs.push_back({kRowScaleComponent, DType::kF32, {qt.rows}});
     specs.push_back({"scale", DType::kF32, {groups}});
     return specs;

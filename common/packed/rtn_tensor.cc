@@ -24,11 +24,10 @@ class RtnFormat final : public BitPackedTensorFormat {
   std::vector<ComponentSpec> Components(const QuantizedTensor& qt, int64_t code_bytes,
                                         bool /*with_row_scale*/) const override {
     const int64_t groups = qt.NumGroups();
-    return {{"bits", DType::kU8, {groups}},
-            {"codes", DType::kU8, {code_bytes}},
-            {"offsets", DType::kI64, {groups + 1}},
-            {"scale", DType::kF32, {groups, qt.rows}},
-            {"zero", DType::kF32, {groups, qt.rows}}};
+    std::vector<ComponentSpec> specs = StreamComponents(qt, code_bytes);
+    specs.push_back({"scale", DType::kF32, {groups, qt.rows}});
+    specs.push_back({"zero", DType::kF32, {groups, qt.rows}});
+    return specs;
   }
 
  protected:

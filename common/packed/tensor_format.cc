@@ -117,6 +117,13 @@ uint64_t BitPackedTensorFormat::PayloadBits(const QuantizedTensor& qt) const {
   return PerWeightPayloadBits(qt);
 }
 
+std::vector<ComponentSpec> StreamComponents(const QuantizedTensor& qt, int64_t code_bytes) {
+  const int64_t groups = qt.NumGroups();
+  return {{"bits", DType::kU8, {groups}},
+          {"codes", DType::kU8, {code_bytes}},
+          {"offsets", DType::kI64, {groups + 1}}};
+}
+
 uint64_t PerWeightPayloadBits(const QuantizedTensor& qt) {
   uint64_t bits = 0;
   for (int64_t g = 0; g < qt.NumGroups(); ++g) {

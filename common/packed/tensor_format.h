@@ -119,6 +119,9 @@ bool IsPositiveFinite(float v);
 bool IsNonNegativeFinite(float v);
 // dim in 1..max_dim.
 absl::Status CheckDimRange(const QuantizedTensor& qt, int64_t max_dim);
+// The stream components of the methods with per-group bits: "bits" [G],
+// "codes" [code_bytes], "offsets" [G + 1]; a format appends its own.
+std::vector<ComponentSpec> StreamComponents(const QuantizedTensor& qt, int64_t code_bytes);
 // Σ_g rows · width_g · bits[g]: the payload of methods that spend bits[g]
 // bits on every weight of group g (glvq, rtn, trellis).
 uint64_t PerWeightPayloadBits(const QuantizedTensor& qt);

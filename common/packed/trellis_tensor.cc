@@ -123,12 +123,10 @@ class TrellisFormat final : public TensorFormat {
   }
   std::vector<ComponentSpec> Components(const QuantizedTensor& qt, int64_t code_bytes,
                                         bool /*with_row_scale*/) const override {
-    const int64_t groups = qt.NumGroups();
-    return {{"bits", DType::kU8, {groups}},
-            {"codes", DType::kU8, {code_bytes}},
-            {"offsets", DType::kI64, {groups + 1}},
-            {kRowScaleComponent, DType::kF32, {qt.rows}},
-            {"scale", DType::kF32, {groups}}};
+    std::vector<ComponentSpec> specs = StreamComponents(qt, code_bytes);
+    specs.push_back({kRowScaleComponent, DType::kF32, {qt.rows}});
+    specs.push_back({"scale", DType::kF32, {qt.NumGroups()}});
+    return specs;
   }
   std::vector<int64_t> GroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
                                     std::span<const uint8_t> bits) const override {
