@@ -26,10 +26,6 @@ using Eigen::MatrixXd;
 // within a few percent of the final sweep's.
 constexpr int kTrialWindow = 8;
 
-// Row/group alternations of the gain refit: on SmolLM2 the loss stops
-// moving after three (ten gave the same proxy loss to 4 digits).
-constexpr int kRefitRounds = 3;
-
 // Per-row and per-group gains of the rank-one scale model, F32 as stored.
 struct Gains {
   std::vector<float> row;    // [rows] RMS of each row (0 for an all-zero row)
@@ -149,7 +145,7 @@ class TrellisQuantizer final : public Quantizer {
       const MatrixXd t = UnitValues(plan, codes, w.rows(), w.cols(), c.group_size);
       const MatrixXd h = p.hessian.is_identity() ? MatrixXd() : p.hessian.Matrix();
       RefitRankOneScales(w, t, p.hessian.is_identity() ? nullptr : &h, c.group_size,
-                         kRefitRounds, &gains.row, &gains.group);
+                         kScaleRefitRounds, &gains.row, &gains.group);
     }
 
     QuantizedTensor t = engine::MakeTensorShell(p, c, c.trellis.window);
