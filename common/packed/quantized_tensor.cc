@@ -45,36 +45,6 @@ absl::Status CheckExtent(const QuantizedTensor& qt, absl::string_view what,
   return absl::OkStatus();
 }
 
-// Everything that does not depend on the arrays; after this, NumGroups()
-// and GroupWidth() are meaningful.
-absl::Status ValidateScalarsAndDim(const QuantizedTensor& qt) {
-  if (qt.name.empty()) return InvalidTensor(qt, "empty name");
-  const TensorFormat* format = FindTensorFormat(qt.method);
-  if (format == nullptr) {
-    return InvalidTensor(qt, absl::StrCat("unknown method '", qt.method,
-                                          "' (expected 'glvq', 'rtn', 'e8p', 'pvq' or 'trellis')"));
-  }
-  if (!IsFloatDType(qt.source_dtype)) {
-    return InvalidTensor(qt, absl::StrCat("source dtype ", Sv(DTypeName(qt.source_dtype)),
-                                          " is not a float dtype"));
-  }
-  RETURN_IF_ERROR(CheckExtent(qt, "rows", qt.rows));
-  RETURN_IF_ERROR(CheckExtent(qt, "cols", qt.cols));
-  RETURN_IF_ERROR(CheckExtent(qt, "group_size", qt.group_size));
-  if (qt.rows * qt.cols > kMaxWeights) {
-    return InvalidTensor(qt, absl::StrCat("rows * cols exceeds ", kMaxWeights));
-  }
-  RETURN_IF_ERROR(format->ValidateDim(qt));
-  if (qt.quality.has_value()) {
-    const TensorQuality& q = *qt.quality;
-    if (!std::isfinite(q.nmse) || !std::isfinite(q.sqnr_db) ||
-        !std::isfinite(q.proxy_loss) || !std::isfinite(q.top_error) || q.top_error < 0) {
-      return InvalidTensor(qt, "quality figures must be finite");
-    }
-  }
-  return absl::OkStatus();
-}
-
 // Every array field that is a component of some method, with its size.
 std::vector<std::pair<std::string_view, size_t>> ArrayFieldSizes(const QuantizedTensor& qt) {
   return {{"bits", qt.bits.size()},         {"generators", qt.generators.size()},
@@ -215,7 +185,33 @@ absl::Status ValidateQuantizedTensor(const QuantizedTensor& qt,
   return format.ValidateSideInfo(qt);
 }
 
-absl::Status ValidateTensorScalars(const QuantizedTensor& qt) { return ValidateScalarsAndDim(qt); }
+absl::Status ValidateTensorScalars(const QuantizedTensor& qt) {
+  if (qt.name.empty()) return InvalidTensor(qt, "empty name");
+  const TensorFormat* format = FindTensorFormat(qt.method);
+  if (format == nullptr) {
+    return InvalidTensor(qt, absl::StrCat("unknown method '", qt.method,
+                                          "' (expected 'glvq', 'rtn', 'e8p', 'pvq' or 'trellis')"));
+  }
+  if (!IsFloatDType(qt.source_dtype)) {
+    return InvalidTensor(qt, absl::StrCat("source dtype ", Sv(DTypeName(qt.source_dtype)),
+                                          " is not a float dtype"));
+  }
+  RETURN_IF_ERROR(CheckExtent(qt, "rows", qt.rows));
+  RETURN_IF_ERROR(CheckExtent(qt, "cols", qt.cols));
+  RETURN_IF_ERROR(CheckExtent(qt, "group_size", qt.group_size));
+  if (qt.rows * qt.cols > kMaxWeights) {
+    return InvalidTensor(qt, absl::StrCat("rows * cols exceeds ", kMaxWeights));
+  }
+  RETURN_IF_ERROR(format->ValidateDim(qt));
+  if (qt.quality.has_value()) {
+    const TensorQuality& q = *qt.quality;
+    if (!std::isfinite(q.nmse) || !std::isfinite(q.sqnr_db) ||
+        !std::isfinite(q.proxy_loss) || !std::isfinite(q.top_error) || q.top_error < 0) {
+      return InvalidTensor(qt, "quality figures must be finite");
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::vector<int64_t> ComputeGroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
                                          std::span<const uint8_t> bits) {
