@@ -50,8 +50,9 @@ std::vector<float> RowStep(const MatrixXd& w, const MatrixXd& t, const MatrixXd*
 }
 
 // Best group gains for the current row gains; `group` unchanged if the
-// system is singular or a gain comes out ≤ 0.
-std::vector<float> GroupStep(const MatrixXd& w, const MatrixXd& t, const MatrixXd* h,
+// system is singular or a gain comes out ≤ 0. `wh` = W H (constant across
+// rounds, so computed once by the caller).
+std::vector<float> GroupStep(const MatrixXd& wh, const MatrixXd& t, const MatrixXd* h,
                              int64_t group_size, const std::vector<float>& row,
                              const std::vector<float>& group) {
   const int64_t n = t.cols(), groups = static_cast<int64_t>(group.size());
@@ -59,7 +60,6 @@ std::vector<float> GroupStep(const MatrixXd& w, const MatrixXd& t, const MatrixX
   for (int64_t r = 0; r < t.rows(); ++r) st.row(r) *= double(row[r]);
   const MatrixXd q = st.transpose() * st;  // Tᵀ diag(s²) T
   const MatrixXd hq = h ? MatrixXd(h->array() * q.array()) : MatrixXd(q.diagonal().asDiagonal());
-  const MatrixXd wh = TimesH(w, h);
   MatrixXd a = MatrixXd::Zero(groups, groups);
   VectorXd b = VectorXd::Zero(groups);
   for (int64_t i = 0; i < n; ++i) {
@@ -95,11 +95,12 @@ ScaleRefitStats RefitRankOneScales(const MatrixXd& w, const MatrixXd& t, const M
     ++stats.steps_kept;
     return true;
   };
+  const MatrixXd wh = TimesH(w, h);
   for (int k = 0; k < rounds; ++k) {
     const bool rows_moved =
         keep_if_better(RowStep(w, t, h, group_size, *row, *group), *group);
     const bool groups_moved =
-        keep_if_better(*row, GroupStep(w, t, h, group_size, *row, *group));
+        keep_if_better(*row, GroupStep(wh, t, h, group_size, *row, *group));
     if (!rows_moved && !groups_moved) break;
   }
   stats.loss_after = loss;
