@@ -39,7 +39,7 @@ struct QuantizeArgs {
   std::optional<uint64_t> seed;
   std::optional<bool> rht, ldlq, refit_scales;
   std::optional<double> mu_min, mu_max;
-  std::optional<int> mu_grid;
+  std::optional<int> mu_grid, trellis_tile_rows;
   std::string method, max_task_memory, preset, hessians, rtn_variant;
 };
 
@@ -86,6 +86,7 @@ absl::Status ApplyQuantizerFlags(const QuantizeArgs& a, v1::JobSpec* spec) {
   if (a.rht) c.rht = *a.rht;
   if (a.ldlq) c.ldlq = *a.ldlq;
   if (a.refit_scales) c.refit_scales = *a.refit_scales;
+  if (a.trellis_tile_rows) c.trellis.tile_rows = *a.trellis_tile_rows;
   if (a.mu_min) c.glvq.mu_min = *a.mu_min;
   if (a.mu_max) c.glvq.mu_max = *a.mu_max;
   if (a.mu_grid) c.glvq.mu_grid = *a.mu_grid;
@@ -252,6 +253,9 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--refit-scales", a->refit_scales,
                   "trellis: refit the row and group gains to the Hessian-weighted loss after "
                   "coding: true or false (default true)");
+  cmd->add_option("--trellis-tile-rows", a->trellis_tile_rows,
+                  "trellis: rows per tail-biting sequence, 1, 2, 4, ..., 64 (default 16: "
+                  "16-row x group-size tiles)");
   cmd->add_option("--mu-min", a->mu_min, "glvq companding range, lower end (default 0)");
   cmd->add_option("--mu-max", a->mu_max, "glvq companding range, upper end (default 0: off; 5 with --mu-grid 6: the per-group grid)");
   cmd->add_option("--mu-grid", a->mu_grid,

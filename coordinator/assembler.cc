@@ -21,7 +21,8 @@ absl::Status CheckParts(const std::vector<TensorPart>& parts, int64_t cols) {
   for (const TensorPart& p : parts) {
     const QuantizedTensor& t = p.tensor;
     if (t.name != head.name || t.method != head.method || t.source_dtype != head.source_dtype ||
-        t.rows != head.rows || t.group_size != head.group_size || t.dim != head.dim) {
+        t.rows != head.rows || t.group_size != head.group_size || t.dim != head.dim ||
+        t.tile_rows != head.tile_rows) {
       return absl::InvalidArgumentError(
           absl::StrCat(head.name, ": the ranges disagree on name, method, dtype or shape"));
     }

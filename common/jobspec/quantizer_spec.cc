@@ -117,6 +117,7 @@ absl::StatusOr<quant::QuantizerConfig> ToQuantizerConfig(const v1::QuantizerSpec
   if (s.has_row_gain()) g.row_gain = s.row_gain();
   if (s.has_trellis_window()) c.trellis.window = s.trellis_window();
   if (s.has_refit_scales()) c.refit_scales = s.refit_scales();
+  if (s.has_trellis_tile_rows()) c.trellis.tile_rows = s.trellis_tile_rows();
   return c;
 }
 
@@ -147,6 +148,7 @@ v1::QuantizerSpec FromQuantizerConfig(const quant::QuantizerConfig& c) {
   s.set_row_gain(g.row_gain);
   s.set_trellis_window(c.trellis.window);
   s.set_refit_scales(c.refit_scales);
+  s.set_trellis_tile_rows(c.trellis.tile_rows);
   s.set_pvq_gain_bits(c.pvq.gain_bits);
   s.set_pvq_gain_levels(FromEnginePvqGainLevels(c.pvq.gain_levels));
   return s;

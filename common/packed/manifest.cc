@@ -265,6 +265,7 @@ json TensorToJson(const ManifestTensor& t) {
   j["method"] = t.method;
   j["group_size"] = t.group_size;
   j["dim"] = t.dim;
+  if (t.tile_rows != 1) j["tile_rows"] = t.tile_rows;
   j["num_groups"] = t.num_groups;
   json components = json::object();
   for (const auto& [name, c] : t.components) components[name] = ComponentToJson(c);
@@ -322,6 +323,9 @@ absl::Status QuantizedFieldsFromJson(const JsonFields& f, ManifestTensor& t) {
   RETURN_IF_ERROR(CheckQuantizedEntryShape(f, t));
   ASSIGN_OR_RETURN(t.group_size, f.Int("group_size"));
   ASSIGN_OR_RETURN(t.dim, f.Int("dim"));
+  if (f.Has("tile_rows")) {
+    ASSIGN_OR_RETURN(t.tile_rows, f.Int("tile_rows"));
+  }
   ASSIGN_OR_RETURN(t.num_groups, f.Int("num_groups"));
   RETURN_IF_ERROR(ComponentsFromJson(f, t));
   ASSIGN_OR_RETURN(t.accounting,

@@ -66,6 +66,7 @@ struct ManifestTensor {
   std::string method;
   int64_t group_size = 0;
   int64_t dim = 0;
+  int64_t tile_rows = 1;  // trellis rows per sequence; "tile_rows" in JSON only when > 1
   int64_t num_groups = 0;
   std::map<std::string, ManifestComponent, std::less<>> components;  // by component
   BitsAccounting accounting;

@@ -78,6 +78,7 @@ QuantizedTensor MetaOf(const ManifestTensor& t) {
   meta.cols = t.shape[1];
   meta.group_size = t.group_size;
   meta.dim = t.dim;
+  meta.tile_rows = t.tile_rows;
   meta.quality = t.quality;
   return meta;
 }

@@ -106,6 +106,7 @@ ManifestTensor QuantizedEntry(const QuantizedTensor& qt) {
   t.method = qt.method;
   t.group_size = qt.group_size;
   t.dim = qt.dim;
+  t.tile_rows = qt.tile_rows;
   t.num_groups = qt.NumGroups();
   const size_t prefix = qt.name.size() + kComponentInfix.size();
   for (const TensorToWrite& c : ComponentTensors(qt)) {

@@ -61,6 +61,9 @@ absl::Status ValidateUnusedArrays(const QuantizedTensor& qt) {
     return InvalidTensor(qt, absl::StrCat("rht_seed has ", qt.rht_seed.size(),
                                           " entries, expected 0 or 2"));
   }
+  if (qt.method != kMethodTrellis && qt.tile_rows != 1) {
+    return InvalidTensor(qt, absl::StrCat("tile_rows is ", qt.tile_rows, ", only trellis tiles rows"));
+  }
   const std::vector<ComponentSpec> specs =
       FormatOf(qt).Components(qt, 0, !qt.row_scale.empty());
   for (const auto& [name, size] : ArrayFieldSizes(qt)) {
@@ -382,6 +385,7 @@ absl::StatusOr<QuantizedTensor> QuantizedTensorFromComponents(
   qt.cols = meta.cols;
   qt.group_size = meta.group_size;
   qt.dim = meta.dim;
+  qt.tile_rows = meta.tile_rows;
   qt.quality = meta.quality;
   for (const ComponentSpec& spec :
        ComponentSpecs(meta, 0, components.contains(kRhtSeedComponent),

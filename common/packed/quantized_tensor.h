@@ -65,6 +65,9 @@ struct QuantizedTensor {
   int64_t group_size = 0;      // columns per group
   int64_t dim = 0;             // vector dimension d; 1 for rtn, 8 for e8p, D for pvq;
                                // trellis: the window L (state bits)
+  // trellis: rows per tail-biting sequence (1..64; trellis_tensor.h); 1
+  // for every other method.
+  int64_t tile_rows = 1;
   std::vector<uint8_t> bits;   // [G], bits per code (e8p: per weight, 2), 1..8; pvq: none
   std::vector<int64_t> offsets;  // [G+1], byte offset of each group in `codes`
   std::vector<uint8_t> codes;  // all group streams, concatenated

@@ -72,8 +72,7 @@ absl::Status ValidateBitsAndOffsets(const TensorFormat& format, const QuantizedT
     }
   }
   RETURN_IF_ERROR(CheckArraySize(qt, "offsets", qt.offsets.size(), groups + 1));
-  const std::vector<int64_t> expected =
-      format.GroupOffsets(qt.rows, qt.cols, qt.group_size, qt.bits);
+  const std::vector<int64_t> expected = format.TensorOffsets(qt);
   for (int64_t g = 0; g <= groups; ++g) {
     if (qt.offsets[g] != expected[g]) {
       return InvalidTensor(qt, absl::StrCat("offsets[", g, "] is ", qt.offsets[g],

@@ -61,6 +61,11 @@ class TensorFormat {
   // `bits`. pvq: empty (its offsets depend on pulses and gains).
   virtual std::vector<int64_t> GroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
                                             std::span<const uint8_t> bits) const = 0;
+  // The offsets `qt` must have: GroupOffsets of its shape and bits, unless
+  // the layout has more parameters (trellis: tile_rows).
+  virtual std::vector<int64_t> TensorOffsets(const QuantizedTensor& qt) const {
+    return GroupOffsets(qt.rows, qt.cols, qt.group_size, qt.bits);
+  }
   // Code bits proper (BitsAccounting::payload_bits).
   virtual uint64_t PayloadBits(const QuantizedTensor& qt) const = 0;
   // The weights as the codes describe them (before any inverse RHT), rows ×
@@ -126,7 +131,7 @@ std::vector<ComponentSpec> StreamComponents(const QuantizedTensor& qt, int64_t c
 // bits on every weight of group g (glvq, rtn, trellis).
 uint64_t PerWeightPayloadBits(const QuantizedTensor& qt);
 // bits [G] with every entry in 1..8 (and == only_bits when only_bits > 0),
-// offsets [G + 1] equal to `format`'s GroupOffsets.
+// offsets [G + 1] equal to `format`'s TensorOffsets.
 absl::Status ValidateBitsAndOffsets(const TensorFormat& format, const QuantizedTensor& qt,
                                     int only_bits = 0);
 

@@ -22,16 +22,30 @@ float TrellisSequenceScale(const QuantizedTensor& qt, int64_t row, int64_t group
   return qt.row_scale[static_cast<size_t>(row)] * qt.scale[static_cast<size_t>(group)];
 }
 
-int TrellisGroupWindow(int64_t window, int64_t width, int bits) {
-  return static_cast<int>(std::min<int64_t>(window, width * bits));
+int TrellisGroupWindow(int64_t window, int64_t length, int bits) {
+  return static_cast<int>(std::min<int64_t>(window, length * bits));
+}
+
+int64_t TrellisTileRows(int64_t rows, int64_t tile_rows, int64_t tile) {
+  return std::min(tile_rows, rows - tile * tile_rows);
+}
+
+int64_t TrellisTileCount(int64_t rows, int64_t tile_rows) {
+  return (rows + tile_rows - 1) / tile_rows;
+}
+
+int64_t TrellisGroupBytes(int64_t rows, int64_t width, int bits, int64_t tile_rows) {
+  const int64_t full = rows / tile_rows, rest = rows % tile_rows;
+  return full * trellis::StreamBytes(tile_rows * width, bits) +
+         (rest > 0 ? trellis::StreamBytes(rest * width, bits) : 0);
 }
 
 std::vector<int64_t> TrellisGroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
-                                         std::span<const uint8_t> bits) {
+                                         std::span<const uint8_t> bits, int64_t tile_rows) {
   std::vector<int64_t> offsets(bits.size() + 1, 0);
   for (size_t g = 0; g < bits.size(); ++g) {
     const int64_t width = GroupWidth(cols, group_size, g);
-    offsets[g + 1] = offsets[g] + rows * trellis::StreamBytes(width, bits[g]);
+    offsets[g + 1] = offsets[g] + TrellisGroupBytes(rows, width, bits[g], tile_rows);
   }
   return offsets;
 }
@@ -76,12 +90,13 @@ absl::Status ValidateTrellisSideInfo(const QuantizedTensor& qt) {
 absl::Status ValidateTrellisCodes(const QuantizedTensor& qt, std::span<const uint8_t> codes) {
   for (size_t g = 0; g < qt.bits.size(); ++g) {
     const int64_t width = GroupWidth(qt.cols, qt.group_size, g);
-    const int64_t bytes = trellis::StreamBytes(width, qt.bits[g]);
-    const auto used = static_cast<unsigned>((width * qt.bits[g]) % 8);
-    if (used == 0) continue;
-    for (int64_t r = 0; r < qt.rows; ++r) {
-      if ((codes[qt.offsets[g] + (r + 1) * bytes - 1] >> used) != 0) {
-        return InvalidTensor(qt, absl::StrCat("group ", g, ", row ", r, " has nonzero padding bits"));
+    int64_t end = qt.offsets[g];
+    for (int64_t j = 0; j < TrellisTileCount(qt.rows, qt.tile_rows); ++j) {
+      const int64_t length = TrellisTileRows(qt.rows, qt.tile_rows, j) * width;
+      end += trellis::StreamBytes(length, qt.bits[g]);
+      const auto used = static_cast<unsigned>((length * qt.bits[g]) % 8);
+      if (used != 0 && (codes[end - 1] >> used) != 0) {
+        return InvalidTensor(qt, absl::StrCat("group ", g, ", tile ", j, " has nonzero padding bits"));
       }
     }
   }
@@ -89,17 +104,24 @@ absl::Status ValidateTrellisCodes(const QuantizedTensor& qt, std::span<const uin
 }
 
 void DecodeTrellis(const QuantizedTensor& qt, std::span<float> out) {
-  std::vector<float> row;
+  std::vector<float> tile;
   for (size_t g = 0; g < qt.bits.size(); ++g) {
     const int64_t width = GroupWidth(qt.cols, qt.group_size, g), first = int64_t(g) * qt.group_size;
     const int k = qt.bits[g];
-    const int window = TrellisGroupWindow(qt.dim, width, k);
-    const int64_t bytes = trellis::StreamBytes(width, k);
-    row.resize(static_cast<size_t>(width));
-    for (int64_t r = 0; r < qt.rows; ++r) {
-      const uint8_t* stream = qt.codes.data() + qt.offsets[g] + r * bytes;
-      trellis::DecodeSequence(stream, width, window, k, TrellisSequenceScale(qt, r, g), row.data());
-      std::copy(row.begin(), row.end(), out.begin() + r * qt.cols + first);
+    const uint8_t* stream = qt.codes.data() + qt.offsets[g];
+    for (int64_t j = 0; j < TrellisTileCount(qt.rows, qt.tile_rows); ++j) {
+      const int64_t n = TrellisTileRows(qt.rows, qt.tile_rows, j), length = n * width;
+      tile.resize(static_cast<size_t>(length));
+      // Unit scale: 1 · V is exact, so s_rg · V below is the one float
+      // product that every decoder computes.
+      trellis::DecodeSequence(stream, length, TrellisGroupWindow(qt.dim, length, k), k, 1.0f,
+                              tile.data());
+      stream += trellis::StreamBytes(length, k);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t r = j * qt.tile_rows + i;
+        const float s = TrellisSequenceScale(qt, r, static_cast<int64_t>(g));
+        for (int64_t c = 0; c < width; ++c) out[r * qt.cols + first + c] = s * tile[i * width + c];
+      }
     }
   }
 }
@@ -112,6 +134,10 @@ class TrellisFormat final : public TensorFormat {
     return CheckDimRange(qt, trellis::kMaxL);
   }
   absl::Status ValidateLayout(const QuantizedTensor& qt) const override {
+    if (qt.tile_rows < 1 || qt.tile_rows > kMaxTrellisTileRows) {
+      return InvalidTensor(qt, absl::StrCat("tile_rows is ", qt.tile_rows, ", expected 1..",
+                                            kMaxTrellisTileRows));
+    }
     return ValidateBitsAndOffsets(*this, qt);
   }
   absl::Status ValidateCodes(const QuantizedTensor& qt,
@@ -131,6 +157,9 @@ class TrellisFormat final : public TensorFormat {
   std::vector<int64_t> GroupOffsets(int64_t rows, int64_t cols, int64_t group_size,
                                     std::span<const uint8_t> bits) const override {
     return TrellisGroupOffsets(rows, cols, group_size, bits);
+  }
+  std::vector<int64_t> TensorOffsets(const QuantizedTensor& qt) const override {
+    return TrellisGroupOffsets(qt.rows, qt.cols, qt.group_size, qt.bits, qt.tile_rows);
   }
   uint64_t PayloadBits(const QuantizedTensor& qt) const override {
     return PerWeightPayloadBits(qt);

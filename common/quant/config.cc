@@ -69,6 +69,10 @@ absl::Status ValidateTrellis(const QuantizerConfig& c) {
   if (c.trellis.window < 8 || c.trellis.window > 16) {
     return Invalid(absl::StrCat("trellis window must be within 8..16, got ", c.trellis.window));
   }
+  const int tile = c.trellis.tile_rows;
+  if (tile < 1 || tile > 64 || (tile & (tile - 1)) != 0) {
+    return Invalid(absl::StrCat("trellis tile rows must be 1, 2, 4, 8, 16, 32 or 64, got ", tile));
+  }
   if (c.group_size < 8) {
     return Invalid(absl::StrCat("trellis needs groups of at least 8 columns, got ", c.group_size));
   }

@@ -31,11 +31,12 @@ const char* MethodName(Method method);
 std::string_view FormatMethod(Method method);
 
 // Columns per group a method takes when a job leaves the group size unset:
-// 32 for trellis (each row of a group is one tail-biting sequence and one
-// BlockLDLQ block; on SmolLM2 at 2 bits 32 columns measured ΔNLL +0.970
-// against +1.131 for 128, and 16 lost on weight error), 128 otherwise.
+// 16 for trellis (a group is one BlockLDLQ block, and 16-row tiles keep its
+// sequences 256 weights long: on SmolLM2 at 2 bits ΔNLL +0.758, against
+// +0.919 for 32-column groups coded row by row and +1.131 for 128; see
+// TrellisOptions.tile_rows), 128 otherwise.
 int DefaultGroupSize(Method method);
-inline constexpr int kTrellisGroupSize = 32;
+inline constexpr int kTrellisGroupSize = 16;
 std::optional<Method> ParseMethod(std::string_view name);
 
 enum class RtnVariant {
@@ -104,6 +105,12 @@ struct TrellisOptions {
   // L = 14 ≈ 0.1 M weights/s) and buys Gaussian MSE 0.079 / 0.073 / 0.071
   // at 2 bits (limit 0.0625).
   int window = 12;
+  // Rows per tail-biting sequence (1, 2, 4, …, 64; common/packed/
+  // trellis_tensor.h): with R > 1, a group's R consecutive rows form one
+  // sequence of R · group_size weights, so narrow feedback blocks keep long
+  // sequences (QTIP's 2-D tiles). 16 with 16-column groups measured best
+  // (docs/quality.md); 1 is the row-by-row layout.
+  int tile_rows = 16;
 };
 
 // Upper bounds ValidateConfig enforces on what a job spec may ask for.

@@ -31,7 +31,10 @@ QuantizationConfig PackedQuantizationConfig(const QuantizerConfig& c) {
     case Method::kTrellis:
       p["ldlq"] = c.ldlq;
       p["sdba"] = c.sdba;
-      if (c.method == Method::kTrellis) p["window"] = int64_t{c.trellis.window};
+      if (c.method == Method::kTrellis) {
+        p["window"] = int64_t{c.trellis.window};
+        p["tile_rows"] = int64_t{c.trellis.tile_rows};
+      }
       break;
     case Method::kGptq:
       p["act_order"] = c.act_order;

@@ -51,6 +51,7 @@ EncodedResult EncodeResult(const v1::Task& task, const quant::RangeResult& resul
   h.set_attempt(task.attempt());
   h.set_method(result.result.tensor.method);
   h.set_dim(static_cast<uint32_t>(result.result.tensor.dim));
+  h.set_tile_rows(static_cast<uint32_t>(result.result.tensor.tile_rows));
   for (const TensorToWrite& t : ComponentTensors(result.result.tensor)) {
     v1::ResultComponent* c = h.add_components();
     c->set_name(ComponentSuffix(t.name));
@@ -115,6 +116,7 @@ absl::StatusOr<QuantizedTensor> DecodeResult(const v1::Task& task,
   meta.cols = span.width();
   meta.group_size = group_size;
   meta.dim = header.dim();
+  meta.tile_rows = header.tile_rows() == 0 ? 1 : int64_t{header.tile_rows()};
   meta.quality = TensorQuality{header.quality().nmse(), header.quality().sqnr_db(),
                                header.quality().proxy_loss(), header.quality().top_error()};
   std::map<std::string, TensorView, std::less<>> components;

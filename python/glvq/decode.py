@@ -388,13 +388,23 @@ def _decode_trellis(qt: QuantizedTensor) -> torch.Tensor:
     row_scale = c["row_scale"].to(torch.float32)
     scale = c["scale"].to(torch.float32)
     out = _new_output(qt, torch.float32)
+    full, rest = divmod(qt.rows, qt.tile_rows)
     for g, first, width in _groups(qt):
         k = bits[g]
-        window = min(qt.dim, width * k)
-        per_row = -(-width * k // 8)
-        rows_bytes = c["codes"][offsets[g]:offsets[g + 1]].reshape(qt.rows, per_row)
-        values = trellis_values(_trellis_states(rows_bytes, width, k, window), window)
-        out[:, first:first + width] = (row_scale * scale[g])[:, None] * values
+        at, values = offsets[g], []
+        # Full tiles as one batch of sequences, then the short last tile.
+        for count, n in ((full, qt.tile_rows), (1 if rest else 0, rest)):
+            if not count:
+                continue
+            steps = n * width
+            window, size = min(qt.dim, steps * k), -(-steps * k // 8)
+            streams = c["codes"][at:at + count * size].reshape(count, size)
+            at += count * size
+            v = trellis_values(_trellis_states(streams, steps, k, window), window)
+            values.append(v.reshape(count * n, width))
+        v = values[0] if len(values) == 1 else torch.cat(values)
+        # 1 · V is exact, so this is the format's one float product s_rg · V.
+        out[:, first:first + width] = (row_scale * scale[g])[:, None] * v
     return out
 
 

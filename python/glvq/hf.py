@@ -120,7 +120,8 @@ class GlvqLinear(nn.Module):
         comps = {key: getattr(self, key) for key in self._component_names}
         s = self._spec
         return QuantizedTensor(name=s.name, method=s.method, rows=s.rows, cols=s.cols,
-                               group_size=s.group_size, dim=s.dim, dtype=s.dtype, components=comps)
+                               group_size=s.group_size, dim=s.dim, dtype=s.dtype, components=comps,
+                               tile_rows=s.tile_rows)
 
     def dequantized_weight(self, dtype=torch.float32):
         """The decoded weight W, [out_features, in_features], on the buffers' device."""

@@ -45,6 +45,7 @@ MAX_EXTENT = (1 << 31) - 1
 MAX_WEIGHTS = 1 << 48
 MAX_LATTICE_DIM = 32
 TRELLIS_MAX_L = 20
+TRELLIS_MAX_TILE_ROWS = 64  # §4.8: rows per tail-biting sequence
 TRELLIS_MAX_BITS = 4
 # Largest safetensors header this reader parses (the C++ reader's limit).
 _MAX_HEADER_BYTES = 100 << 20
@@ -94,7 +95,8 @@ class QuantizedTensor:
     pvq D, trellis the window L). dtype: the source dtype 'F32'|'F16'|'BF16'.
     components: component name ('codes', 'bits', 'offsets', 'scale',
     'rht_seed', ...) -> tensor (U8 -> uint8, I32 -> int32, I64 -> int64,
-    F32 -> float32), all on one device.
+    F32 -> float32), all on one device. tile_rows: trellis rows per
+    tail-biting sequence (§4.8; 1 for every other method).
     """
 
     name: str
@@ -105,6 +107,7 @@ class QuantizedTensor:
     dim: int
     dtype: str
     components: Dict[str, torch.Tensor]
+    tile_rows: int = 1
 
     @property
     def num_groups(self) -> int:
@@ -203,6 +206,10 @@ def _check_scalars(qt: QuantizedTensor) -> None:
     if not lo <= qt.dim <= hi:
         raise FormatError(f"{where}: dim must be in {lo}..{hi} for method '{qt.method}', "
                           f"got {qt.dim}")
+    max_tile = TRELLIS_MAX_TILE_ROWS if qt.method == "trellis" else 1
+    if not _is_int(qt.tile_rows) or not 1 <= qt.tile_rows <= max_tile:
+        raise FormatError(f"{where}: tile_rows must be in 1..{max_tile} for method "
+                          f"'{qt.method}', got {qt.tile_rows!r}")
 
 
 def _check_component_set(qt: QuantizedTensor) -> None:
@@ -289,6 +296,13 @@ def pvq_layouts(qt: QuantizedTensor) -> List[_bits.PvqGroupLayout]:
     return layouts
 
 
+def trellis_tile_sizes(rows: int, tile_rows: int) -> List[int]:
+    """Rows of each tile of a trellis group (§4.8): tile_rows each, the
+    last one the rest."""
+    full, rest = divmod(rows, tile_rows)
+    return [tile_rows] * full + ([rest] if rest else [])
+
+
 def _expected_offsets(qt: QuantizedTensor, layouts) -> List[int]:
     """offsets[0..G] as §3, §4.3, §4.7 and §4.8 define them (Python ints)."""
     widths = _group_widths(qt).tolist()
@@ -300,7 +314,8 @@ def _expected_offsets(qt: QuantizedTensor, layouts) -> List[int]:
         if qt.method == "e8p":
             sizes = [2 * rows * -(-w // 8) for w in widths]
         elif qt.method == "trellis":
-            sizes = [rows * -(-w * b // 8) for w, b in zip(widths, bits)]
+            sizes = [sum(-(-n * w * b // 8) for n in trellis_tile_sizes(rows, qt.tile_rows))
+                     for w, b in zip(widths, bits)]
         else:
             sizes = [-(-rows * w * b // 8) for w, b in zip(widths, bits)]
     return list(itertools.accumulate(sizes, initial=0))
@@ -348,16 +363,16 @@ def _check_codes(qt: QuantizedTensor, layouts) -> None:
         return
     if qt.method == "trellis":
         bits = _np(qt.components["bits"]).tolist()
+        tiles = trellis_tile_sizes(qt.rows, qt.tile_rows)
         for g, (w, k) in enumerate(zip(widths, bits)):
-            used = w * k % 8
-            if not used:
-                continue
-            per_row = -(-w * k // 8)
-            last = torch.arange(1, qt.rows + 1, dtype=torch.int64) * per_row - 1 + offsets[g]
-            bad = (codes[last].to(torch.int64) >> used) != 0
+            ends = list(itertools.accumulate((-(-n * w * k // 8) for n in tiles),
+                                             initial=offsets[g]))[1:]
+            used = torch.tensor([n * w * k % 8 for n in tiles], dtype=torch.int64)
+            last = codes[torch.tensor(ends, dtype=torch.int64) - 1].to(torch.int64)
+            bad = (used != 0) & ((last >> used) != 0)
             if bool(bad.any()):
-                r = int(torch.nonzero(bad)[0])
-                raise FormatError(f"{where}: group {g}, row {r} has nonzero padding bits")
+                j = int(torch.nonzero(bad)[0])
+                raise FormatError(f"{where}: group {g}, tile {j} has nonzero padding bits")
         return
     for g, layout in enumerate(layouts):  # pvq
         total = qt.rows * layout.row_bits
@@ -592,6 +607,7 @@ class _Entry:
     method: str = ""
     group_size: int = 0
     dim: int = 0
+    tile_rows: int = 1
     num_groups: int = 0
     # component name -> (tensor name, dtype, shape, bytes, crc)
     components: Dict[str, Tuple[str, str, List[int], int, int]] = dataclasses.field(
@@ -620,6 +636,8 @@ def _parse_entry(f: _Fields) -> _Entry:
     if e.dtype not in SOURCE_DTYPES:
         raise FormatError(f"{where}: source dtype {e.dtype} is not a float dtype")
     e.group_size, e.dim = f.integer("group_size"), f.integer("dim")
+    if "tile_rows" in f.obj:
+        e.tile_rows = f.integer("tile_rows")
     e.num_groups = f.integer("num_groups")
     comps = f.child("components")
     names = set(comps.obj)
@@ -940,7 +958,7 @@ def _load_quantized(directory: str, e: _Entry, data: Dict[str, _StEntry],
         components[cname] = _to_torch(st, copy=cname != "codes")
     qt = QuantizedTensor(name=e.name, method=e.method, rows=e.shape[0], cols=e.shape[1],
                          group_size=e.group_size, dim=e.dim, dtype=e.dtype,
-                         components=components)
+                         components=components, tile_rows=e.tile_rows)
     try:
         validate_quantized(qt)
     except FormatError as err:

@@ -491,6 +491,28 @@ def check_validation_rules():
         broken(lambda: QuantizedTensor(**{**trellis.__dict__,
                                           "components": dict(trellis.components)}),
                edit, needle)
+    # Tiles (§4.8): 3 rows in tiles of 2 are a 6-weight sequence (12 bits,
+    # 2 bytes) and a 3-weight one (6 bits, 1 byte). Rows 0-1 decode like one
+    # 6-column row holding the same stream, row by row.
+    tiled = QuantizedTensor("t.weight", "trellis", 3, 3, 3, 8, "F32", {
+        "codes": u8([0xA5, 0x07, 0x2C]), "bits": u8([2]), "offsets": i64([0, 3]),
+        "row_scale": f32([1.0, 2.0, 0.5]), "scale": f32([1.0])}, tile_rows=2)
+    validate_quantized(tiled)
+    flat = QuantizedTensor("f.weight", "trellis", 1, 6, 6, 8, "F32", {
+        "codes": u8([0xA5, 0x07]), "bits": u8([2]), "offsets": i64([0, 2]),
+        "row_scale": f32([1.0]), "scale": f32([1.0])})
+    pair = dequantize(flat).reshape(2, 3) * f32([[1.0], [2.0]])
+    assert torch.equal(dequantize(tiled)[:2], pair), "a tile is one row-major sequence"
+    for edit, needle in ((lambda c: c.__setitem__("codes", u8([0xA5, 0x17, 0x2C])), "padding"),
+                         (lambda c: c.__setitem__("offsets", i64([0, 4])), "offsets")):
+        broken(lambda: QuantizedTensor(**{**tiled.__dict__,
+                                          "components": dict(tiled.components)}),
+               edit, needle)
+    for bad in (0, 65):
+        expect_format_error(lambda: validate_quantized(
+            QuantizedTensor(**{**tiled.__dict__, "tile_rows": bad})), "tile_rows")
+    expect_format_error(lambda: validate_quantized(
+        QuantizedTensor(**{**trellis.__dict__, "method": "e8p", "tile_rows": 2})), "tile_rows")
 
 
 # ---------------------------------------------------------------------------

@@ -143,6 +143,7 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   c.glvq = {1, 2, 7, 3, 0.5, 4, 0.25, 0.125, true, false};
   c.pvq = {5, quant::PvqGainLevels::kBetaQuantile};
   c.trellis.window = 14;
+  c.trellis.tile_rows = 4;
   c.refit_scales = false;  // the default is true
   auto back = ToQuantizerConfig(FromQuantizerConfig(c));
   ASSERT_TRUE(back.ok());
@@ -153,6 +154,7 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
   EXPECT_EQ(back->glvq.mu_grid, 7);
   EXPECT_FALSE(back->glvq.row_gain);
   EXPECT_EQ(back->trellis.window, 14);
+  EXPECT_EQ(back->trellis.tile_rows, 4);
   EXPECT_FALSE(back->refit_scales);
   EXPECT_TRUE(back->glvq.exact_search);
   EXPECT_EQ(back->pvq.gain_bits, 5);
@@ -164,7 +166,8 @@ TEST(JobSpecParse, QuantizerConfigRoundTripsEveryField) {
 TEST(QuantizerSpec, GroupSizeDefaultsToTheMethods) {
   v1::QuantizerSpec trellis;
   trellis.set_method(v1::METHOD_TRELLIS);
-  EXPECT_EQ(ToQuantizerConfig(trellis)->group_size, 32);
+  EXPECT_EQ(ToQuantizerConfig(trellis)->group_size, 16);
+  EXPECT_EQ(ToQuantizerConfig(trellis)->trellis.tile_rows, 16);
   trellis.set_group_size(64);
   EXPECT_EQ(ToQuantizerConfig(trellis)->group_size, 64);
   v1::QuantizerSpec glvq;

@@ -17,6 +17,8 @@
 
 #include "common/base/file_util.h"
 #include "common/packed/quantized_tensor.h"
+#include "common/packed/trellis_code.h"
+#include "common/packed/trellis_tensor.h"
 #include "common/safetensors/reader.h"
 #include "common/safetensors/writer.h"
 #include "gmock/gmock.h"
@@ -295,6 +297,42 @@ TEST_F(PackedModelTest, RoundTripsQuantizedTensors) {
     absl::StatusOr<QuantizedTensor> loaded = model.LoadQuantized(qt.name);
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     EXPECT_EQ(*loaded, qt);
+  }
+}
+
+// A trellis tensor in 8-row tiles (12 rows: tiles of 8 and 4) keeps its
+// tile_rows through the manifest ("tile_rows" only where it is not 1).
+TEST_F(PackedModelTest, TiledTrellisTensorsRoundTrip) {
+  QuantizedTensor qt = BaseTensor(kMlp0, kMethodTrellis, DType::kF32, 12, 172, 32, 8,
+                                  {2, 3, 1, 2, 4, 3});
+  qt.tile_rows = 8;
+  qt.offsets = TrellisGroupOffsets(qt.rows, qt.cols, qt.group_size, qt.bits, qt.tile_rows);
+  std::mt19937 rng(21);
+  qt.codes.resize(static_cast<size_t>(qt.offsets.back()));
+  for (uint8_t& b : qt.codes) b = static_cast<uint8_t>(rng());
+  for (int64_t g = 0; g < qt.NumGroups(); ++g) {
+    int64_t end = qt.offsets[g];
+    for (int64_t n : {8, 4}) {  // zero each tile stream's padding bits
+      const int64_t bits = n * qt.GroupWidth(g) * qt.bits[g];
+      end += trellis::StreamBytes(n * qt.GroupWidth(g), qt.bits[g]);
+      if (bits % 8 != 0) qt.codes[end - 1] &= static_cast<uint8_t>((1u << (bits % 8)) - 1);
+    }
+  }
+  qt.row_scale.assign(12, 0.5f);
+  qt.scale.assign(6, 2.0f);
+  ASSERT_TRUE(ValidateQuantizedTensor(qt).ok()) << ValidateQuantizedTensor(qt);
+  quantized_[0] = qt;
+  PackedModel model = WriteAndOpen(dir_ / "packed");
+  absl::StatusOr<QuantizedTensor> loaded = model.LoadQuantized(kMlp0);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(*loaded, qt);
+  const json manifest = ReadJson(dir_ / "packed" / "glvq_manifest.json");
+  for (const json& t : manifest["tensors"]) {
+    if (t["name"] == kMlp0) {
+      EXPECT_EQ(t["tile_rows"], 8);
+    } else {
+      EXPECT_FALSE(t.contains("tile_rows")) << t["name"];
+    }
   }
 }
 

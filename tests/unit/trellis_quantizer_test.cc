@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -119,6 +120,63 @@ TEST(TrellisQuantizer, RefittedGainsKeepTheCodesAndLowerTheProxyLoss) {
   EXPECT_LE(c.tensor.quality->nmse, d.tensor.quality->nmse);
 }
 
+// Tiles of R rows: each (tile, group) is one sequence of n_j · width
+// weights, row-major, stream after stream (format.md §4.8). Decoded here
+// from the definition with the bit-by-bit oracle, against the format's
+// decoder; 20 rows in tiles of 8 leave a 4-row last tile.
+TEST(TrellisQuantizer, TilesDecodeAsTheFormatDefinesThem) {
+  const int64_t rows = 20, cols = 48;
+  quant::QuantizerConfig c = Trellis(2, 8);
+  c.group_size = 16;
+  c.trellis.tile_rows = 8;
+  const quant::QuantizeResult r = Quantize(c, GaussianValues(rows * cols, 18), rows, cols);
+  const QuantizedTensor& qt = r.tensor;
+  ASSERT_EQ(qt.tile_rows, 8);
+  ASSERT_TRUE(ValidateQuantizedTensor(qt).ok());
+  std::vector<float> expected(static_cast<size_t>(rows * cols));
+  for (int64_t g = 0; g < qt.NumGroups(); ++g) {
+    int64_t at = qt.offsets[g];
+    for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+      const int64_t n = std::min<int64_t>(8, rows - r0), length = n * 16;
+      std::vector<float> v(static_cast<size_t>(length));
+      trellis::DecodeSequenceRef(qt.codes.data() + at, length, 8, 2, 1.0f, v.data());
+      at += trellis::StreamBytes(length, 2);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t t = 0; t < 16; ++t) {
+          expected[(r0 + i) * cols + g * 16 + t] = TrellisSequenceScale(qt, r0 + i, g) * v[i * 16 + t];
+        }
+      }
+    }
+    EXPECT_EQ(at, qt.offsets[g + 1]);
+  }
+  std::vector<float> decoded(expected.size());  // the codes' values, before the inverse RHT
+  DecodeTrellis(qt, decoded);
+  EXPECT_EQ(decoded, expected);
+  // Through the component tensors and back.
+  QuantizedTensor meta = qt;
+  meta.codes.clear();
+  auto back = QuantizedTensorFromComponents(meta, glvq::testing::ComponentViews(qt));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, qt);
+}
+
+// Why tiles exist: a 16-column group coded row by row gives sequences of
+// 16 weights, too short for the trellis; 16-row tiles make them 256 long
+// at the same bits.
+TEST(TrellisQuantizer, TilesLowerTheErrorOfNarrowGroups) {
+  const int64_t rows = 64, cols = 256;
+  const auto w = GaussianValues(rows * cols, 19);
+  quant::QuantizerConfig rows_only = Trellis(2, 10);
+  rows_only.group_size = 16;
+  rows_only.trellis.tile_rows = 1;
+  quant::QuantizerConfig tiled = rows_only;
+  tiled.trellis.tile_rows = 16;
+  const quant::QuantizeResult a = Quantize(rows_only, w, rows, cols);
+  const quant::QuantizeResult b = Quantize(tiled, w, rows, cols);
+  EXPECT_EQ(a.accounting.payload_bits, b.accounting.payload_bits);
+  EXPECT_LT(b.tensor.quality->nmse, 0.9 * a.tensor.quality->nmse);
+}
+
 TEST(TrellisQuantizer, BadConfigurationsAndTensorsGetClearErrors) {
   for (auto [bits, window] : {std::pair{5.0, 12}, {2.0, 7}, {2.0, 17}}) {
     const absl::Status s = MakeQuantizer(Trellis(bits, window)).status();
@@ -134,7 +192,11 @@ TEST(TrellisQuantizer, BadConfigurationsAndTensorsGetClearErrors) {
   negative.row_scale[2] = -1;
   no_scale.scale.clear();
   // 60 columns at 3 bits leave 4 padding bits in each row's stream.
-  QuantizedTensor three = Quantize(Trellis(3, 8), GaussianValues(rows * 60, 17), rows, 60).tensor;
+  quant::QuantizerConfig by_rows = Trellis(3, 8);
+  by_rows.trellis.tile_rows = 1;
+  QuantizedTensor three = Quantize(by_rows, GaussianValues(rows * 60, 17), rows, 60).tensor;
+  QuantizedTensor retiled = three;
+  retiled.tile_rows = 2;  // 360-bit tiles: 180 bytes where 8 rows take 184
   three.codes[static_cast<size_t>(trellis::StreamBytes(60, 3)) - 1] |= 0x80;
   EXPECT_THAT(std::string(ValidateQuantizedTensor(five).message()), HasSubstr("bits"));
   EXPECT_THAT(std::string(ValidateQuantizedTensor(negative).message()), HasSubstr("row_scale"));
@@ -142,6 +204,16 @@ TEST(TrellisQuantizer, BadConfigurationsAndTensorsGetClearErrors) {
   EXPECT_THAT(std::string(ValidateQuantizedTensor(three).message()), HasSubstr("padding"));
   EXPECT_THAT(std::string(ValidateQuantizedTensor(narrow).message()),
               HasSubstr("more than the window"));
+  // tile_rows: 1..64, and the offsets must follow it.
+  for (int64_t tile : {0, 65}) {
+    QuantizedTensor bad = good;
+    bad.tile_rows = tile;
+    EXPECT_THAT(std::string(ValidateQuantizedTensor(bad).message()), HasSubstr("tile_rows"));
+  }
+  EXPECT_THAT(std::string(ValidateQuantizedTensor(retiled).message()), HasSubstr("offsets"));
+  quant::QuantizerConfig bad_tile = Trellis(2, 8);
+  bad_tile.trellis.tile_rows = 3;  // must divide the encoder's 64-row blocks
+  EXPECT_EQ(MakeQuantizer(bad_tile).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

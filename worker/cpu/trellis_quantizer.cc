@@ -35,6 +35,7 @@ struct Gains {
 // Everything a sweep needs; the codes go to `codes` when it is not null.
 struct SweepPlan {
   int window = 12;
+  int64_t tile_rows = 1;
   std::vector<int> bits;         // [G]
   std::vector<int64_t> offsets;  // [G+1] as trellis_tensor.h lays the streams out
   const Gains* gains = nullptr;
@@ -42,7 +43,7 @@ struct SweepPlan {
 };
 
 Gains MeasureGains(const MatrixXd& w, const std::vector<int>& bits, int64_t group_size,
-                   int window) {
+                   int window, int64_t tile_rows) {
   Gains g;
   g.row.resize(static_cast<size_t>(w.rows()));
   for (int64_t r = 0; r < w.rows(); ++r) {
@@ -59,7 +60,7 @@ Gains MeasureGains(const MatrixXd& w, const std::vector<int>& bits, int64_t grou
       n += width;
     }
     const double rms = n > 0 ? std::sqrt(sum / double(n)) : 0.0;
-    const int lg = TrellisGroupWindow(window, width, bits[k]);
+    const int lg = TrellisGroupWindow(window, std::min(tile_rows, w.rows()) * width, bits[k]);
     const double ratio = GaussianScaleRatio(lg, bits[k]);
     // A group of zeros still needs a positive gain; its rows code zeros.
     g.group[k] = rms > 0 ? static_cast<float>(ratio * rms) : 1.0f;
@@ -67,25 +68,48 @@ Gains MeasureGains(const MatrixXd& w, const std::vector<int>& bits, int64_t grou
   return g;
 }
 
-// Codes the rows of one block (group `g`, columns [c0, c0 + width)) and
-// returns W_B − Ŵ_B.
+// Codes the rows of one block (group `g`, columns [c0, c0 + width)), tile
+// by tile, and returns W_B − Ŵ_B. `rows` starts at tensor row r0, a
+// multiple of 64 and so of plan.tile_rows: its tiles are the tensor's.
 MatrixXd CodeBlock(const SweepPlan& plan, const MatrixXd& rows, int64_t c0, int64_t width,
                    int64_t r0, int64_t g) {
   const int k = plan.bits[g];
-  const int window = TrellisGroupWindow(plan.window, width, k);
-  TrellisEncoder encoder(window, k);
-  const int64_t bytes = trellis::StreamBytes(width, k);
-  std::vector<uint8_t> stream(static_cast<size_t>(bytes));
-  std::vector<float> x(static_cast<size_t>(width)), decoded(x.size());
+  const int64_t tile = plan.tile_rows;
+  const int64_t full_bytes = trellis::StreamBytes(tile * width, k);
+  std::vector<float> x(static_cast<size_t>(tile * width)), weight(x.size()), decoded(x.size());
+  std::vector<float> scale(static_cast<size_t>(tile));
+  std::vector<uint8_t> stream(static_cast<size_t>(full_bytes));
   MatrixXd err(rows.rows(), width);
-  for (int64_t i = 0; i < rows.rows(); ++i) {
-    for (int64_t t = 0; t < width; ++t) x[t] = static_cast<float>(rows(i, c0 + t));
-    const float scale = plan.gains->row[r0 + i] * plan.gains->group[g];
-    encoder.Encode(x.data(), nullptr, width, scale, stream.data());
-    trellis::DecodeSequence(stream.data(), width, window, k, scale, decoded.data());
-    for (int64_t t = 0; t < width; ++t) err(i, t) = rows(i, c0 + t) - double(decoded[t]);
+  for (int64_t i0 = 0; i0 < rows.rows(); i0 += tile) {
+    const int64_t n = std::min(tile, rows.rows() - i0), length = n * width;
+    const int window = TrellisGroupWindow(plan.window, length, k);
+    TrellisEncoder encoder(window, k);
+    for (int64_t i = 0; i < n; ++i) scale[i] = plan.gains->row[r0 + i0 + i] * plan.gains->group[g];
+    if (n == 1) {
+      // One row, one scale: code the weights at that scale directly.
+      for (int64_t t = 0; t < width; ++t) x[t] = static_cast<float>(rows(i0, c0 + t));
+      encoder.Encode(x.data(), nullptr, width, scale[0], stream.data());
+    } else {
+      // Rows of a tile have their own scales: code x / s at unit scale with
+      // weights s², which is the same squared error Σ (x − s·V)².
+      for (int64_t i = 0; i < n; ++i) {
+        const float s = scale[i];
+        for (int64_t t = 0; t < width; ++t) {
+          x[i * width + t] = s > 0 ? static_cast<float>(rows(i0 + i, c0 + t) / s) : 0.0f;
+          weight[i * width + t] = s * s;
+        }
+      }
+      encoder.Encode(x.data(), weight.data(), length, 1.0f, stream.data());
+    }
+    trellis::DecodeSequence(stream.data(), length, window, k, 1.0f, decoded.data());
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t t = 0; t < width; ++t) {
+        err(i0 + i, t) = rows(i0 + i, c0 + t) - double(scale[i] * decoded[i * width + t]);
+      }
+    }
     if (plan.codes != nullptr) {
-      std::copy(stream.begin(), stream.end(), plan.codes->begin() + plan.offsets[g] + (r0 + i) * bytes);
+      const int64_t at = plan.offsets[g] + (r0 + i0) / tile * full_bytes;
+      std::copy_n(stream.begin(), trellis::StreamBytes(length, k), plan.codes->begin() + at);
     }
   }
   return err;
@@ -94,21 +118,23 @@ MatrixXd CodeBlock(const SweepPlan& plan, const MatrixXd& rows, int64_t c0, int6
 // The coded values at unit gains (V_L(W_t) of every row and group).
 MatrixXd UnitValues(const SweepPlan& plan, const std::vector<uint8_t>& codes, int64_t rows,
                     int64_t cols, int64_t group_size) {
-  MatrixXd t(rows, cols);
-  std::vector<float> out;
-  for (size_t g = 0; g < plan.bits.size(); ++g) {
-    const int64_t c0 = int64_t(g) * group_size, width = std::min(group_size, cols - c0);
-    const int k = plan.bits[g];
-    const int window = TrellisGroupWindow(plan.window, width, k);
-    const int64_t bytes = trellis::StreamBytes(width, k);
-    out.resize(static_cast<size_t>(width));
-    for (int64_t r = 0; r < rows; ++r) {
-      trellis::DecodeSequence(codes.data() + plan.offsets[g] + r * bytes, width, window, k, 1.0f,
-                              out.data());
-      for (int64_t i = 0; i < width; ++i) t(r, c0 + i) = out[i];
-    }
-  }
-  return t;
+  QuantizedTensor shell;
+  shell.method = std::string(kMethodTrellis);
+  shell.rows = rows;
+  shell.cols = cols;
+  shell.group_size = group_size;
+  shell.dim = plan.window;
+  shell.tile_rows = plan.tile_rows;
+  shell.bits.assign(plan.bits.begin(), plan.bits.end());
+  shell.offsets = plan.offsets;
+  shell.codes = codes;
+  shell.row_scale.assign(static_cast<size_t>(rows), 1.0f);
+  shell.scale.assign(plan.bits.size(), 1.0f);
+  std::vector<float> dense(static_cast<size_t>(rows * cols));
+  DecodeTrellis(shell, dense);
+  return Eigen::Map<const Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+             dense.data(), rows, cols)
+      .cast<double>();
 }
 
 class TrellisQuantizer final : public Quantizer {
@@ -124,16 +150,17 @@ class TrellisQuantizer final : public Quantizer {
     const bool feedback = c.ldlq && !p.hessian.is_identity();
     const MatrixXd u = feedback ? p.hessian.InverseCholeskyUpper() : MatrixXd();
     std::vector<uint8_t> stored(bits.begin(), bits.end());
-    SweepPlan plan{c.trellis.window, bits,
-                   TrellisGroupOffsets(p.w.rows, p.w.cols, c.group_size, stored)};
-    Gains gains = MeasureGains(w, bits, c.group_size, c.trellis.window);
+    const int64_t tile = c.trellis.tile_rows;  // divides 64: see CodeBlock
+    SweepPlan plan{c.trellis.window, tile, bits,
+                   TrellisGroupOffsets(p.w.rows, p.w.cols, c.group_size, stored, tile)};
+    Gains gains = MeasureGains(w, bits, c.group_size, c.trellis.window, tile);
     if (feedback) {
       SweepPlan trial = plan;
       trial.window = std::min(kTrialWindow, c.trellis.window);
       trial.gains = &gains;
       MatrixXd drifted(w.rows(), w.cols());
       Sweep(w, trial, &u, &drifted);
-      gains = MeasureGains(drifted, bits, c.group_size, c.trellis.window);
+      gains = MeasureGains(drifted, bits, c.group_size, c.trellis.window, tile);
     }
     std::vector<uint8_t> codes(static_cast<size_t>(plan.offsets.back()));
     plan.gains = &gains;
@@ -149,6 +176,7 @@ class TrellisQuantizer final : public Quantizer {
     }
 
     QuantizedTensor t = engine::MakeTensorShell(p, c, c.trellis.window);
+    t.tile_rows = tile;
     t.bits = std::move(stored);
     t.offsets = std::move(plan.offsets);
     t.codes = std::move(codes);
