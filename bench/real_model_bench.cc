@@ -106,9 +106,14 @@ std::vector<RealCase> RealCases() {
   cases.push_back({"clip-search (paper)", Paper(Method::kRtn, 2, 1)});
   cases.push_back({"paper", Paper(Method::kGlvq, 2, 8)});
   AddGlvqSteps(2, cases);
-  QuantizerConfig wide = Base(Method::kTrellis, 2, 1);
-  wide.group_size = 128;  // the default before: longer sequences, wider LDLQ blocks
-  cases.push_back({"L=12 group 128", wide});
+  // The layouts before 2-D tiles: each row of a group one sequence.
+  QuantizerConfig rows32 = Base(Method::kTrellis, 2, 1);
+  rows32.group_size = 32;
+  rows32.trellis.tile_rows = 1;
+  cases.push_back({"L=12 group 32 by rows", rows32});
+  QuantizerConfig wide = rows32;
+  wide.group_size = 128;  // longer sequences, wider LDLQ blocks
+  cases.push_back({"L=12 group 128 by rows", wide});
   // The gain refit against none, at every width (the default refits).
   for (int b : {2, 3, 4}) {
     QuantizerConfig plain = Base(Method::kTrellis, b, 1);

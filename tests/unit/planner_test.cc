@@ -335,7 +335,7 @@ TEST(Estimates, ThroughputConstants) {
   EXPECT_DOUBLE_EQ(EstimateSeconds(c, 8'000'000), 8.0);
   c.method = quant::Method::kTrellis;
   c.trellis.window = 10;  // a quarter of L = 12's states
-  EXPECT_DOUBLE_EQ(WeightsPerSecond(c), 4 * 0.117e6);
+  EXPECT_DOUBLE_EQ(WeightsPerSecond(c), 4 * 0.16e6);
 }
 
 }  // namespace
