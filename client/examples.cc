@@ -28,15 +28,15 @@ const std::map<std::string, std::string>& Examples() {
       {"export", "  glvq export --packed out/rtn-4bit --out /tmp/gptq --format gptq"},
       {"example-model", "  glvq example-model --out /tmp/example"},
       {"sample", "  glvq sample --model M --out /tmp/eval.tokens --sequences 16 --length 256"},
-      {"validate", "  glvq validate job.yaml\n  glvq validate job.yaml --output json"},
+      {"validate", "  glvq validate job.yaml\n  glvq validate job.yaml --json"},
       {"plan", "  glvq plan job.yaml --max-task-memory 8Gi     # tasks, memory per task, time"},
       {"submit",
        "  glvq submit job.yaml --wait                 # to $GLVQ_COORDINATOR (127.0.0.1:7070)\n"
        "  glvq submit job.yaml --coordinator host:7070 --tls-ca ca.pem --token-file client.token"},
-      {"status", "  glvq status JOB_ID\n  glvq status JOB_ID --output json"},
+      {"status", "  glvq status JOB_ID\n  glvq status JOB_ID --json"},
       {"watch", "  glvq watch JOB_ID"},
       {"cancel", "  glvq cancel JOB_ID"},
-      {"list", "  glvq list --output json"},
+      {"list", "  glvq list --json"},
       {"workers", "  glvq workers"},
   };
   return *examples;

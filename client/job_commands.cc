@@ -13,6 +13,7 @@
 #include "client/commands.h"
 #include "client/plan_timing.h"
 #include "client/proto_json.h"
+#include "client/service_client.h"
 #include "common/base/machine.h"
 #include "common/base/one_line.h"
 #include "common/base/status_macros.h"
@@ -213,9 +214,7 @@ CLI::App* AddJobCommand(CLI::App& app, const char* name, const char* help,
                         const std::shared_ptr<Args>& args) {
   auto* cmd = app.add_subcommand(name, help);
   cmd->add_option("job", args->file, "Job spec (YAML)")->required();
-  cmd->add_option("--output", args->output, "Output format")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
+  AddJsonOutputFlag(cmd, &args->output);
   return cmd;
 }
 

@@ -266,9 +266,7 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::IsMember({"clipSearch", "minMax"}));
   cmd->add_option("--max-task-memory", a->max_task_memory,
                   "Memory budget per task (bytes or 8Gi/512Mi); splits large tensors");
-  cmd->add_option("--output", a->output, "Output format")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
+  AddJsonOutputFlag(cmd, &a->output);
   cmd->callback([a, exit_code] {
     absl::StatusOr<v1::QuantizationJob> job = BuildJob(*a);
     ServiceArgs report_args;

@@ -13,12 +13,17 @@
 
 namespace glvq::cli {
 
+void AddJsonOutputFlag(CLI::App* cmd, std::string* output) {
+  cmd->add_flag_callback("--json", [output] { *output = "json"; }, "Print JSON instead of text");
+  cmd->add_option("--output", *output, "Output format (text or json; same as --json)")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->group("");  // hidden: --json is the documented spelling
+}
+
 void AddServiceOptions(CLI::App* cmd, ServiceArgs* args) {
   cmd->add_option("--coordinator", args->coordinator,
                   "Coordinator host:port (default: $GLVQ_COORDINATOR, else 127.0.0.1:7070)");
-  cmd->add_option("--output", args->output, "Output format")
-      ->check(CLI::IsMember({"text", "json"}))
-      ->capture_default_str();
+  AddJsonOutputFlag(cmd, &args->output);
   cmd->add_option("--timeout", args->timeout_seconds, "Deadline of each call, seconds")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

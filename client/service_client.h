@@ -28,7 +28,11 @@ struct ServiceArgs {
   bool json() const { return output == "json"; }
 };
 
-// Adds --coordinator, --output, --timeout and the TLS and token options to
+// Adds --json (sets *output to "json"; the one spelling every glvq and
+// glvq-bench command uses) and, hidden, the older `--output text|json`
+// that scripts may still pass.
+void AddJsonOutputFlag(CLI::App* cmd, std::string* output);
+// Adds --coordinator, --json, --timeout and the TLS and token options to
 // `cmd`.
 void AddServiceOptions(CLI::App* cmd, ServiceArgs* args);
 // --coordinator, $GLVQ_COORDINATOR, or 127.0.0.1:7070.

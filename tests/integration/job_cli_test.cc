@@ -75,7 +75,7 @@ TEST_F(JobCli, ValidatePrintsCounts) {
   auto r = Run("validate");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "job.yaml: valid (3 tensors to quantize, 3 passed through)\n");
-  r = Run("validate --output json");
+  r = Run("validate --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["valid"], true);
@@ -121,7 +121,7 @@ TEST_F(JobCli, BadSpecsExitOneWithFileLineColumnAndCode) {
     EXPECT_THAT(r.err, StartsWith(c.message)) << c.name;
     EXPECT_THAT(r.err, HasSubstr(std::string("[") + c.code + "]\n")) << c.name << ": " << r.err;
     EXPECT_EQ(r.out, "") << c.name;
-    auto j = Run("validate --output json", c.from, c.to);
+    auto j = Run("validate --json", c.from, c.to);
     EXPECT_EQ(j.exit_code, 1) << c.name;
     const auto parsed = nlohmann::json::parse(j.out);
     EXPECT_EQ(parsed["valid"], false);
@@ -154,7 +154,7 @@ TEST_F(JobCli, PlanJsonHasTasksAndTotals) {
   // The paper preset's tuning (no RHT, no row gains), so that down_proj can
   // split into ranges under a budget.
   const std::string from = "groupSize: 64", to = "groupSize: 64\n    preset: paper";
-  auto r = Run("plan --output json", from, to);
+  auto r = Run("plan --json", from, to);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j["tasks"].size(), 3u);
@@ -179,7 +179,7 @@ TEST_F(JobCli, PlanJsonHasTasksAndTotals) {
   // budget makes down_proj split, and only it.
   const uint64_t up_memory = j["tasks"][1]["memory_bytes"].get<uint64_t>();
   ASSERT_LT(up_memory, j["tasks"][0]["memory_bytes"].get<uint64_t>());
-  r = Run("plan --output json --max-task-memory " + std::to_string(up_memory), from, to);
+  r = Run("plan --json --max-task-memory " + std::to_string(up_memory), from, to);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto split = nlohmann::json::parse(r.out);
   ASSERT_EQ(split["tasks"].size(), 4u);
@@ -207,7 +207,7 @@ TEST_F(JobCli, PlanTableAndResourceErrors) {
 // The plan measures the job's own settings here, unless told not to: a
 // range (low <= high) next to the static estimate, and no key without it.
 TEST_F(JobCli, PlanMeasuresTheTimeOnThisMachine) {
-  auto r = Run("plan --output json");
+  auto r = Run("plan --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   ASSERT_TRUE(j["totals"].contains("measured_seconds")) << r.out;
@@ -217,7 +217,7 @@ TEST_F(JobCli, PlanMeasuresTheTimeOnThisMachine) {
   EXPECT_GE(high, low);
   EXPECT_TRUE(j["totals"].contains("estimated_seconds"));
 
-  r = Run("plan --output json --no-measure");
+  r = Run("plan --json --no-measure");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   j = nlohmann::json::parse(r.out);
   EXPECT_FALSE(j["totals"].contains("measured_seconds"));
@@ -228,6 +228,19 @@ TEST_F(JobCli, PlanMeasuresTheTimeOnThisMachine) {
   r = Run("plan --no-measure");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, Not(HasSubstr("measured here")));
+}
+
+// --json is the one spelling (glvq-bench has it too); the older
+// `--output json` still works for scripts but is not advertised.
+TEST_F(JobCli, JsonIsTheOneFlagSpelling) {
+  const auto a = Run("validate --json");
+  const auto b = Run("validate --output json");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_TRUE(nlohmann::json::accept(a.out));
+  const auto help = RunCommand(Glvq() + " validate --help");
+  EXPECT_THAT(help.out, HasSubstr("--json"));
+  EXPECT_THAT(help.out, Not(HasSubstr("--output")));
 }
 
 TEST_F(JobCli, UsageErrorsExitTwo) {
@@ -254,7 +267,7 @@ TEST(JobCliExample, ExampleModelJobValidatesAgainstTheExampleModel) {
   r = RunCommand(Glvq() + " validate " + job);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, job + ": valid (28 tensors to quantize, 10 passed through)\n");
-  r = RunCommand(Glvq() + " plan --output json " + job);
+  r = RunCommand(Glvq() + " plan --json " + job);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["totals"]["tasks"], 28);
   EXPECT_FALSE(fs::exists(dir / "out/example-model-glvq-2bit"));

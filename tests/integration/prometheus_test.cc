@@ -123,7 +123,7 @@ TEST_F(PrometheusTest, ScrapesAJobsProgressToItsEnd) {
   WriteJobYaml(Stories260KJob(Stories260KDir(), dir_ / "out", 100 << 10), dir_ / "job.yaml");
   const CommandResult submitted = RunCommand(Bin("glvq") + " submit " +
                                              (dir_ / "job.yaml").string() +
-                                             " --output json --coordinator " + address);
+                                             " --json --coordinator " + address);
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
   const json job = json::parse(submitted.out, nullptr, false);
   const std::string id = job.value("id", "");

@@ -109,7 +109,7 @@ TEST_F(Quickstart, PresetPaperSwitchesTheTuningOnly) {
   auto run = [&](const std::string& out, const std::string& flags) {
     const auto r = RunCommand(Glvq() + " quantize --model " + model_ + " --out " + out +
                               " --config " + (dir_ / "examples/example-model-job.yaml").string() +
-                              " --output json " + flags);
+                              " --json " + flags);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return nlohmann::json::parse(r.out)["job"]["definition"]["spec"]["quantizer"];
   };

@@ -65,13 +65,13 @@ class ServiceCliTest : public ::testing::Test {
 
   // Submits job.yaml without waiting; the job id.
   std::string Submit() {
-    const CommandResult r = Glvq("submit " + (dir_ / "job.yaml").string() + " --output json");
+    const CommandResult r = Glvq("submit " + (dir_ / "job.yaml").string() + " --json");
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return json::parse(r.out, nullptr, false).value("id", "");
   }
 
   json Status(const std::string& id) {
-    return json::parse(Glvq("status " + id + " --output json").out, nullptr, false);
+    return json::parse(Glvq("status " + id + " --json").out, nullptr, false);
   }
 
   // The output of job.yaml run in embedded mode with `workers` workers.
@@ -103,7 +103,7 @@ TEST_F(ServiceCliTest, SubmitWaitWithWorkerProcessesMatchesEmbeddedMode) {
   EXPECT_EQ(Embedded(4), one);
   EXPECT_EQ(ReadTree(dir_ / "out"), one);
 
-  const json workers = json::parse(Glvq("workers --output json").out, nullptr, false);
+  const json workers = json::parse(Glvq("workers --json").out, nullptr, false);
   ASSERT_EQ(workers["workers"].size(), 2u);
   // SIGTERM: workers drain and exit 0, then the coordinator.
   shared->Signal(SIGTERM);
@@ -122,7 +122,7 @@ TEST_F(ServiceCliTest, AWorkerKilledMidTaskLosesOnlyItsLease) {
   // Wait until the slow worker holds a task, then kill it hard.
   bool holding = false;
   for (int i = 0; i < 200 && !holding; ++i) {
-    const json w = json::parse(Glvq("workers --output json").out, nullptr, false);
+    const json w = json::parse(Glvq("workers --json").out, nullptr, false);
     holding = w.contains("workers") && !w["workers"].empty() &&
               !w["workers"][0]["taskIds"].empty();
     if (!holding) absl::SleepFor(absl::Milliseconds(50));
@@ -263,7 +263,7 @@ TEST_F(ServiceCliTest, AutoBackendFallsBackToTheCpuEngineWithoutAGpu) {
   auto worker = StartWorker({"--backend", "auto"});
   const CommandResult r = Glvq("submit " + (dir_ / "job.yaml").string() + " --wait");
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-  const json workers = json::parse(Glvq("workers --output json").out, nullptr, false);
+  const json workers = json::parse(Glvq("workers --json").out, nullptr, false);
   ASSERT_EQ(workers["workers"].size(), 1u) << workers.dump();
   EXPECT_EQ(workers["workers"][0]["capabilities"]["backend"], "cpu") << workers.dump();
   // JSON output: 64-bit integers are numbers, enums the job spec's spellings.

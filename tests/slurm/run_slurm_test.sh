@@ -92,7 +92,7 @@ glvq() { timeout 10 "$bin_dir/glvq" "$@" --coordinator "127.0.0.1:$GLVQ_PORT"; }
 # Tasks committed so far (empty while the job or coordinator is not there).
 tasks_done() {
   [[ -s "$work/state/job-id" ]] || return 0
-  glvq status "$(<"$work/state/job-id")" --output json 2>/dev/null |
+  glvq status "$(<"$work/state/job-id")" --json 2>/dev/null |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["status"]["progress"]["tasksDone"])' \
       2>/dev/null || true
 }
