@@ -127,8 +127,11 @@ TEST_F(Quickstart, PresetPaperSwitchesTheTuningOnly) {
 }
 
 // The trellis method through the whole service path: embedded coordinator
-// and workers, the packed output, inspect and eval. Measured: ΔNLL 0.568,
-// KL 0.552, top-1 0.540 on these 504 predictions (the glvq default: 0.907).
+// and workers, the packed output, inspect and eval. Measured with the
+// default 16 × 16 tiles: ΔNLL 0.726, KL 0.676, top-1 0.534 on these 504
+// predictions (32-column rows: 0.640 / 0.622 / 0.496 — on this random
+// model without Hessians; on SmolLM2 tiles won, docs/quality.md; the glvq
+// default: 0.907). The bounds leave ~20 %.
 TEST_F(Quickstart, TrellisRunsEndToEnd) {
   const std::string out = (dir_ / "out/trellis").string();
   auto r = RunCommand(Glvq() + " quantize --model " + model_ + " --out " + out +
@@ -142,9 +145,9 @@ TEST_F(Quickstart, TrellisRunsEndToEnd) {
                  tokens_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  EXPECT_LT(j["dnll"].get<double>(), 0.75);
-  EXPECT_LT(j["kl"].get<double>(), 0.72);
-  EXPECT_GT(j["top1"].get<double>(), 0.42);
+  EXPECT_LT(j["dnll"].get<double>(), 0.87);
+  EXPECT_LT(j["kl"].get<double>(), 0.81);
+  EXPECT_GT(j["top1"].get<double>(), 0.43);
 }
 
 TEST_F(Quickstart, SampleIsDeterministicAndNeverOverwrites) {
