@@ -1,11 +1,13 @@
 #include "coordinator/planner.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/glob.h"
 #include "common/base/random.h"
 #include "common/base/status_macros.h"
 #include "common/jobspec/byte_quantity.h"
@@ -158,12 +160,41 @@ v1::PlanSummary Plan::Summary() const {
   return s;
 }
 
+namespace {
+
+// spec.quantizer and its overrides (spec.tensors.overrides).
+std::vector<v1::QuantizerSpec> AllQuantizers(const v1::JobSpec& spec) {
+  std::vector<v1::QuantizerSpec> all{spec.quantizer()};
+  for (const v1::TensorOverride& o : spec.tensors().overrides()) {
+    all.push_back(jobspec::ApplyOverride(spec.quantizer(), o));
+  }
+  return all;
+}
+
+// A pattern that matches nothing is a typo that would quietly change nothing.
+absl::Status CheckOverridesMatch(const v1::TensorSelection& selection,
+                                 const std::vector<std::string>& quantized) {
+  for (int i = 0; i < selection.overrides_size(); ++i) {
+    const std::string& pattern = selection.overrides(i).pattern();
+    if (std::none_of(quantized.begin(), quantized.end(),
+                     [&](const std::string& n) { return GlobMatch(pattern, n); })) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.tensors.overrides[", i, "].pattern '", pattern, "' matches no quantized tensor"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Plan> PlanJob(const v1::JobSpec& spec, const jobspec::JobInputs& inputs,
                              const PlanOptions& options) {
   const SafetensorsModel& model = inputs.model;
-  ASSIGN_OR_RETURN(quant::QuantizerConfig config, jobspec::ToQuantizerConfig(spec.quantizer()));
-  if (absl::Status s = quant::ValidateConfig(config); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("spec.quantizer: ", s.message()));
+  for (const v1::QuantizerSpec& q : AllQuantizers(spec)) {
+    ASSIGN_OR_RETURN(const quant::QuantizerConfig config, jobspec::ToQuantizerConfig(q));
+    if (absl::Status s = quant::ValidateConfig(config); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("spec.quantizer: ", s.message()));
+    }
   }
   ASSIGN_OR_RETURN(TensorSelectionResult selection, SelectTensors(spec.tensors(), model));
   const uint64_t budget = spec.workers().max_task_memory_bytes();
@@ -172,9 +203,13 @@ absl::StatusOr<Plan> PlanJob(const v1::JobSpec& spec, const jobspec::JobInputs& 
     return absl::InvalidArgumentError("spec.calibration is set but its Hessians were not opened");
   }
 
+  RETURN_IF_ERROR(CheckOverridesMatch(spec.tensors(), selection.quantize));
+
   Plan plan;
   PlanTotals& t = plan.totals;
   for (const std::string& name : selection.quantize) {
+    const v1::QuantizerSpec tensor_spec = jobspec::QuantizerFor(spec, name);
+    ASSIGN_OR_RETURN(const quant::QuantizerConfig config, jobspec::ToQuantizerConfig(tensor_spec));
     const TensorEntry& entry = *model.Find(name);
     const Geometry g{entry.shape[0], entry.shape[1], config.group_size,
                      (entry.shape[1] + config.group_size - 1) / config.group_size};
@@ -207,7 +242,7 @@ absl::StatusOr<Plan> PlanJob(const v1::JobSpec& spec, const jobspec::JobInputs& 
       task.set_weights(weights);
       task.set_memory_bytes(EstimateTaskMemory(config, shape, calibrated));
       task.set_estimated_seconds(EstimateSeconds(config, weights));
-      *task.mutable_quantizer() = spec.quantizer();
+      *task.mutable_quantizer() = tensor_spec;
 
       t.weights += weights;
       t.read_bytes += weights * DTypeSize(entry.dtype);

@@ -1,6 +1,5 @@
 #include "coordinator/tensor_selection.h"
 
-#include <fnmatch.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/string_view.h"
@@ -25,11 +24,6 @@ std::string NotQuantizable(const TensorEntry& e) {
 bool Quantizable(const TensorEntry& e) { return NotQuantizable(e).empty(); }
 
 }  // namespace
-
-bool GlobMatch(std::string_view pattern, std::string_view name) {
-  // fnmatch needs NUL-terminated strings.
-  return ::fnmatch(std::string(pattern).c_str(), std::string(name).c_str(), 0) == 0;
-}
 
 absl::StatusOr<TensorSelectionResult> SelectTensors(const v1::TensorSelection& selection,
                                                     const SafetensorsModel& model) {

@@ -7,14 +7,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/glob.h"
 #include "common/safetensors/reader.h"
 #include "glvq/v1/job.pb.h"
 
 namespace glvq::coordinator {
 
-// Glob over a whole tensor name, fnmatch(3) without flags: `*` matches any
-// run of characters (dots included), `?` one character, `[...]` a set.
-bool GlobMatch(std::string_view pattern, std::string_view name);
 
 struct PassThrough {
   std::string name;

@@ -70,6 +70,21 @@ absl::Status ValidateConfigOf(const v1::QuantizerSpec& spec) {
   return quant::ValidateConfig(config);
 }
 
+// Each override names a pattern and changes something, and the quantizer
+// it gives is valid (e8p at 3 bits is not).
+absl::Status CheckOverrides(const SourceMap* source, const v1::JobSpec& spec) {
+  const auto& overrides = spec.tensors().overrides();
+  for (int i = 0; i < overrides.size(); ++i) {
+    const std::string field = absl::StrCat("spec.tensors.overrides[", i, "]");
+    const v1::TensorOverride& o = overrides[i];
+    if (o.pattern().empty()) return Invalid(source, field + ".pattern", "empty pattern");
+    if (!o.has_bits()) return Invalid(source, field, "an override must set bits");
+    const absl::Status s = ValidateConfigOf(ApplyOverride(spec.quantizer(), o));
+    if (!s.ok()) return Invalid(source, field + ".bits", std::string(s.message()));
+  }
+  return absl::OkStatus();
+}
+
 // The key most likely at fault for a rejected quantizer section, found by
 // removing one key the file sets at a time: the first key in file order
 // whose removal makes the section valid, else the first whose removal
@@ -124,6 +139,7 @@ absl::Status ValidateSpec(const v1::JobSpec& spec, const SourceMap* source) {
   RETURN_IF_ERROR(CheckPathField(source, "spec.output", "path", spec.output().path()));
   RETURN_IF_ERROR(CheckPatterns(source, "spec.tensors.include", spec.tensors().include()));
   RETURN_IF_ERROR(CheckPatterns(source, "spec.tensors.exclude", spec.tensors().exclude()));
+  RETURN_IF_ERROR(CheckOverrides(source, spec));
   if (!v1::Backend_IsValid(spec.workers().backend())) {
     return Invalid(source, "spec.workers.backend",
                    absl::StrCat("unknown value ", static_cast<int>(spec.workers().backend())));

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/glob.h"
 #include "common/jobspec/yaml_proto.h"
 
 namespace glvq::jobspec {
@@ -152,6 +153,19 @@ v1::QuantizerSpec FromQuantizerConfig(const quant::QuantizerConfig& c) {
   s.set_pvq_gain_bits(c.pvq.gain_bits);
   s.set_pvq_gain_levels(FromEnginePvqGainLevels(c.pvq.gain_levels));
   return s;
+}
+
+v1::QuantizerSpec ApplyOverride(const v1::QuantizerSpec& spec, const v1::TensorOverride& o) {
+  v1::QuantizerSpec out = spec;
+  if (o.has_bits()) out.set_bits(o.bits());
+  return out;
+}
+
+v1::QuantizerSpec QuantizerFor(const v1::JobSpec& spec, std::string_view name) {
+  for (const v1::TensorOverride& o : spec.tensors().overrides()) {
+    if (GlobMatch(o.pattern(), name)) return ApplyOverride(spec.quantizer(), o);
+  }
+  return spec.quantizer();
 }
 
 }  // namespace glvq::jobspec

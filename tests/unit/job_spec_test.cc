@@ -315,6 +315,33 @@ TEST(JobSpecParse, BadValuesAreInvalidArgumentWithPosition) {
   }
 }
 
+// spec.tensors.overrides: parsed from YAML; each needs a pattern and bits,
+// and the quantizer it gives must be valid (glvq at 9 bits is not).
+TEST(JobSpecParse, TensorOverrides) {
+  auto ok = Parse(Edit("  output:\n", "  tensors:\n    overrides:\n"
+                                        "      - {pattern: \"*v_proj*\", bits: 4}\n  output:\n"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_EQ(ok->job.spec().tensors().overrides_size(), 1);
+  EXPECT_EQ(ok->job.spec().tensors().overrides(0).pattern(), "*v_proj*");
+  EXPECT_EQ(ok->job.spec().tensors().overrides(0).bits(), 4);
+  EXPECT_EQ(QuantizerFor(ok->job.spec(), "model.layers.3.self_attn.v_proj.weight").bits(), 4);
+  EXPECT_EQ(QuantizerFor(ok->job.spec(), "model.layers.3.self_attn.k_proj.weight").bits(), 3);
+  const struct {
+    std::string item, expected;
+  } cases[] = {
+      {"{pattern: \"\", bits: 4}", "spec.tensors.overrides[0].pattern: empty pattern"},
+      {"{pattern: \"*\"}", "spec.tensors.overrides[0]: an override must set bits"},
+      {"{pattern: \"*\", bits: 9}", "spec.tensors.overrides[0].bits: bits must be within 1..8"},
+  };
+  for (const auto& c : cases) {
+    auto r = Parse(Edit("  output:\n", "  tensors:\n    overrides:\n      - " + c.item +
+                                          "\n  output:\n"));
+    ASSERT_FALSE(r.ok()) << c.item;
+    EXPECT_THAT(std::string(r.status().message()), StartsWith("job.yaml:21:"));
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(c.expected));
+  }
+}
+
 TEST(JobSpecParse, DocumentLevelErrors) {
   for (const char* text : {"", "# only a comment\n", "~\n"}) {
     auto r = Parse(text);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <regex>
 #include <set>
+#include <map>
 #include <string>
 
 #include "common/base/file_util.h"
@@ -154,6 +155,40 @@ TEST_F(TinyPlanner, IncludeAndExcludePatterns) {
   bad = PlanJob(spec, Open(model()));
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("selects no tensor to quantize"));
+}
+
+// spec.tensors.overrides: the first matching pattern sets a tensor's
+// bits in its tasks; the others keep spec.quantizer's.
+TEST_F(TinyPlanner, OverridesSetTheBitsOfTheTensorsTheyMatch) {
+  quant::QuantizerConfig config;
+  config.method = quant::Method::kRtn;
+  v1::JobSpec spec = SpecFor(model(), config);
+  auto* o = spec.mutable_tensors()->add_overrides();
+  o->set_pattern("*.mlp.*");
+  o->set_bits(4);
+  o = spec.mutable_tensors()->add_overrides();
+  o->set_pattern("*down_proj*");  // shadowed by the first for down_proj
+  o->set_bits(3);
+  auto plan = PlanJob(spec, Open(model()));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  std::map<std::string, double> bits;
+  for (const v1::Task& t : plan->tasks) bits[t.tensor()] = t.quantizer().bits();
+  EXPECT_EQ(bits["model.layers.0.mlp.down_proj.weight"], 4);
+  EXPECT_EQ(bits["model.layers.0.mlp.up_proj.weight"], 4);
+  EXPECT_EQ(bits["model.layers.0.self_attn.q_proj.weight"], 2);
+
+  // A pattern that matches no quantized tensor is a typo.
+  spec.mutable_tensors()->mutable_overrides(1)->set_pattern("*lm_head*");  // passed through
+  auto bad = PlanJob(spec, Open(model()));
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("spec.tensors.overrides[1].pattern '*lm_head*' matches no quantized tensor"));
+  // The overridden quantizer must be valid: e8p has 2 bits only.
+  config.method = quant::Method::kE8p;
+  spec = SpecFor(model(), config);
+  o = spec.mutable_tensors()->add_overrides();
+  o->set_pattern("*");
+  o->set_bits(3);
+  EXPECT_EQ(PlanJob(spec, Open(model())).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(TensorSelection, GlobsMatchWholeNames) {
