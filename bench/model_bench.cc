@@ -58,7 +58,7 @@ QuantizerConfig Make(Method m, double bits, int dim) {
 // 2-bit groups: a group size dividing cols / 2 does that (64 → 32,
 // 172 → 43; no size but 2 does for both widths, so it is chosen per
 // weight: the largest one up to the configured size).
-QuantizerConfig HalfBitGroups(const QuantizerConfig& c, int64_t cols) {
+QuantizerConfig HalfBitGroups(const QuantizerConfig& c, const std::string& /*name*/, int64_t cols) {
   QuantizerConfig out = c;
   for (int g = c.group_size; g >= c.dim && cols % 2 == 0; --g) {
     if ((cols / 2) % g == 0) {

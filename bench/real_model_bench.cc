@@ -20,6 +20,7 @@
 #include "model/quantize_model.h"
 #include "model/tokens.h"
 #include "nlohmann/json.hpp"
+#include "common/base/glob.h"
 #include "common/base/parallel.h"
 
 namespace glvq::bench {
@@ -35,6 +36,8 @@ struct RealCase {
   // Layer by layer on the quantized model's own activations
   // (model/sequential.h) instead of the original's Hessians.
   bool sequential = false;
+  // Per-weight settings (e.g. more bits for some tensors), or null.
+  model::ConfigForWeight per_weight = nullptr;
 };
 
 QuantizerConfig Base(Method m, double bits, int dim) {
@@ -120,6 +123,13 @@ std::vector<RealCase> RealCases() {
     plain.refit_scales = false;
     cases.push_back({"L=12 no-refit", plain});
   }
+  // Mixed precision as spec.tensors.overrides gives it: the value
+  // projections (3 % of the weights) one bit wider.
+  cases.push_back({"L=12 default, v_proj 3 bits", Base(Method::kTrellis, 2, 1), false,
+                   [](QuantizerConfig q, const std::string& name, int64_t) {
+                     if (GlobMatch("*v_proj*", name)) q.bits += 1;
+                     return q;
+                   }});
   QuantizerConfig frac = Base(Method::kTrellis, 2.5, 1);
   frac.sdba = true;
   cases.push_back({"L=12 sdba", frac});
@@ -250,7 +260,7 @@ absl::Status RunRealModel(const RealModelOptions& o) {
     const fs::path out = scratch / absl::StrFormat("packed-%d", run++);
     const auto start = std::chrono::steady_clock::now();
     const absl::Status s = c.sequential ? model::QuantizeModelSequential(dir, out, q, calib)
-                                        : model::QuantizeModel(dir, out, q, &hessians);
+                                        : model::QuantizeModel(dir, out, q, &hessians, c.per_weight);
     if (!s.ok()) {
       std::cerr << method << " " << c.config << ": " << s.message() << "\n";
       continue;

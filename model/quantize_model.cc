@@ -38,7 +38,7 @@ absl::StatusOr<QuantizedTensor> QuantizeOne(const SafetensorsModel& source,
   }
   const engine::HessianView hv{h ? h->data.data() : nullptr, h ? h->n : 0};
   ASSIGN_OR_RETURN(auto quantizer,
-                   engine::MakeQuantizer(per_weight ? per_weight(config, view.shape[1]) : config));
+                   engine::MakeQuantizer(per_weight ? per_weight(config, name, view.shape[1]) : config));
   ASSIGN_OR_RETURN(
       quant::QuantizeResult r,
       quantizer->Quantize(name, {w.data(), view.shape[0], view.shape[1]}, h ? &hv : nullptr));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "common/safetensors/reader.h"
@@ -13,10 +14,11 @@
 
 namespace glvq::model {
 
-// The config for one weight of `cols` columns, derived from the model-wide
-// one (e.g. a group size at which a fractional SDBA rate is exact).
-using ConfigForWeight =
-    std::function<quant::QuantizerConfig(const quant::QuantizerConfig& config, int64_t cols)>;
+// The config for the weight `name` of `cols` columns, derived from the
+// model-wide one (e.g. a group size at which a fractional SDBA rate is
+// exact, or more bits for some tensors as spec.tensors.overrides gives).
+using ConfigForWeight = std::function<quant::QuantizerConfig(
+    const quant::QuantizerConfig& config, const std::string& name, int64_t cols)>;
 
 // Quantizes every 2-D "*_proj.weight" of the model in `model_dir` with
 // `config`, or per weight with `per_weight(config, cols)` if given

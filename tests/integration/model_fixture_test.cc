@@ -121,7 +121,8 @@ TEST_F(Stories260K, PerWeightGroupSizesGiveExactlyOneAndAHalfBits) {
   const absl::Status one_size = QuantizeModel(testing::Stories260KDir(), dir / "a", c);
   EXPECT_THAT(std::string(one_size.message()),
               ::testing::HasSubstr("cannot be realised exactly with 172 columns in groups of 64"));
-  const ConfigForWeight half_in_two_bit_groups = [](quant::QuantizerConfig q, int64_t cols) {
+  const ConfigForWeight half_in_two_bit_groups = [](quant::QuantizerConfig q,
+                                                   const std::string&, int64_t cols) {
     q.group_size = cols == 172 ? 43 : 32;
     return q;
   };
