@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/strings/str_replace.h"
+#include "common/base/file_util.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/test_support.h"
 #include "tests/support/tiny_model.h"
@@ -271,6 +272,28 @@ TEST(JobCliExample, ExampleModelJobValidatesAgainstTheExampleModel) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["totals"]["tasks"], 28);
   EXPECT_FALSE(fs::exists(dir / "out/example-model-glvq-2bit"));
+}
+
+// The best-quality SmolLM2 job's tensor patterns and override, against the
+// example model (the same Llama tensor names; without Hessians, which
+// the example model has none of).
+TEST(JobCliExample, BestSmollm2JobsOverrideMatchesLlamaNames) {
+  ScratchDir dir;
+  auto r = RunCommand(Glvq() + " example-model --out " + (dir / "model").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto text = ReadFileToString(fs::path(GLVQ_SOURCE_DIR) / "examples/smollm2-best-2bit-job.yaml");
+  ASSERT_TRUE(text.ok());
+  std::string job = absl::StrReplaceAll(
+      *text, {{"path: ../out/models/smollm2\n", "path: model\n"},
+              {"  calibration:\n    hessians: ../out/models/smollm2/hessians\n", ""}});
+  ASSERT_EQ(job.find("smollm2/hessians"), std::string::npos);
+  testing::WriteFile(dir / "job.yaml", job);
+  r = RunCommand(Glvq() + " validate " + (dir / "job.yaml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  testing::WriteFile(dir / "typo.yaml", absl::StrReplaceAll(job, {{"*v_proj*", "*w_proj*"}}));
+  r = RunCommand(Glvq() + " validate " + (dir / "typo.yaml").string());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("'*w_proj*' matches no quantized tensor"));
 }
 
 TEST(JobCliExample, FixtureHas35QuantizedAnd12PassedThrough) {
