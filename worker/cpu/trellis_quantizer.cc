@@ -3,6 +3,7 @@
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "common/base/status_macros.h"
@@ -80,15 +81,16 @@ MatrixXd CodeBlock(const SweepPlan& plan, const MatrixXd& rows, int64_t c0, int6
   std::vector<float> scale(static_cast<size_t>(tile));
   std::vector<uint8_t> stream(static_cast<size_t>(full_bytes));
   MatrixXd err(rows.rows(), width);
+  std::optional<TrellisEncoder> encoder;  // rebuilt only when the window changes
   for (int64_t i0 = 0; i0 < rows.rows(); i0 += tile) {
     const int64_t n = std::min(tile, rows.rows() - i0), length = n * width;
     const int window = TrellisGroupWindow(plan.window, length, k);
-    TrellisEncoder encoder(window, k);
+    if (!encoder || encoder->L() != window) encoder.emplace(window, k);
     for (int64_t i = 0; i < n; ++i) scale[i] = plan.gains->row[r0 + i0 + i] * plan.gains->group[g];
     if (n == 1) {
       // One row, one scale: code the weights at that scale directly.
       for (int64_t t = 0; t < width; ++t) x[t] = static_cast<float>(rows(i0, c0 + t));
-      encoder.Encode(x.data(), nullptr, width, scale[0], stream.data());
+      encoder->Encode(x.data(), nullptr, width, scale[0], stream.data());
     } else {
       // Rows of a tile have their own scales: code x / s at unit scale with
       // weights s², which is the same squared error Σ (x − s·V)².
@@ -99,7 +101,7 @@ MatrixXd CodeBlock(const SweepPlan& plan, const MatrixXd& rows, int64_t c0, int6
           weight[i * width + t] = s * s;
         }
       }
-      encoder.Encode(x.data(), weight.data(), length, 1.0f, stream.data());
+      encoder->Encode(x.data(), weight.data(), length, 1.0f, stream.data());
     }
     trellis::DecodeSequence(stream.data(), length, window, k, 1.0f, decoded.data());
     for (int64_t i = 0; i < n; ++i) {
