@@ -162,13 +162,24 @@ v1::PlanSummary Plan::Summary() const {
 
 namespace {
 
-// spec.quantizer and its overrides (spec.tensors.overrides).
-std::vector<v1::QuantizerSpec> AllQuantizers(const v1::JobSpec& spec) {
-  std::vector<v1::QuantizerSpec> all{spec.quantizer()};
-  for (const v1::TensorOverride& o : spec.tensors().overrides()) {
-    all.push_back(jobspec::ApplyOverride(spec.quantizer(), o));
+absl::Status ValidateQuantizer(const v1::QuantizerSpec& spec, const std::string& field) {
+  ASSIGN_OR_RETURN(const quant::QuantizerConfig config, jobspec::ToQuantizerConfig(spec));
+  if (absl::Status s = quant::ValidateConfig(config); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", s.message()));
   }
-  return all;
+  return absl::OkStatus();
+}
+
+// spec.quantizer and each quantizer its overrides give (spec.tensors.overrides),
+// each error naming the field at fault.
+absl::Status ValidateQuantizers(const v1::JobSpec& spec) {
+  RETURN_IF_ERROR(ValidateQuantizer(spec.quantizer(), "spec.quantizer"));
+  const auto& overrides = spec.tensors().overrides();
+  for (int i = 0; i < overrides.size(); ++i) {
+    RETURN_IF_ERROR(ValidateQuantizer(jobspec::ApplyOverride(spec.quantizer(), overrides[i]),
+                                      absl::StrCat("spec.tensors.overrides[", i, "]")));
+  }
+  return absl::OkStatus();
 }
 
 // A pattern that matches nothing is a typo that would quietly change nothing.
@@ -190,12 +201,7 @@ absl::Status CheckOverridesMatch(const v1::TensorSelection& selection,
 absl::StatusOr<Plan> PlanJob(const v1::JobSpec& spec, const jobspec::JobInputs& inputs,
                              const PlanOptions& options) {
   const SafetensorsModel& model = inputs.model;
-  for (const v1::QuantizerSpec& q : AllQuantizers(spec)) {
-    ASSIGN_OR_RETURN(const quant::QuantizerConfig config, jobspec::ToQuantizerConfig(q));
-    if (absl::Status s = quant::ValidateConfig(config); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("spec.quantizer: ", s.message()));
-    }
-  }
+  RETURN_IF_ERROR(ValidateQuantizers(spec));
   ASSIGN_OR_RETURN(TensorSelectionResult selection, SelectTensors(spec.tensors(), model));
   const uint64_t budget = spec.workers().max_task_memory_bytes();
   const bool calibrated = spec.has_calibration();

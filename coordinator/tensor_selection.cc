@@ -1,6 +1,5 @@
 #include "coordinator/tensor_selection.h"
 
-
 #include "absl/strings/str_cat.h"
 #include "common/base/string_view.h"
 #include "common/tensor/dtype.h"

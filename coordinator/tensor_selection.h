@@ -13,7 +13,6 @@
 
 namespace glvq::coordinator {
 
-
 struct PassThrough {
   std::string name;
   std::string reason;  // e.g. "excluded by '*embed*'", "not a 2-D float tensor"

@@ -34,8 +34,9 @@ namespace glvq {
 // value the encoder and every decoder use.
 float TrellisSequenceScale(const QuantizedTensor& qt, int64_t row, int64_t group);
 
-// Largest tile_rows; it divides the encoder's 64-row blocks
-// (worker/cpu/block_ldlq.h), as must every tile_rows the encoder writes.
+// Largest tile_rows. The quantizer writes powers of two up to it, which
+// divide its row blocks (checked where they meet, in
+// worker/cpu/trellis_quantizer.cc).
 inline constexpr int64_t kMaxTrellisTileRows = 64;
 
 // Window of a sequence of `length` weights: min(L, length · bits) (at least

@@ -8,6 +8,7 @@
 #include "common/packed/pvq.h"
 #include "common/packed/quantized_tensor.h"
 #include "common/packed/pvq_rate.h"
+#include "common/packed/trellis_tensor.h"
 
 namespace glvq::quant {
 namespace {
@@ -70,7 +71,7 @@ absl::Status ValidateTrellis(const QuantizerConfig& c) {
     return Invalid(absl::StrCat("trellis window must be within 8..16, got ", c.trellis.window));
   }
   const int tile = c.trellis.tile_rows;
-  if (tile < 1 || tile > 64 || (tile & (tile - 1)) != 0) {
+  if (tile < 1 || tile > kMaxTrellisTileRows || (tile & (tile - 1)) != 0) {
     return Invalid(absl::StrCat("trellis tile rows must be 1, 2, 4, 8, 16, 32 or 64, got ", tile));
   }
   if (c.group_size < 8) {

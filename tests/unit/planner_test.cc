@@ -188,7 +188,9 @@ TEST_F(TinyPlanner, OverridesSetTheBitsOfTheTensorsTheyMatch) {
   o = spec.mutable_tensors()->add_overrides();
   o->set_pattern("*");
   o->set_bits(3);
-  EXPECT_EQ(PlanJob(spec, Open(model())).status().code(), absl::StatusCode::kInvalidArgument);
+  bad = PlanJob(spec, Open(model()));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("spec.tensors.overrides[0]: "));
 }
 
 TEST(TensorSelection, GlobsMatchWholeNames) {

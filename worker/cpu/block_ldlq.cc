@@ -9,8 +9,6 @@ namespace {
 
 using Eigen::MatrixXd;
 
-// A fixed row block keeps every product identical whatever the thread count.
-constexpr int64_t kRowsPerTask = 64;
 // Columns whose feedback onto the rest of the matrix is applied as one
 // product, rounded up to whole blocks so that blocks never straddle a batch.
 constexpr int64_t kLazyColumns = 128;
@@ -43,9 +41,9 @@ void SweepRows(int64_t d, const MatrixXd* u, int64_t r0, const BlockCoder& code,
 
 void SweepBlockLdlq(const MatrixXd& w, int64_t d, const MatrixXd* u, int threads,
                     const BlockCoder& code, MatrixXd* drifted) {
-  const int64_t tasks = (w.rows() + kRowsPerTask - 1) / kRowsPerTask;
+  const int64_t tasks = (w.rows() + kBlockLdlqRowsPerTask - 1) / kBlockLdlqRowsPerTask;
   ParallelFor(tasks, threads, [&](int64_t t) {
-    const int64_t r0 = t * kRowsPerTask, r1 = std::min<int64_t>(w.rows(), r0 + kRowsPerTask);
+    const int64_t r0 = t * kBlockLdlqRowsPerTask, r1 = std::min<int64_t>(w.rows(), r0 + kBlockLdlqRowsPerTask);
     MatrixXd rows = w.middleRows(r0, r1 - r0);
     SweepRows(d, u, r0, code, &rows);
     if (drifted != nullptr) drifted->middleRows(r0, r1 - r0) = rows;

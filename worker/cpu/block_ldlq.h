@@ -11,6 +11,11 @@
 
 namespace glvq::cpu {
 
+// Rows per parallel task of SweepBlockLdlq: fixed, so that every product is
+// identical whatever the thread count. Coders that code several rows
+// together (trellis tiles) rely on every task starting at a multiple of it.
+inline constexpr int64_t kBlockLdlqRowsPerTask = 64;
+
 // Codes the k (≤ d) columns from c0 of every row of `w` (whose first row
 // is row r0 of the tensor) and returns the errors W_B − Ŵ_B (rows × k).
 // Called concurrently for disjoint row blocks.

@@ -27,6 +27,11 @@ using Eigen::MatrixXd;
 // within a few percent of the final sweep's.
 constexpr int kTrialWindow = 8;
 
+// CodeBlock codes whole tiles of the row blocks SweepBlockLdlq hands it,
+// so every valid tile_rows (a power of two up to the maximum) must divide
+// the block.
+static_assert(kBlockLdlqRowsPerTask % kMaxTrellisTileRows == 0);
+
 // Per-row and per-group gains of the rank-one scale model, F32 as stored.
 struct Gains {
   std::vector<float> row;    // [rows] RMS of each row (0 for an all-zero row)
@@ -71,7 +76,8 @@ Gains MeasureGains(const MatrixXd& w, const std::vector<int>& bits, int64_t grou
 
 // Codes the rows of one block (group `g`, columns [c0, c0 + width)), tile
 // by tile, and returns W_B − Ŵ_B. `rows` starts at tensor row r0, a
-// multiple of 64 and so of plan.tile_rows: its tiles are the tensor's.
+// multiple of kBlockLdlqRowsPerTask and so of plan.tile_rows: its tiles
+// are the tensor's.
 MatrixXd CodeBlock(const SweepPlan& plan, const MatrixXd& rows, int64_t c0, int64_t width,
                    int64_t r0, int64_t g) {
   const int k = plan.bits[g];
@@ -152,7 +158,7 @@ class TrellisQuantizer final : public Quantizer {
     const bool feedback = c.ldlq && !p.hessian.is_identity();
     const MatrixXd u = feedback ? p.hessian.InverseCholeskyUpper() : MatrixXd();
     std::vector<uint8_t> stored(bits.begin(), bits.end());
-    const int64_t tile = c.trellis.tile_rows;  // divides 64: see CodeBlock
+    const int64_t tile = c.trellis.tile_rows;  // divides the row blocks: see CodeBlock
     SweepPlan plan{c.trellis.window, tile, bits,
                    TrellisGroupOffsets(p.w.rows, p.w.cols, c.group_size, stored, tile)};
     Gains gains = MeasureGains(w, bits, c.group_size, c.trellis.window, tile);
