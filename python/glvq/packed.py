@@ -363,16 +363,21 @@ def _check_codes(qt: QuantizedTensor, layouts) -> None:
         return
     if qt.method == "trellis":
         bits = _np(qt.components["bits"]).tolist()
-        tiles = trellis_tile_sizes(qt.rows, qt.tile_rows)
+        full, rest = divmod(qt.rows, qt.tile_rows)
         for g, (w, k) in enumerate(zip(widths, bits)):
-            ends = list(itertools.accumulate((-(-n * w * k // 8) for n in tiles),
-                                             initial=offsets[g]))[1:]
-            used = torch.tensor([n * w * k % 8 for n in tiles], dtype=torch.int64)
-            last = codes[torch.tensor(ends, dtype=torch.int64) - 1].to(torch.int64)
-            bad = (used != 0) & ((last >> used) != 0)
-            if bool(bad.any()):
-                j = int(torch.nonzero(bad)[0])
-                raise FormatError(f"{where}: group {g}, tile {j} has nonzero padding bits")
+            # The full tiles' streams all have one size: check their last
+            # bytes in one gather (rows / tile_rows of them), then the rest.
+            bits_full, bits_rest = qt.tile_rows * w * k, rest * w * k
+            size = -(-bits_full // 8)
+            if bits_full % 8 and full:
+                last = offsets[g] + torch.arange(1, full + 1, dtype=torch.int64) * size - 1
+                bad = (codes[last].to(torch.int64) >> (bits_full % 8)) != 0
+                if bool(bad.any()):
+                    j = int(torch.nonzero(bad)[0])
+                    raise FormatError(f"{where}: group {g}, tile {j} has nonzero padding bits")
+            if bits_rest % 8 and int(codes[offsets[g] + full * size + bits_rest // 8]) >> (
+                    bits_rest % 8):
+                raise FormatError(f"{where}: group {g}, tile {full} has nonzero padding bits")
         return
     for g, layout in enumerate(layouts):  # pvq
         total = qt.rows * layout.row_bits

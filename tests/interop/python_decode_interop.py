@@ -503,7 +503,8 @@ def check_validation_rules():
         "row_scale": f32([1.0]), "scale": f32([1.0])})
     pair = dequantize(flat).reshape(2, 3) * f32([[1.0], [2.0]])
     assert torch.equal(dequantize(tiled)[:2], pair), "a tile is one row-major sequence"
-    for edit, needle in ((lambda c: c.__setitem__("codes", u8([0xA5, 0x17, 0x2C])), "padding"),
+    for edit, needle in ((lambda c: c.__setitem__("codes", u8([0xA5, 0x17, 0x2C])), "tile 0"),
+                         (lambda c: c.__setitem__("codes", u8([0xA5, 0x07, 0xEC])), "tile 1"),
                          (lambda c: c.__setitem__("offsets", i64([0, 4])), "offsets")):
         broken(lambda: QuantizedTensor(**{**tiled.__dict__,
                                           "components": dict(tiled.components)}),
