@@ -150,6 +150,24 @@ TEST_F(Quickstart, TrellisRunsEndToEnd) {
   EXPECT_GT(j["top1"].get<double>(), 0.43);
 }
 
+// --trellis-tile-rows reaches the tensors (manifest "tile_rows") and the
+// recorded configuration; the default is 16.
+TEST_F(Quickstart, TrellisTileRowsFlagReachesTheOutput) {
+  const std::string out = (dir_ / "out/trellis-tiles4").string();
+  auto r = RunCommand(Glvq() + " quantize --model " + model_ + " --out " + out +
+                      " --method trellis --bits 2 --trellis-tile-rows 4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunCommand(Glvq() + " inspect " + out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"tile_rows\":4"));
+  const auto manifest = nlohmann::json::parse(Read((fs::path(out) / "glvq_manifest.json").string()));
+  for (const auto& t : manifest["tensors"]) {
+    if (t["quantized"].get<bool>()) EXPECT_EQ(t["tile_rows"], 4) << t["name"];
+  }
+  EXPECT_EQ(RunCommand(Glvq() + " quantize --model " + model_ + " --out " + out +
+                       "-bad --method trellis --trellis-tile-rows 3").exit_code, 1);
+}
+
 TEST_F(Quickstart, SampleIsDeterministicAndNeverOverwrites) {
   const std::string a = (dir_ / "a.txt").string(), b = (dir_ / "b.txt").string(),
                     c = (dir_ / "c.txt").string();
