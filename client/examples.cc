@@ -21,6 +21,11 @@ const std::map<std::string, std::string>& Examples() {
        "Units: NLL and KL in nats per token; top-1 as a fraction."},
       {"calibrate",
        "  glvq calibrate --model M --tokens out/models/smollm2/calib.tokens --out M/hessians"},
+      {"tokenize",
+       "  glvq tokenize --tokenizer M --text notes.txt --out calib.tokens --seq-len 512 --samples 64\n"
+       "  glvq tokenize --tokenizer M/tokenizer.json --jsonl data.jsonl --field text --out calib.tokens\n"
+       "  glvq tokenize --tokenizer M --text doc.txt --seq-len 0 --out doc.tokens   # whole, one line\n"
+       "Sequences: the documents' ids joined (--separator-id between two), cut into --seq-len windows."},
       {"inspect",
        "  glvq inspect out/smollm2-2bit           # per tensor: method, bits, bytes\n"
        "  glvq inspect model.safetensors --json"},

@@ -7,7 +7,8 @@
 #                format, the quantizer vocabulary (config, ranges, results),
 #                the generated protos
 #   shared       what the services share on top of base: job specs, the
-#                wire codecs, metrics, child processes, decode kernels
+#                wire codecs, metrics, child processes, tokenizers, decode
+#                kernels
 #   engine       the quantizers (interface, CPU reference, CUDA)
 #   model        the transformer used for calibration and evaluation
 #   coordinator  the coordinator service
@@ -19,14 +20,16 @@ set(GLVQ_LAYERS base shared engine model coordinator worker)
 
 set(GLVQ_LAYER_DIRS_base common/base common/cli common/packed common/quant
     common/safetensors common/synthetic common/tensor proto glvq)  # glvq/: generated protos
-set(GLVQ_LAYER_DIRS_shared common/jobspec common/metrics common/process common/rpc kernels)
+set(GLVQ_LAYER_DIRS_shared common/jobspec common/metrics common/process common/rpc common/text
+    kernels)
 set(GLVQ_LAYER_DIRS_engine worker/engine worker/cpu worker/cuda)
 set(GLVQ_LAYER_DIRS_model model)
 set(GLVQ_LAYER_DIRS_coordinator coordinator)
 set(GLVQ_LAYER_DIRS_worker worker/service)
 
 set(GLVQ_LAYER_TARGETS_base glvq_common glvq_proto)
-set(GLVQ_LAYER_TARGETS_shared glvq_jobspec glvq_metrics glvq_process glvq_rpc glvq_kernels)
+set(GLVQ_LAYER_TARGETS_shared glvq_jobspec glvq_metrics glvq_process glvq_rpc glvq_text
+    glvq_kernels)
 set(GLVQ_LAYER_TARGETS_engine glvq_engine glvq_cuda)
 set(GLVQ_LAYER_TARGETS_model glvq_model)
 set(GLVQ_LAYER_TARGETS_coordinator glvq_coordinator)

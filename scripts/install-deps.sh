@@ -11,6 +11,7 @@ packages=(
   libeigen3-dev libyaml-cpp-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev
+  libonig-dev libicu-dev  # common/text: tokenizer.json split patterns, Unicode normal forms
   openssl  # tests/integration/security_test.cc makes its certificates
 )
 # --with-services: the real servers that some tests start (CI installs them).
