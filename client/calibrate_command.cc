@@ -27,6 +27,7 @@ struct CalibrateArgs {
   std::string out;
   int64_t batch_tokens = model::CalibrationOptions().batch_tokens;
   int threads = model::CalibrationOptions().lanes;
+  bool output_aware = false;
 };
 
 // Returns the number of Hessians written and the tokens they average over.
@@ -35,14 +36,15 @@ absl::StatusOr<std::pair<int64_t, int64_t>> RunCalibrate(const CalibrateArgs& a)
   ASSIGN_OR_RETURN(const std::vector<model::TokenSequence> sequences,
                    model::ReadTokenFile(a.tokens, m.config().vocab_size));
   ASSIGN_OR_RETURN(const model::HessianAccumulator h,
-                   model::Calibrate(m, sequences, {a.batch_tokens, a.threads}));
+                   model::Calibrate(m, sequences, {a.batch_tokens, a.threads, a.output_aware}));
   // Only the file name: the output stays a function of the inputs, not of
   // where they were.
   const std::map<std::string, std::string> metadata = {
       {"glvq.tokens_file", std::filesystem::path(a.tokens).filename().string()},
       {"glvq.sequences", absl::StrCat(sequences.size())}};
   RETURN_IF_ERROR(model::WriteHessians(a.out, h, metadata));
-  return std::make_pair(m.config().num_layers * 4, model::CountTokens(sequences));
+  const int64_t per_layer = a.output_aware ? 7 : 4;
+  return std::make_pair(m.config().num_layers * per_layer, model::CountTokens(sequences));
 }
 
 }  // namespace
@@ -63,6 +65,9 @@ void RegisterCalibrateCommand(CLI::App& app, int* exit_code) {
                   "the sums differ in the last bits with the count)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_flag("--output-aware", args->output_aware,
+               "Also write output-aware Hessians for v_proj, gate_proj and up_proj, weighted by "
+               "what their outputs are multiplied by downstream (docs/calibration.md)");
   cmd->callback([args, exit_code] {
     const auto r = RunCalibrate(*args);
     if (!r.ok()) {

@@ -113,12 +113,24 @@ HessianAccumulator::HessianAccumulator(const LlamaConfig& config) : config_(conf
   }
 }
 
+HessianAccumulator::HessianAccumulator(const LlamaConfig& config, const LlamaWeights& weights)
+    : HessianAccumulator(config) {
+  output_aware_.emplace(config, weights);
+}
+
 void HessianAccumulator::Observe(int64_t layer, LinearInput input, const RowMatrix& x) {
   grams_[Index(layer, input)].Add(x);
+  if (output_aware_) output_aware_->Observe(layer, input, x);
+}
+
+void HessianAccumulator::ObserveAttention(int64_t layer, int64_t head, Eigen::Index first,
+                                          const RowMatrix& probs) {
+  if (output_aware_) output_aware_->ObserveAttention(layer, head, first, probs);
 }
 
 void HessianAccumulator::Add(const HessianAccumulator& other) {
   for (size_t i = 0; i < grams_.size(); ++i) grams_[i].Add(other.grams_[i]);
+  if (output_aware_ && other.output_aware_) output_aware_->Add(*other.output_aware_);
 }
 
 Eigen::MatrixXd HessianAccumulator::Hessian(int64_t layer, LinearInput input) const {
@@ -133,7 +145,10 @@ absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,
   // of the sums), never on timing.
   const auto batches = MakeBatches(sequences, options.batch_tokens);
   const int lanes = std::max(1, options.lanes);
-  std::vector<HessianAccumulator> acc(static_cast<size_t>(lanes), HessianAccumulator(model.config()));
+  const HessianAccumulator empty = options.output_aware
+                                       ? HessianAccumulator(model.config(), model.weights())
+                                       : HessianAccumulator(model.config());
+  std::vector<HessianAccumulator> acc(static_cast<size_t>(lanes), empty);
   std::vector<absl::Status> status(acc.size());
   ParallelFor(lanes, lanes, [&](int64_t l) {
     for (size_t b = static_cast<size_t>(l); b < batches.size(); b += acc.size()) {
@@ -153,7 +168,7 @@ absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAc
   metadata[kFormatKey] = std::string(kFormat);
   metadata[kFormatVersionKey] = std::string("1");
   std::vector<RowMatrixD> matrices;  // owns the bytes the tensors point to
-  matrices.reserve(static_cast<size_t>(c.num_layers) * 4);
+  matrices.reserve(static_cast<size_t>(c.num_layers) * 7);  // no reallocation: tensors point in
   std::vector<TensorToWrite> tensors;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     for (LinearInput input : kLinearInputs) {
@@ -163,7 +178,17 @@ absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAc
       tensors.push_back({name, DType::kF64, {n, n}, Bytes(matrices.back())});
       for (const std::string& weight : WeightsReading(l, input)) metadata[weight] = name;
     }
+    if (const OutputAwareAccumulator* aware = h.output_aware()) {
+      for (const OutputAwareWeight w : kOutputAwareWeights) {
+        const std::string module = absl::StrCat(LayerPrefix(l), OutputAwareModule(w));
+        matrices.emplace_back(aware->Hessian(l, w));
+        const int64_t n = matrices.back().rows();
+        tensors.push_back({module + ".hessian", DType::kF64, {n, n}, Bytes(matrices.back())});
+        metadata[module + ".weight"] = module + ".hessian";
+      }
+    }
   }
+  if (h.output_aware() != nullptr) metadata["glvq.output_aware"] = "v_proj,gate_proj,up_proj";
   metadata["glvq.tokens"] = absl::StrCat(c.num_layers > 0 ? h.rows(0, LinearInput::kAttention) : 0);
   return WriteDirectoryAtomically(out_dir, [&](const std::filesystem::path& tmp) {
     RETURN_IF_ERROR(WriteSafetensorsModel(tmp, tensors, metadata));

@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "common/safetensors/reader.h"
 #include "model/llama.h"
+#include "model/output_aware.h"
 #include "model/tokens.h"
 
 namespace glvq::model {
@@ -49,11 +50,22 @@ class GramAccumulator {
   int64_t rows_ = 0;
 };
 
-// A GramAccumulator for every linear-layer input it observes.
+// A GramAccumulator for every linear-layer input it observes, and, when
+// constructed with the model's weights, the output-aware Hessians of
+// v_proj, gate_proj and up_proj (model/output_aware.h) as well.
 class HessianAccumulator : public ActivationObserver {
  public:
   explicit HessianAccumulator(const LlamaConfig& config);
+  // Output-aware too; `weights` must outlive the accumulator.
+  HessianAccumulator(const LlamaConfig& config, const LlamaWeights& weights);
   void Observe(int64_t layer, LinearInput input, const RowMatrix& x) override;
+  bool wants_attention() const override { return output_aware_.has_value(); }
+  void ObserveAttention(int64_t layer, int64_t head, Eigen::Index first,
+                        const RowMatrix& probs) override;
+  // The output-aware sums, or null.
+  const OutputAwareAccumulator* output_aware() const {
+    return output_aware_ ? &*output_aware_ : nullptr;
+  }
 
   const LlamaConfig& config() const { return config_; }
   // Rows (tokens) seen by that input so far.
@@ -69,6 +81,7 @@ class HessianAccumulator : public ActivationObserver {
   }
   LlamaConfig config_;
   std::vector<GramAccumulator> grams_;
+  std::optional<OutputAwareAccumulator> output_aware_;
 };
 
 struct CalibrationOptions {
@@ -76,6 +89,9 @@ struct CalibrationOptions {
   // Batches run on this many threads, each with its own accumulator (so
   // memory for the sums × lanes); 1: the serial order.
   int lanes = 1;
+  // Also the output-aware Hessians of v_proj, gate_proj and up_proj
+  // (model/output_aware.h); WriteHessians then maps those weights to them.
+  bool output_aware = false;
 };
 
 // Runs `model` over `sequences` (every token counts, the last one too) and
@@ -89,6 +105,9 @@ absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,
 // safetensors model directory (model.safetensors, or shards and an index)
 // whose __metadata__ maps every weight name to its Hessian's tensor name
 // and records the token counts. `extra_metadata` is added (e.g. the inputs).
+// With output-aware sums, v_proj, gate_proj and up_proj map to their own
+// tensors ("model.layers.3.self_attn.v_proj.hessian", ...) and
+// "glvq.output_aware" lists those modules.
 absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAccumulator& h,
                            const std::map<std::string, std::string>& extra_metadata = {});
 

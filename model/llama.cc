@@ -31,7 +31,8 @@ void DecoderLayer(const LayerContext& ctx, int64_t layer, const LlamaLayerWeight
   const double eps = ctx.config.rms_norm_eps;
   const RowMatrix attn_in = RmsNorm(x, w.input_layernorm, eps);
   ctx.Observe(layer, LinearInput::kAttention, attn_in);
-  const RowMatrix heads = SelfAttention(ctx.config, w, attn_in, ctx.batch, ctx.rope, ctx.positions);
+  const RowMatrix heads =
+      SelfAttention(ctx.config, w, attn_in, ctx.batch, ctx.rope, ctx.positions, ctx.observer, layer);
   ctx.Observe(layer, LinearInput::kAttentionOutput, heads);
   x += Linear(heads, w.o_proj, w.o_bias);
   const RowMatrix mlp_in = RmsNorm(x, w.post_attention_layernorm, eps);

@@ -59,6 +59,17 @@ class ActivationObserver {
   virtual ~ActivationObserver() = default;
   // `x` has one row per token of the batch, in batch order.
   virtual void Observe(int64_t layer, LinearInput input, const RowMatrix& x) = 0;
+
+  // Whether the forward pass should call ObserveAttention (it costs a call
+  // per head and sequence).
+  virtual bool wants_attention() const { return false; }
+  // The attention probabilities of query head `head` over one sequence of
+  // the batch, whose tokens are rows [first, first + probs.rows()) of the
+  // layer's input: row i holds the weights of keys 0…i (zeros elsewhere).
+  // Called after Observe(layer, kAttention) and before
+  // Observe(layer, kAttentionOutput).
+  virtual void ObserveAttention(int64_t /*layer*/, int64_t /*head*/, Eigen::Index /*first*/,
+                                const RowMatrix& /*probs*/) {}
 };
 
 class LlamaModel {

@@ -20,7 +20,8 @@ namespace {
 // The concatenated head outputs [tokens, heads · head_dim] of one sequence
 // occupying rows [first, first + length) of q, k, v.
 void Attention(const LlamaConfig& c, const RowMatrix& q, const RowMatrix& k, const RowMatrix& v,
-               Eigen::Index first, Eigen::Index length, RowMatrix& out) {
+               Eigen::Index first, Eigen::Index length, RowMatrix& out,
+               ActivationObserver* observer, int64_t layer) {
   const Eigen::Index d = c.head_dim;
   const int64_t group = c.num_heads / c.num_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
@@ -30,6 +31,7 @@ void Attention(const LlamaConfig& c, const RowMatrix& q, const RowMatrix& k, con
     scores.noalias() = q.block(first, h * d, length, d) * k.block(first, kv, length, d).transpose();
     scores *= scale;
     MaskedSoftmax(scores, 0, c.sliding_window);
+    if (observer != nullptr) observer->ObserveAttention(layer, h, first, scores);
     out.block(first, h * d, length, d).noalias() =
         scores.triangularView<Eigen::Lower>() * v.block(first, kv, length, d);
   }
@@ -224,13 +226,15 @@ RowMatrix Embed(const LlamaWeights& w, std::span<const TokenSequence> batch) {
 
 RowMatrix SelfAttention(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix& x,
                         std::span<const TokenSequence> batch, const RopeTable& rope,
-                        const std::vector<int64_t>& positions) {
+                        const std::vector<int64_t>& positions, ActivationObserver* observer,
+                        int64_t layer) {
+  if (observer != nullptr && !observer->wants_attention()) observer = nullptr;
   const Qkv qkv = ProjectQkv(c, w, x, rope, positions);
   RowMatrix out(x.rows(), c.q_dim());
   Eigen::Index first = 0;
   for (const TokenSequence& seq : batch) {
     const auto length = static_cast<Eigen::Index>(seq.size());
-    Attention(c, qkv.q, qkv.k, qkv.v, first, length, out);
+    Attention(c, qkv.q, qkv.k, qkv.v, first, length, out, observer, layer);
     first += length;
   }
   return out;

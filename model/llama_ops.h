@@ -64,10 +64,12 @@ Qkv ProjectQkv(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix
 
 // The concatenated head outputs [tokens, heads · head_dim] of causal
 // self-attention over each sequence of `batch` (rows in batch order) for
-// the normalised input x.
+// the normalised input x. With an `observer` that wants_attention(), each
+// head's probabilities are passed to it as layer `layer`'s.
 RowMatrix SelfAttention(const LlamaConfig& c, const LlamaLayerWeights& w, const RowMatrix& x,
                         std::span<const TokenSequence> batch, const RopeTable& rope,
-                        const std::vector<int64_t>& positions);
+                        const std::vector<int64_t>& positions,
+                        ActivationObserver* observer = nullptr, int64_t layer = 0);
 
 // The position of every token of the batch within its sequence;
 // INVALID_ARGUMENT for an empty sequence or an id outside [0, vocab_size).

@@ -67,6 +67,98 @@ TEST(Calibration, HessiansEqualIndependentXtXOverN) {
   }
 }
 
+// The output-aware Hessians (model/output_aware.h) by their definitions,
+// in plain loops over the oracle's inputs and attention weights.
+struct NaiveOutputAware {
+  Eigen::MatrixXd v, gate, up;
+};
+
+NaiveOutputAware NaiveOutputAwareHessians(const LlamaConfig& c, const LlamaLayerWeights& w,
+                                          const std::vector<testing::ReferenceRun>& runs,
+                                          int64_t layer) {
+  const int64_t n = c.hidden_size, d = c.head_dim;
+  NaiveOutputAware out{Eigen::MatrixXd::Zero(n, n), Eigen::MatrixXd::Zero(n, n),
+                       Eigen::MatrixXd::Zero(n, n)};
+  std::vector<double> alpha(static_cast<size_t>(c.num_heads)), wr(static_cast<size_t>(w.down_proj.cols()));
+  double alpha_sum = 0, wr_sum = 0;
+  for (int64_t h = 0; h < c.num_heads; ++h) {
+    for (int64_t i = 0; i < w.o_proj.rows(); ++i)
+      for (int64_t j = h * d; j < (h + 1) * d; ++j) alpha[h] += double(w.o_proj(i, j)) * w.o_proj(i, j);
+    alpha_sum += alpha[h];
+  }
+  for (int64_t r = 0; r < w.down_proj.cols(); ++r) {
+    for (int64_t i = 0; i < w.down_proj.rows(); ++i) wr[r] += double(w.down_proj(i, r)) * w.down_proj(i, r);
+    wr_sum += wr[r];
+  }
+  int64_t tokens = 0;
+  auto outer = [&](Eigen::MatrixXd& h, const std::vector<double>& x, double weight) {
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) h(i, j) += weight * x[i] * x[j];
+  };
+  for (const testing::ReferenceRun& run : runs) {
+    const testing::Rows& xa = run.inputs[layer][0];
+    const testing::Rows& xm = run.inputs[layer][2];
+    for (size_t t = 0; t < xa.size(); ++t, ++tokens) {
+      for (int64_t h = 0; h < c.num_heads; ++h) {
+        std::vector<double> z(n, 0.0);
+        for (size_t s = 0; s <= t; ++s)
+          for (int64_t i = 0; i < n; ++i) z[i] += run.probs[layer][h][t][s] * xa[s][i];
+        outer(out.v, z, alpha[h] / alpha_sum);
+      }
+      double c_up = 0, c_gate = 0;
+      for (int64_t r = 0; r < w.gate_proj.rows(); ++r) {
+        double g = 0, u = 0;
+        for (int64_t i = 0; i < n; ++i) g += double(w.gate_proj(r, i)) * xm[t][i], u += double(w.up_proj(r, i)) * xm[t][i];
+        const double sig = 1.0 / (1.0 + std::exp(-g));
+        c_up += wr[r] / wr_sum * (g * sig) * (g * sig);
+        const double dg = u * sig * (1.0 + g * (1.0 - sig));
+        c_gate += wr[r] / wr_sum * dg * dg;
+      }
+      outer(out.up, xm[t], c_up);
+      outer(out.gate, xm[t], c_gate);
+    }
+  }
+  out.v /= double(tokens), out.up /= double(tokens), out.gate /= double(tokens);
+  return out;
+}
+
+TEST(Calibration, OutputAwareHessiansMatchTheirDefinitions) {
+  const LlamaModel m = Tiny();
+  std::vector<testing::ReferenceRun> runs;
+  for (const TokenSequence& seq : kSeqs)
+    runs.push_back(testing::ReferenceForward(m.config(), m.weights(), seq));
+  // Two lanes and a small batch budget: the sums must add up like one pass.
+  const auto acc = Calibrate(m, kSeqs, {4, 2, /*output_aware=*/true});
+  ASSERT_TRUE(acc.ok()) << acc.status();
+  ASSERT_NE(acc->output_aware(), nullptr);
+  for (int64_t l = 0; l < m.config().num_layers; ++l) {
+    const NaiveOutputAware want =
+        NaiveOutputAwareHessians(m.config(), m.weights().layers[l], runs, l);
+    const std::pair<OutputAwareWeight, const Eigen::MatrixXd*> cases[] = {
+        {OutputAwareWeight::kVProj, &want.v},
+        {OutputAwareWeight::kGateProj, &want.gate},
+        {OutputAwareWeight::kUpProj, &want.up}};
+    for (const auto& [w, expected] : cases) {
+      const Eigen::MatrixXd got = acc->output_aware()->Hessian(l, w);
+      EXPECT_LT((got - *expected).cwiseAbs().maxCoeff(), 1e-5 * expected->cwiseAbs().maxCoeff())
+          << "layer " << l << " " << OutputAwareModule(w);
+      EXPECT_TRUE(got == got.transpose());
+    }
+  }
+  // On disk: v/gate/up read their own tensors, q/k/o/down the plain ones.
+  testing::ScratchDir dir;
+  ASSERT_TRUE(WriteHessians(dir / "h", *acc).ok());
+  const auto st = SafetensorsModel::Open(dir / "h");
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ((*LoadHessianFor(*st, "model.layers.1.self_attn.v_proj.weight"))->tensor,
+            "model.layers.1.self_attn.v_proj.hessian");
+  EXPECT_EQ((*LoadHessianFor(*st, "model.layers.1.mlp.up_proj.weight"))->tensor,
+            "model.layers.1.mlp.up_proj.hessian");
+  EXPECT_EQ((*LoadHessianFor(*st, "model.layers.1.self_attn.k_proj.weight"))->tensor,
+            "model.layers.1.self_attn.input.hessian");
+  EXPECT_EQ(st->metadata().at("glvq.output_aware"), "v_proj,gate_proj,up_proj");
+}
+
 // Cached reference predictions (Predict, used by the real-model benchmark)
 // give what the reference model itself gives, and refuse other sequences.
 TEST(Calibration, CachedPredictionsEvaluateLikeTheReferenceModel) {

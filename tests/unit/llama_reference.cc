@@ -41,8 +41,10 @@ void Rope(Vec& x, int64_t d, int64_t pos, double theta) {
   }
 }
 
-// Causal grouped-query attention output of position t.
-Vec Attend(const model::LlamaConfig& c, const Rows& q, const Rows& k, const Rows& v, size_t t) {
+// Causal grouped-query attention output of position t; each head's weights
+// are appended to probs[head].
+Vec Attend(const model::LlamaConfig& c, const Rows& q, const Rows& k, const Rows& v, size_t t,
+           std::vector<Rows>& probs) {
   const auto d = static_cast<size_t>(c.head_dim);
   Vec out(static_cast<size_t>(c.q_dim()), 0.0);
   for (int64_t h = 0; h < c.num_heads; ++h) {
@@ -57,9 +59,11 @@ Vec Attend(const model::LlamaConfig& c, const Rows& q, const Rows& k, const Rows
       max = std::max(max, p[j]);
     }
     for (double& x : p) sum += (x = std::exp(x - max));
+    for (double& x : p) x /= sum;
     for (size_t j = 0; j <= t; ++j) {
-      for (size_t i = 0; i < d; ++i) out[qo + i] += p[j] / sum * v[j][ko + i];
+      for (size_t i = 0; i < d; ++i) out[qo + i] += p[j] * v[j][ko + i];
     }
+    probs[static_cast<size_t>(h)].push_back(p);
   }
   return out;
 }
@@ -89,7 +93,8 @@ ReferenceRun ReferenceForward(const model::LlamaConfig& c, const model::LlamaWei
       Rope(q[t], c.head_dim, static_cast<int64_t>(t), c.rope_theta);
       Rope(k[t], c.head_dim, static_cast<int64_t>(t), c.rope_theta);
     }
-    for (size_t t = 0; t < n; ++t) in[1].push_back(Attend(c, q, k, v, t));
+    std::vector<Rows>& probs = run.probs.emplace_back(static_cast<size_t>(c.num_heads));
+    for (size_t t = 0; t < n; ++t) in[1].push_back(Attend(c, q, k, v, t, probs));
     for (size_t t = 0; t < n; ++t) {
       Add(x[t], MatVec(l.o_proj, in[1][t]));
       in[2].push_back(Norm(x[t], l.post_attention_layernorm, c.rms_norm_eps));

@@ -16,6 +16,8 @@ using Rows = std::vector<std::vector<double>>;  // [token][feature]
 struct ReferenceRun {
   Rows logits;                              // [position][vocab]
   std::vector<std::array<Rows, 4>> inputs;  // [layer][LinearInput] rows
+  // [layer][head][query position t] the attention weights of keys 0…t.
+  std::vector<std::vector<Rows>> probs;
 };
 
 ReferenceRun ReferenceForward(const model::LlamaConfig& c, const model::LlamaWeights& w,
