@@ -43,7 +43,7 @@ absl::StatusOr<std::pair<int64_t, int64_t>> RunCalibrate(const CalibrateArgs& a)
       {"glvq.tokens_file", std::filesystem::path(a.tokens).filename().string()},
       {"glvq.sequences", absl::StrCat(sequences.size())}};
   RETURN_IF_ERROR(model::WriteHessians(a.out, h, metadata));
-  const int64_t per_layer = a.output_aware ? 7 : 4;
+  const int64_t per_layer = a.output_aware ? 4 + (m.config().qk_norm ? 3 : 5) : 4;
   return std::make_pair(m.config().num_layers * per_layer, model::CountTokens(sequences));
 }
 
@@ -66,8 +66,8 @@ void RegisterCalibrateCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_flag("--output-aware", args->output_aware,
-               "Also write output-aware Hessians for v_proj, gate_proj and up_proj, weighted by "
-               "what their outputs are multiplied by downstream (docs/calibration.md)");
+               "Also write output-aware Hessians for q/k/v_proj and gate/up_proj, weighted by "
+               "what their outputs pass through downstream (docs/calibration.md)");
   cmd->callback([args, exit_code] {
     const auto r = RunCalibrate(*args);
     if (!r.ok()) {

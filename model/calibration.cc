@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/base/file_util.h"
 #include "common/base/status_macros.h"
 #include "common/base/string_view.h"
@@ -168,7 +169,7 @@ absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAc
   metadata[kFormatKey] = std::string(kFormat);
   metadata[kFormatVersionKey] = std::string("1");
   std::vector<RowMatrixD> matrices;  // owns the bytes the tensors point to
-  matrices.reserve(static_cast<size_t>(c.num_layers) * 7);  // no reallocation: tensors point in
+  matrices.reserve(static_cast<size_t>(c.num_layers) * (4 + kOutputAwareCount));  // no reallocation: tensors point in
   std::vector<TensorToWrite> tensors;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     for (LinearInput input : kLinearInputs) {
@@ -180,6 +181,7 @@ absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAc
     }
     if (const OutputAwareAccumulator* aware = h.output_aware()) {
       for (const OutputAwareWeight w : kOutputAwareWeights) {
+        if (!aware->Covers(w)) continue;
         const std::string module = absl::StrCat(LayerPrefix(l), OutputAwareModule(w));
         matrices.emplace_back(aware->Hessian(l, w));
         const int64_t n = matrices.back().rows();
@@ -188,7 +190,13 @@ absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAc
       }
     }
   }
-  if (h.output_aware() != nullptr) metadata["glvq.output_aware"] = "v_proj,gate_proj,up_proj";
+  if (const OutputAwareAccumulator* aware = h.output_aware()) {
+    std::vector<std::string> covered;
+    for (const OutputAwareWeight w : kOutputAwareWeights) {
+      if (aware->Covers(w)) covered.push_back(OutputAwareModule(w));
+    }
+    metadata["glvq.output_aware"] = absl::StrJoin(covered, ",");
+  }
   metadata["glvq.tokens"] = absl::StrCat(c.num_layers > 0 ? h.rows(0, LinearInput::kAttention) : 0);
   return WriteDirectoryAtomically(out_dir, [&](const std::filesystem::path& tmp) {
     RETURN_IF_ERROR(WriteSafetensorsModel(tmp, tensors, metadata));

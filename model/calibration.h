@@ -51,8 +51,8 @@ class GramAccumulator {
 };
 
 // A GramAccumulator for every linear-layer input it observes, and, when
-// constructed with the model's weights, the output-aware Hessians of
-// v_proj, gate_proj and up_proj (model/output_aware.h) as well.
+// constructed with the model's weights, the output-aware Hessians
+// (model/output_aware.h) as well.
 class HessianAccumulator : public ActivationObserver {
  public:
   explicit HessianAccumulator(const LlamaConfig& config);
@@ -89,7 +89,7 @@ struct CalibrationOptions {
   // Batches run on this many threads, each with its own accumulator (so
   // memory for the sums × lanes); 1: the serial order.
   int lanes = 1;
-  // Also the output-aware Hessians of v_proj, gate_proj and up_proj
+  // Also the output-aware Hessians of q/k/v_proj and gate/up_proj
   // (model/output_aware.h); WriteHessians then maps those weights to them.
   bool output_aware = false;
 };
@@ -105,9 +105,9 @@ absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,
 // safetensors model directory (model.safetensors, or shards and an index)
 // whose __metadata__ maps every weight name to its Hessian's tensor name
 // and records the token counts. `extra_metadata` is added (e.g. the inputs).
-// With output-aware sums, v_proj, gate_proj and up_proj map to their own
-// tensors ("model.layers.3.self_attn.v_proj.hessian", ...) and
-// "glvq.output_aware" lists those modules.
+// With output-aware sums, the weights they cover map to their own tensors
+// ("model.layers.3.self_attn.v_proj.hessian", ...) and "glvq.output_aware"
+// lists those modules.
 absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAccumulator& h,
                            const std::map<std::string, std::string>& extra_metadata = {});
 

@@ -33,6 +33,10 @@ const char* OutputAwareModule(OutputAwareWeight w) {
       return "mlp.gate_proj";
     case OutputAwareWeight::kUpProj:
       return "mlp.up_proj";
+    case OutputAwareWeight::kQProj:
+      return "self_attn.q_proj";
+    case OutputAwareWeight::kKProj:
+      return "self_attn.k_proj";
   }
   return "";
 }
@@ -41,7 +45,7 @@ OutputAwareAccumulator::OutputAwareAccumulator(const LlamaConfig& config,
                                                const LlamaWeights& weights)
     : config_(config), weights_(&weights) {
   const int64_t n = config.hidden_size;
-  for (int64_t l = 0; l < config.num_layers * 3; ++l)
+  for (int64_t l = 0; l < config.num_layers * static_cast<int64_t>(kOutputAwareCount); ++l)
     sums_.push_back({Eigen::MatrixXd::Zero(n, n), 0});
   for (const LlamaLayerWeights& w : weights.layers) {
     head_weight_.push_back(ColumnBlockWeights(w.o_proj, config.head_dim));
@@ -53,7 +57,7 @@ void OutputAwareAccumulator::Observe(int64_t layer, LinearInput input, const Row
   switch (input) {
     case LinearInput::kAttention:
       attention_input_ = x;
-      mixing_.clear();
+      probs_.clear();
       break;
     case LinearInput::kAttentionOutput:
       FlushAttention(layer);
@@ -66,23 +70,66 @@ void OutputAwareAccumulator::Observe(int64_t layer, LinearInput input, const Row
   }
 }
 
-void OutputAwareAccumulator::ObserveAttention(int64_t layer, int64_t head, Eigen::Index first,
+void OutputAwareAccumulator::ObserveAttention(int64_t /*layer*/, int64_t head, Eigen::Index first,
                                               const RowMatrix& probs) {
-  Eigen::MatrixXf& m = mixing_[first];
-  if (m.size() == 0) m = Eigen::MatrixXf::Zero(probs.rows(), probs.cols());
-  const float alpha = head_weight_[static_cast<size_t>(layer)](head);
-  m.noalias() += alpha * (probs.transpose() * probs);
+  std::vector<RowMatrix>& heads = probs_[first];
+  heads.resize(static_cast<size_t>(config_.num_heads));
+  heads[static_cast<size_t>(head)] = probs;
 }
 
 void OutputAwareAccumulator::FlushAttention(int64_t layer) {
-  // Σ_h α_h z_hᵀ z_h with z_h = P_h X equals Xᵀ (Σ_h α_h P_hᵀ P_h) X.
-  Sums& s = At(layer, OutputAwareWeight::kVProj);
-  for (const auto& [first, m] : mixing_) {
-    const Eigen::MatrixXd x = attention_input_.middleRows(first, m.rows()).cast<double>();
-    s.sum.noalias() += x.transpose() * (m.cast<double>() * x);
-    s.rows += m.rows();
+  for (const auto& [first, heads] : probs_) AddSequence(layer, first, heads);
+  probs_.clear();
+}
+
+// One sequence's contribution to the v, q and k Hessians (formulas in the
+// header). With G_v = V Vᵀ and G_k = K Kᵀ of the head's KV group:
+//   ‖C_t‖²_F = p_tᵀ (G_v ∘ G_k) p_t − 2 Σ_j P_tj (P G_v)_tj (P G_k)_tj
+//              + (P G_v Pᵀ)_tt (P G_k Pᵀ)_tt,
+//   ‖v_j − v̄_t‖² = (G_v)_jj − 2 (P G_v)_tj + (P G_v Pᵀ)_tt.
+void OutputAwareAccumulator::AddSequence(int64_t layer, Eigen::Index first,
+                                         const std::vector<RowMatrix>& probs) {
+  const LlamaLayerWeights& w = weights_->layers[static_cast<size_t>(layer)];
+  const Eigen::Index t_len = probs.front().rows(), d = config_.head_dim;
+  const RowMatrix x = attention_input_.middleRows(first, t_len);
+  std::vector<int64_t> positions(static_cast<size_t>(t_len));
+  for (Eigen::Index t = 0; t < t_len; ++t) positions[static_cast<size_t>(t)] = t;
+  const Qkv qkv = ProjectQkv(config_, w, x, MakeRopeTable(t_len, config_), positions);
+  const int64_t group = config_.num_heads / config_.num_kv_heads;
+  Eigen::MatrixXf mixing = Eigen::MatrixXf::Zero(t_len, t_len);
+  Eigen::VectorXf c_q = Eigen::VectorXf::Zero(t_len), c_k = Eigen::VectorXf::Zero(t_len);
+  for (int64_t h = 0; h < config_.num_heads; ++h) {
+    const RowMatrix& p = probs[static_cast<size_t>(h)];
+    const float alpha = head_weight_[static_cast<size_t>(layer)](h);
+    mixing.noalias() += alpha * (p.transpose() * p);
+    const Eigen::Index kv = (h / group) * d;
+    const RowMatrix gv = qkv.v.middleCols(kv, d) * qkv.v.middleCols(kv, d).transpose();
+    const RowMatrix gk = qkv.k.middleCols(kv, d) * qkv.k.middleCols(kv, d).transpose();
+    const RowMatrix pgv = p * gv, pgk = p * gk;
+    const Eigen::ArrayXf pgvp = (pgv.array() * p.array()).rowwise().sum();  // (P G_v Pᵀ)_tt
+    const Eigen::ArrayXf pgkp = (pgk.array() * p.array()).rowwise().sum();
+    const RowMatrix pm = p * (gv.array() * gk.array()).matrix();
+    const Eigen::ArrayXf quad = (pm.array() * p.array()).rowwise().sum();
+    const Eigen::ArrayXf cross = (p.array() * pgv.array() * pgk.array()).rowwise().sum();
+    c_q += (alpha / static_cast<float>(d)) * (quad - 2 * cross + pgvp * pgkp).max(0.0f).matrix();
+    // Σ_t P_tj² ‖q_t‖² ‖v_j − v̄_t‖², as a column sum over t.
+    const Eigen::ArrayXf qn = qkv.q.middleCols(h * d, d).rowwise().squaredNorm().array();
+    Eigen::ArrayXXf spread = (-2 * pgv.array()).colwise() + pgvp;
+    spread.rowwise() += gv.diagonal().array().transpose();
+    const Eigen::ArrayXXf e = (p.array().square() * spread.max(0.0f)).colwise() * qn;
+    c_k += (alpha / static_cast<float>(d)) * e.colwise().sum().matrix().transpose();
   }
-  mixing_.clear();
+  Sums& v = At(layer, OutputAwareWeight::kVProj);
+  const Eigen::MatrixXd xd = x.cast<double>();
+  v.sum.noalias() += xd.transpose() * (mixing.cast<double>() * xd);
+  v.rows += t_len;
+  if (config_.qk_norm) return;  // the per-head norm changes the Jacobian: plain q/k
+  Sums& q = At(layer, OutputAwareWeight::kQProj);
+  Sums& k = At(layer, OutputAwareWeight::kKProj);
+  AddWeighted(x, c_q, q.sum);
+  AddWeighted(x, c_k, k.sum);
+  q.rows += t_len;
+  k.rows += t_len;
 }
 
 void OutputAwareAccumulator::ObserveMlp(int64_t layer, const RowMatrix& x) {
@@ -108,6 +155,10 @@ void OutputAwareAccumulator::Add(const OutputAwareAccumulator& other) {
     sums_[i].sum += other.sums_[i].sum;
     sums_[i].rows += other.sums_[i].rows;
   }
+}
+
+bool OutputAwareAccumulator::Covers(OutputAwareWeight w) const {
+  return !config_.qk_norm || (w != OutputAwareWeight::kQProj && w != OutputAwareWeight::kKProj);
 }
 
 Eigen::MatrixXd OutputAwareAccumulator::Hessian(int64_t layer, OutputAwareWeight w) const {

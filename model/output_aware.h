@@ -15,14 +15,24 @@
 //              (normalised);
 //   gate_proj  likewise with c_t = Σ_r w_r (u_rt · silu′(g_rt))² (u = up
 //              output): the first-order effect of an error in g_r.
+//   q_proj     through the softmax: an error e in head h's query at token t
+//              moves the output by C_t e / √d with C_t = Σ_j P[t,j] (v_j − v̄_t) k_jᵀ
+//              (v̄_t = Σ_j P[t,j] v_j; RoPE rotates e and k alike and drops
+//              out), so token t is weighted by Σ_h α_h ‖C_t‖²_F / d;
+//   k_proj     likewise, an error at key token j moves output t by
+//              P[t,j] (v_j − v̄_t) q_tᵀ e / √d; token j is weighted by
+//              Σ_h α_h Σ_t P[t,j]² ‖v_j − v̄_t‖² ‖q_t‖² / d (the cross terms
+//              between keys are left out).
 // One Hessian per weight (the rows share it, as LDLQ needs), averaged over
-// the rows with those weights. q_proj and k_proj act through the softmax and
-// keep the plain Hessian; o_proj and down_proj write to the residual stream
-// directly, where the plain Hessian is already the right metric.
+// the rows with those weights. o_proj and down_proj write to the residual
+// stream directly, where the plain Hessian is already the right metric.
+// Models with per-head q/k norms (Qwen3) keep plain q/k Hessians: the norm
+// changes the Jacobian.
 #pragma once
 
 #include <Eigen/Dense>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,11 +41,13 @@
 
 namespace glvq::model {
 
-enum class OutputAwareWeight { kVProj, kGateProj, kUpProj };
+enum class OutputAwareWeight { kVProj, kGateProj, kUpProj, kQProj, kKProj };
 inline constexpr OutputAwareWeight kOutputAwareWeights[] = {
-    OutputAwareWeight::kVProj, OutputAwareWeight::kGateProj, OutputAwareWeight::kUpProj};
+    OutputAwareWeight::kVProj, OutputAwareWeight::kGateProj, OutputAwareWeight::kUpProj,
+    OutputAwareWeight::kQProj, OutputAwareWeight::kKProj};
+inline constexpr size_t kOutputAwareCount = std::size(kOutputAwareWeights);
 
-// "self_attn.v_proj", "mlp.gate_proj" or "mlp.up_proj".
+// "self_attn.v_proj", "mlp.gate_proj", "mlp.up_proj", "self_attn.q_proj", "self_attn.k_proj".
 const char* OutputAwareModule(OutputAwareWeight w);
 
 // Accumulates the three output-aware Hessians of every layer, in double.
@@ -49,6 +61,9 @@ class OutputAwareAccumulator {
   void ObserveAttention(int64_t layer, int64_t head, Eigen::Index first, const RowMatrix& probs);
   void Add(const OutputAwareAccumulator& other);
 
+  // Whether `w` gets an output-aware Hessian in this model (q/k: not with
+  // per-head q/k norms).
+  bool Covers(OutputAwareWeight w) const;
   // Σ_t (weighted) / N, exactly symmetric; zero if nothing was observed.
   Eigen::MatrixXd Hessian(int64_t layer, OutputAwareWeight w) const;
 
@@ -58,12 +73,13 @@ class OutputAwareAccumulator {
     int64_t rows = 0;
   };
   Sums& At(int64_t layer, OutputAwareWeight w) {
-    return sums_[static_cast<size_t>(layer) * 3 + static_cast<size_t>(w)];
+    return sums_[static_cast<size_t>(layer) * kOutputAwareCount + static_cast<size_t>(w)];
   }
   const Sums& At(int64_t layer, OutputAwareWeight w) const {
-    return sums_[static_cast<size_t>(layer) * 3 + static_cast<size_t>(w)];
+    return sums_[static_cast<size_t>(layer) * kOutputAwareCount + static_cast<size_t>(w)];
   }
   void FlushAttention(int64_t layer);
+  void AddSequence(int64_t layer, Eigen::Index first, const std::vector<RowMatrix>& probs);
   void ObserveMlp(int64_t layer, const RowMatrix& x);
 
   LlamaConfig config_;
@@ -72,9 +88,9 @@ class OutputAwareAccumulator {
   std::vector<Eigen::VectorXf> head_weight_;  // per layer: α_h
   std::vector<Eigen::VectorXf> down_weight_;  // per layer: w_r
   // The current layer's attention input and, per sequence (by first row),
-  // Σ_h α_h P_hᵀ P_h.
+  // every head's attention probabilities.
   RowMatrix attention_input_;
-  std::map<Eigen::Index, Eigen::MatrixXf> mixing_;
+  std::map<Eigen::Index, std::vector<RowMatrix>> probs_;
 };
 
 }  // namespace glvq::model

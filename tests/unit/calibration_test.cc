@@ -70,14 +70,49 @@ TEST(Calibration, HessiansEqualIndependentXtXOverN) {
 // The output-aware Hessians (model/output_aware.h) by their definitions,
 // in plain loops over the oracle's inputs and attention weights.
 struct NaiveOutputAware {
-  Eigen::MatrixXd v, gate, up;
+  Eigen::MatrixXd v, gate, up, q, k;
 };
+
+// Σ_h α_h / d over the heads of (c_q[t], c_k[t]) for one sequence, from the
+// header's definitions: C_t = Σ_j P_tj (v_j − v̄_t) k_jᵀ built entry by entry.
+void NaiveQkWeights(const LlamaConfig& c, const testing::ReferenceRun& run, int64_t layer,
+                    const std::vector<double>& alpha, std::vector<double>& cq,
+                    std::vector<double>& ck) {
+  const auto& [q, k, v] = run.qkv[layer];
+  const size_t n = q.size(), d = static_cast<size_t>(c.head_dim);
+  cq.assign(n, 0.0), ck.assign(n, 0.0);
+  for (int64_t h = 0; h < c.num_heads; ++h) {
+    const size_t qo = h * d, ko = (h / (c.num_heads / c.num_kv_heads)) * d;
+    const testing::Rows& p = run.probs[layer][h];
+    for (size_t t = 0; t < n; ++t) {
+      std::vector<double> vbar(d, 0.0);
+      for (size_t j = 0; j <= t; ++j)
+        for (size_t a = 0; a < d; ++a) vbar[a] += p[t][j] * v[j][ko + a];
+      double frob = 0, qn = 0;
+      for (size_t a = 0; a < d; ++a) {
+        qn += q[t][qo + a] * q[t][qo + a];
+        for (size_t b = 0; b < d; ++b) {
+          double ctab = 0;
+          for (size_t j = 0; j <= t; ++j) ctab += p[t][j] * (v[j][ko + a] - vbar[a]) * k[j][ko + b];
+          frob += ctab * ctab;
+        }
+      }
+      cq[t] += alpha[h] * frob / double(d);
+      for (size_t j = 0; j <= t; ++j) {
+        double spread = 0;
+        for (size_t a = 0; a < d; ++a) spread += (v[j][ko + a] - vbar[a]) * (v[j][ko + a] - vbar[a]);
+        ck[j] += alpha[h] * p[t][j] * p[t][j] * qn * spread / double(d);
+      }
+    }
+  }
+}
 
 NaiveOutputAware NaiveOutputAwareHessians(const LlamaConfig& c, const LlamaLayerWeights& w,
                                           const std::vector<testing::ReferenceRun>& runs,
                                           int64_t layer) {
   const int64_t n = c.hidden_size, d = c.head_dim;
   NaiveOutputAware out{Eigen::MatrixXd::Zero(n, n), Eigen::MatrixXd::Zero(n, n),
+                       Eigen::MatrixXd::Zero(n, n), Eigen::MatrixXd::Zero(n, n),
                        Eigen::MatrixXd::Zero(n, n)};
   std::vector<double> alpha(static_cast<size_t>(c.num_heads)), wr(static_cast<size_t>(w.down_proj.cols()));
   double alpha_sum = 0, wr_sum = 0;
@@ -95,15 +130,20 @@ NaiveOutputAware NaiveOutputAwareHessians(const LlamaConfig& c, const LlamaLayer
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < n; ++j) h(i, j) += weight * x[i] * x[j];
   };
+  for (double& a : alpha) a /= alpha_sum;
   for (const testing::ReferenceRun& run : runs) {
     const testing::Rows& xa = run.inputs[layer][0];
     const testing::Rows& xm = run.inputs[layer][2];
+    std::vector<double> cq, ck;
+    NaiveQkWeights(c, run, layer, alpha, cq, ck);
     for (size_t t = 0; t < xa.size(); ++t, ++tokens) {
+      outer(out.q, xa[t], cq[t]);
+      outer(out.k, xa[t], ck[t]);
       for (int64_t h = 0; h < c.num_heads; ++h) {
         std::vector<double> z(n, 0.0);
         for (size_t s = 0; s <= t; ++s)
           for (int64_t i = 0; i < n; ++i) z[i] += run.probs[layer][h][t][s] * xa[s][i];
-        outer(out.v, z, alpha[h] / alpha_sum);
+        outer(out.v, z, alpha[h]);
       }
       double c_up = 0, c_gate = 0;
       for (int64_t r = 0; r < w.gate_proj.rows(); ++r) {
@@ -118,7 +158,7 @@ NaiveOutputAware NaiveOutputAwareHessians(const LlamaConfig& c, const LlamaLayer
       outer(out.gate, xm[t], c_gate);
     }
   }
-  out.v /= double(tokens), out.up /= double(tokens), out.gate /= double(tokens);
+  for (Eigen::MatrixXd* h : {&out.v, &out.up, &out.gate, &out.q, &out.k}) *h /= double(tokens);
   return out;
 }
 
@@ -137,7 +177,9 @@ TEST(Calibration, OutputAwareHessiansMatchTheirDefinitions) {
     const std::pair<OutputAwareWeight, const Eigen::MatrixXd*> cases[] = {
         {OutputAwareWeight::kVProj, &want.v},
         {OutputAwareWeight::kGateProj, &want.gate},
-        {OutputAwareWeight::kUpProj, &want.up}};
+        {OutputAwareWeight::kUpProj, &want.up},
+        {OutputAwareWeight::kQProj, &want.q},
+        {OutputAwareWeight::kKProj, &want.k}};
     for (const auto& [w, expected] : cases) {
       const Eigen::MatrixXd got = acc->output_aware()->Hessian(l, w);
       EXPECT_LT((got - *expected).cwiseAbs().maxCoeff(), 1e-5 * expected->cwiseAbs().maxCoeff())
@@ -145,7 +187,7 @@ TEST(Calibration, OutputAwareHessiansMatchTheirDefinitions) {
       EXPECT_TRUE(got == got.transpose());
     }
   }
-  // On disk: v/gate/up read their own tensors, q/k/o/down the plain ones.
+  // On disk: q/k/v/gate/up read their own tensors, o/down the plain ones.
   testing::ScratchDir dir;
   ASSERT_TRUE(WriteHessians(dir / "h", *acc).ok());
   const auto st = SafetensorsModel::Open(dir / "h");
@@ -155,8 +197,11 @@ TEST(Calibration, OutputAwareHessiansMatchTheirDefinitions) {
   EXPECT_EQ((*LoadHessianFor(*st, "model.layers.1.mlp.up_proj.weight"))->tensor,
             "model.layers.1.mlp.up_proj.hessian");
   EXPECT_EQ((*LoadHessianFor(*st, "model.layers.1.self_attn.k_proj.weight"))->tensor,
-            "model.layers.1.self_attn.input.hessian");
-  EXPECT_EQ(st->metadata().at("glvq.output_aware"), "v_proj,gate_proj,up_proj");
+            "model.layers.1.self_attn.k_proj.hessian");
+  EXPECT_EQ((*LoadHessianFor(*st, "model.layers.1.self_attn.o_proj.weight"))->tensor,
+            "model.layers.1.self_attn.o_proj.hessian");
+  EXPECT_EQ(st->metadata().at("glvq.output_aware"),
+            "self_attn.v_proj,mlp.gate_proj,mlp.up_proj,self_attn.q_proj,self_attn.k_proj");
 }
 
 // Cached reference predictions (Predict, used by the real-model benchmark)

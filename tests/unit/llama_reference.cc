@@ -93,6 +93,7 @@ ReferenceRun ReferenceForward(const model::LlamaConfig& c, const model::LlamaWei
       Rope(q[t], c.head_dim, static_cast<int64_t>(t), c.rope_theta);
       Rope(k[t], c.head_dim, static_cast<int64_t>(t), c.rope_theta);
     }
+    run.qkv.push_back({q, k, v});
     std::vector<Rows>& probs = run.probs.emplace_back(static_cast<size_t>(c.num_heads));
     for (size_t t = 0; t < n; ++t) in[1].push_back(Attend(c, q, k, v, t, probs));
     for (size_t t = 0; t < n; ++t) {

@@ -18,6 +18,7 @@ struct ReferenceRun {
   std::vector<std::array<Rows, 4>> inputs;  // [layer][LinearInput] rows
   // [layer][head][query position t] the attention weights of keys 0…t.
   std::vector<std::vector<Rows>> probs;
+  std::vector<std::array<Rows, 3>> qkv;  // [layer] q, k (after RoPE), v rows
 };
 
 ReferenceRun ReferenceForward(const model::LlamaConfig& c, const model::LlamaWeights& w,
