@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
+#include "client/text_calibration.h"
 #include "client/job_watch.h"
 #include "client/quality_report.h"
 #include "client/service_client.h"
@@ -273,6 +274,14 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
     report_args.output = a->output;
     if (!job.ok()) {
       PrintError(report_args, job.status());
+      *exit_code = kExitBadInput;
+      return;
+    }
+    // Validate first: calibration from text can take minutes.
+    absl::Status ready = jobspec::ValidateJob(*job);
+    if (ready.ok()) ready = PrepareTextCalibration(job->spec(), a->threads, std::cerr);
+    if (!ready.ok()) {
+      PrintError(report_args, ready);
       *exit_code = kExitBadInput;
       return;
     }

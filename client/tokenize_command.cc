@@ -1,7 +1,6 @@
 // `glvq tokenize --tokenizer PATH --text FILE... --out FILE`: calibration
 // (or evaluation) token files from text, with the model's own tokenizer
 // (common/text/tokenizer.h; docs/calibration.md, "Calibration text").
-#include <atomic>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -14,7 +13,6 @@
 #include "client/service_client.h"
 #include "common/base/file_util.h"
 #include "common/base/one_line.h"
-#include "common/base/parallel.h"
 #include "common/base/status_macros.h"
 #include "common/text/token_windows.h"
 #include "common/text/tokenizer.h"
@@ -35,30 +33,13 @@ struct TokenizeArgs {
   std::string output;  // --json
 };
 
-struct TokenizeReport {
-  std::string tokenizer;
-  int64_t documents = 0, bytes = 0;
-  text::Windows windows;
-};
-
-absl::StatusOr<std::vector<std::string>> AllDocuments(const TokenizeArgs& a) {
-  std::vector<std::string> documents;
-  auto add = [&](const std::string& path, bool json_lines) -> absl::Status {
-    ASSIGN_OR_RETURN(std::vector<std::string> d, text::ReadDocuments({path, json_lines, a.field}));
-    for (std::string& s : d) documents.push_back(std::move(s));
-    return absl::OkStatus();
-  };
-  for (const std::string& p : a.text) RETURN_IF_ERROR(add(p, false));
-  for (const std::string& p : a.jsonl) RETURN_IF_ERROR(add(p, true));
-  return documents;
-}
-
-absl::StatusOr<TokenizeReport> RunTokenize(TokenizeArgs a) {
+absl::StatusOr<text::TokenizedText> RunTokenize(TokenizeArgs a, std::string* description) {
   if (a.text.empty() && a.jsonl.empty()) {
     return absl::InvalidArgumentError("give at least one --text or --jsonl file");
   }
   ASSIGN_OR_RETURN(const std::unique_ptr<text::Tokenizer> tokenizer,
                    text::LoadTokenizer(a.tokenizer));
+  *description = tokenizer->Describe();
   if (a.separator_id >= 0) {
     if (a.separator_id >= tokenizer->vocab_size()) {
       return absl::InvalidArgumentError(
@@ -67,43 +48,25 @@ absl::StatusOr<TokenizeReport> RunTokenize(TokenizeArgs a) {
     }
     a.windows.separator = a.separator_id;
   }
-  ASSIGN_OR_RETURN(const std::vector<std::string> documents, AllDocuments(a));
-  TokenizeReport report;
-  report.tokenizer = tokenizer->Describe();
-  report.documents = static_cast<int64_t>(documents.size());
-  std::vector<std::vector<int32_t>> ids(documents.size());
-  std::vector<absl::Status> status(documents.size());
-  ParallelFor(static_cast<int64_t>(documents.size()), a.threads, [&](int64_t i) {
-    auto r = tokenizer->Encode(documents[i]);
-    if (r.ok())
-      ids[i] = *std::move(r);
-    else
-      status[i] = r.status();
-  });
-  for (size_t i = 0; i < documents.size(); ++i) {
-    report.bytes += static_cast<int64_t>(documents[i].size());
-    if (!status[i].ok()) {
-      return absl::Status(status[i].code(),
-                          absl::StrCat("document ", i + 1, ": ", status[i].message()));
-    }
-  }
-  ASSIGN_OR_RETURN(report.windows, text::CutWindows(ids, a.windows));
+  std::vector<text::TextSource> sources;
+  for (const std::string& p : a.text) sources.push_back({p, false, a.field});
+  for (const std::string& p : a.jsonl) sources.push_back({p, true, a.field});
+  ASSIGN_OR_RETURN(text::TokenizedText r,
+                   text::TokenizeSources(*tokenizer, sources, a.windows, a.threads));
   const std::vector<std::string> comments = {
-      absl::StrCat("glvq tokenize: ", report.tokenizer),
+      absl::StrCat("glvq tokenize: ", *description),
       absl::StrFormat("%d documents, %d bytes, %d tokens; %d of %d windows of %d tokens (seed %d)",
-                      report.documents, report.bytes, report.windows.stream_tokens,
-                      report.windows.sequences.size(), report.windows.available, a.windows.seq_len,
-                      a.windows.seed)};
-  RETURN_IF_ERROR(
-      AtomicWriteString(a.out, model::FormatTokens(report.windows.sequences, comments)));
-  return report;
+                      r.documents, r.bytes, r.windows.stream_tokens, r.windows.sequences.size(),
+                      r.windows.available, a.windows.seq_len, a.windows.seed)};
+  RETURN_IF_ERROR(AtomicWriteString(a.out, model::FormatTokens(r.windows.sequences, comments)));
+  return r;
 }
 
-void Print(const TokenizeArgs& a, const TokenizeReport& r) {
+void Print(const TokenizeArgs& a, const std::string& tokenizer, const text::TokenizedText& r) {
   const int64_t sequences = static_cast<int64_t>(r.windows.sequences.size());
   if (a.output == "json") {
     nlohmann::ordered_json j;
-    j["tokenizer"] = r.tokenizer;
+    j["tokenizer"] = tokenizer;
     j["documents"] = r.documents;
     j["bytes"] = r.bytes;
     j["tokens"] = r.windows.stream_tokens;
@@ -115,7 +78,7 @@ void Print(const TokenizeArgs& a, const TokenizeReport& r) {
     return;
   }
   std::cout << absl::StrFormat(
-      "%s\ntokenized %d documents (%d bytes) into %d tokens; wrote %d sequences", r.tokenizer,
+      "%s\ntokenized %d documents (%d bytes) into %d tokens; wrote %d sequences", tokenizer,
       r.documents, r.bytes, r.windows.stream_tokens, sequences);
   if (a.windows.seq_len > 0) std::cout << absl::StrFormat(" of %d tokens", a.windows.seq_len);
   std::cout << absl::StrFormat(" (of %d) to %s\n", r.windows.available, a.out);
@@ -159,13 +122,14 @@ void RegisterTokenizeCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   AddJsonOutputFlag(cmd, &args->output);
   cmd->callback([args, exit_code] {
-    const auto r = RunTokenize(*args);
+    std::string description;
+    const auto r = RunTokenize(*args, &description);
     if (!r.ok()) {
       std::cerr << "glvq tokenize: " << ErrorLine(r.status()) << "\n";
       *exit_code = kExitBadInput;
       return;
     }
-    Print(*args, *r);
+    Print(*args, description, *r);
   });
 }
 

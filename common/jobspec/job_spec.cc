@@ -30,6 +30,9 @@ namespace fs = std::filesystem;
 namespace pb = google::protobuf;
 
 constexpr uint64_t kMaxJobFileBytes = 1u << 20;
+constexpr int kMaxCalibrationTextFiles = 4096;
+constexpr int64_t kMaxCalibrationSamples = int64_t{1} << 20;
+constexpr int64_t kMaxCalibrationSeqLen = int64_t{1} << 20;
 
 absl::Status Invalid(const SourceMap* source, const std::string& field, std::string_view what) {
   return absl::InvalidArgumentError(
@@ -52,6 +55,37 @@ absl::Status CheckPathField(const SourceMap* source, const std::string& parent,
   if (!fs::path(value).is_absolute()) {
     return Invalid(source, parent + "." + key,
                    absl::StrCat(QuoteInput(value, 512), " must be an absolute path"));
+  }
+  return absl::OkStatus();
+}
+
+// spec.calibration.text: at least one source, every path absolute, sizes
+// in range (the tokenizer and the files themselves are read when the
+// calibration runs).
+absl::Status CheckCalibrationText(const SourceMap* source, const v1::JobSpec& spec) {
+  const v1::CalibrationText& t = spec.calibration().text();
+  const std::string parent = "spec.calibration.text";
+  if (t.files().empty() && t.jsonl().empty()) {
+    return Invalid(source, parent, "name at least one of 'files' or 'jsonl'");
+  }
+  for (const char* key : {"files", "jsonl"}) {
+    const auto& list = std::string_view(key) == "files" ? t.files() : t.jsonl();
+    if (list.size() > kMaxCalibrationTextFiles) {
+      return Invalid(source, absl::StrCat(parent, ".", key),
+                     absl::StrCat(list.size(), " files; at most ", kMaxCalibrationTextFiles));
+    }
+    for (const std::string& f : list) RETURN_IF_ERROR(CheckPathField(source, parent, key, f));
+  }
+  if (!t.tokenizer().empty()) {
+    RETURN_IF_ERROR(CheckPathField(source, parent, "tokenizer", t.tokenizer()));
+  }
+  if (t.has_samples() && (t.samples() < 0 || t.samples() > kMaxCalibrationSamples)) {
+    return Invalid(source, parent + ".samples",
+                   absl::StrCat(t.samples(), " is not in [0, ", kMaxCalibrationSamples, "]"));
+  }
+  if (t.has_seq_len() && (t.seq_len() < 1 || t.seq_len() > kMaxCalibrationSeqLen)) {
+    return Invalid(source, parent + ".seqLen",
+                   absl::StrCat(t.seq_len(), " is not in [1, ", kMaxCalibrationSeqLen, "]"));
   }
   return absl::OkStatus();
 }
@@ -134,6 +168,7 @@ absl::Status ValidateSpec(const v1::JobSpec& spec, const SourceMap* source) {
   if (spec.has_calibration()) {
     RETURN_IF_ERROR(
         CheckPathField(source, "spec.calibration", "hessians", spec.calibration().hessians()));
+    if (spec.calibration().has_text()) RETURN_IF_ERROR(CheckCalibrationText(source, spec));
   }
   if (!spec.has_output()) return Missing(source, "spec", "output");
   RETURN_IF_ERROR(CheckPathField(source, "spec.output", "path", spec.output().path()));
@@ -291,7 +326,16 @@ absl::StatusOr<ParsedJob> ParseJobYaml(std::string_view text, const std::string&
     std::error_code ec;  // fs::absolute throws on "" without one
     const fs::path base = base_dir.empty() ? fs::current_path(ec) : fs::absolute(base_dir, ec);
     if (spec->has_model()) ResolvePath(base, spec->mutable_model()->mutable_path());
-    if (spec->has_calibration()) ResolvePath(base, spec->mutable_calibration()->mutable_hessians());
+    if (spec->has_calibration()) {
+      v1::Calibration* c = spec->mutable_calibration();
+      ResolvePath(base, c->mutable_hessians());
+      if (c->has_text()) {
+        v1::CalibrationText* t = c->mutable_text();
+        for (std::string& f : *t->mutable_files()) ResolvePath(base, &f);
+        for (std::string& f : *t->mutable_jsonl()) ResolvePath(base, &f);
+        ResolvePath(base, t->mutable_tokenizer());
+      }
+    }
     if (spec->has_output()) ResolvePath(base, spec->mutable_output()->mutable_path());
     v1::TensorSelection* tensors = spec->mutable_tensors();
     if (!parsed.source.Has("spec.tensors.include")) {
@@ -339,6 +383,13 @@ absl::StatusOr<JobInputs> CheckJobEnvironment(const v1::JobSpec& spec, const Sou
     const std::string field = "spec.calibration.hessians";
     const fs::path h(spec.calibration().hessians());
     if (!fs::is_directory(h, ec)) {
+      if (spec.calibration().has_text() && !fs::exists(h, ec)) {
+        return Precondition(source, field,
+                            absl::StrCat(h.string(), " does not exist yet: calibration from "
+                                         "spec.calibration.text runs in `glvq quantize` (embedded "
+                                         "mode); for a coordinator, run it there first or use "
+                                         "`glvq tokenize` and `glvq calibrate`"));
+      }
       return Precondition(source, field, absl::StrCat(h.string(), " is not a directory"));
     }
     ASSIGN_OR_RETURN(hessians, OpenModelField(source, field, h));

@@ -40,8 +40,15 @@ absl::Status CheckPathPolicy(const v1::JobSpec& spec, const std::vector<fs::path
   for (const fs::path& r : roots) resolved_roots.push_back(ResolvedPath(r));
   std::vector<std::pair<const char*, std::string>> paths = {
       {"spec.model.path", spec.model().path()}, {"spec.output.path", spec.output().path()}};
-  if (spec.has_calibration())
+  if (spec.has_calibration()) {
     paths.emplace_back("spec.calibration.hessians", spec.calibration().hessians());
+    for (const std::string& f : spec.calibration().text().files())
+      paths.emplace_back("spec.calibration.text.files", f);
+    for (const std::string& f : spec.calibration().text().jsonl())
+      paths.emplace_back("spec.calibration.text.jsonl", f);
+    if (!spec.calibration().text().tokenizer().empty())
+      paths.emplace_back("spec.calibration.text.tokenizer", spec.calibration().text().tokenizer());
+  }
   for (const auto& [field, path] : paths) {
     const fs::path p = ResolvedPath(path);
     const bool allowed = std::any_of(resolved_roots.begin(), resolved_roots.end(),

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/base/file_util.h"
+#include "common/base/parallel.h"
 #include "common/base/status_macros.h"
 #include "common/text/regex.h"
 #include "nlohmann/json.hpp"
@@ -119,6 +120,37 @@ absl::StatusOr<Windows> CutWindows(const std::vector<std::vector<int32_t>>& docu
     w.sequences.push_back(std::move(all[i]));
   }
   return w;
+}
+
+absl::StatusOr<TokenizedText> TokenizeSources(const Tokenizer& tokenizer,
+                                              const std::vector<TextSource>& sources,
+                                              const WindowOptions& options, int threads) {
+  std::vector<std::string> documents;
+  for (const TextSource& source : sources) {
+    ASSIGN_OR_RETURN(std::vector<std::string> d, ReadDocuments(source));
+    for (std::string& s : d) documents.push_back(std::move(s));
+  }
+  TokenizedText out;
+  out.documents = static_cast<int64_t>(documents.size());
+  std::vector<std::vector<int32_t>> ids(documents.size());
+  std::vector<absl::Status> status(documents.size());
+  ParallelFor(out.documents, threads, [&](int64_t i) {
+    auto r = tokenizer.Encode(documents[i]);
+    if (r.ok()) {
+      ids[i] = *std::move(r);
+    } else {
+      status[i] = r.status();
+    }
+  });
+  for (size_t i = 0; i < documents.size(); ++i) {
+    out.bytes += static_cast<int64_t>(documents[i].size());
+    if (!status[i].ok()) {
+      return absl::Status(status[i].code(),
+                          absl::StrCat("document ", i + 1, ": ", status[i].message()));
+    }
+  }
+  ASSIGN_OR_RETURN(out.windows, CutWindows(ids, options));
+  return out;
 }
 
 }  // namespace glvq::text

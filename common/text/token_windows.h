@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/text/tokenizer.h"
 
 namespace glvq::text {
 
@@ -51,5 +52,20 @@ struct Windows {
 // for, or none at all.
 absl::StatusOr<Windows> CutWindows(const std::vector<std::vector<int32_t>>& documents,
                                    const WindowOptions& options);
+
+// What TokenizeSources did.
+struct TokenizedText {
+  int64_t documents = 0;
+  int64_t bytes = 0;  // of all documents' text
+  Windows windows;
+};
+
+// Reads every document of `sources` (in order), encodes them with
+// `tokenizer` on up to `threads` threads (0: all cores; the result does not
+// depend on it) and cuts the windows. Errors name the source or the
+// document ("document 3: text is not valid UTF-8 at byte 17").
+absl::StatusOr<TokenizedText> TokenizeSources(const Tokenizer& tokenizer,
+                                              const std::vector<TextSource>& sources,
+                                              const WindowOptions& options, int threads);
 
 }  // namespace glvq::text
