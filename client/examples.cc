@@ -21,6 +21,11 @@ const std::map<std::string, std::string>& Examples() {
        "Units: NLL and KL in nats per token; top-1 as a fraction."},
       {"calibrate",
        "  glvq calibrate --model M --tokens out/models/smollm2/calib.tokens --out M/hessians"},
+      {"generate",
+       "  glvq generate --packed out/smollm2-2bit --prompt \"The Python tutorial\"   # greedy\n"
+       "  glvq generate --model out/models/smollm2 --prompt \"def main():\" --temperature 0.8 --top-k 40\n"
+       "  glvq generate --packed P --prompt \"Hello\" --max-tokens 32 --json    # text, tokens, tokens/s\n"
+       "Stops at the config's eos_token_id unless --no-stop; the text streams to stdout."},
       {"tokenize",
        "  glvq tokenize --tokenizer M --text notes.txt --out calib.tokens --seq-len 512 --samples 64\n"
        "  glvq tokenize --tokenizer M/tokenizer.json --jsonl data.jsonl --field text --out calib.tokens\n"

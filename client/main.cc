@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   glvq::cli::RegisterSampleCommand(app, &exit_code);
   glvq::cli::RegisterCalibrateCommand(app, &exit_code);
   glvq::cli::RegisterTokenizeCommand(app, &exit_code);
+  glvq::cli::RegisterGenerateCommand(app, &exit_code);
   glvq::cli::RegisterDequantizeCommand(app, &exit_code);
   glvq::cli::RegisterExportCommand(app, &exit_code);
   glvq::cli::RegisterValidateCommand(app, &exit_code);

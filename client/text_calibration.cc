@@ -99,9 +99,9 @@ absl::StatusOr<std::vector<model::TokenSequence>> Windows(const v1::JobSpec& spe
       }
     }
   }
-  log << absl::StrFormat("calibration text: %d documents, %d tokens; %d windows of %d tokens (%s)\n",
-                         r.documents, r.windows.stream_tokens, r.windows.sequences.size(),
-                         options.seq_len, tokenizer->Describe());
+  log << absl::StrFormat(
+      "calibration text: %d documents, %d tokens; %d windows of %d tokens (%s)\n", r.documents,
+      r.windows.stream_tokens, r.windows.sequences.size(), options.seq_len, tokenizer->Describe());
   return std::move(r.windows.sequences);
 }
 
@@ -110,10 +110,10 @@ absl::Status Reuse(const fs::path& dir, const std::string& record) {
   const auto it = h.metadata().find(kRecordKey);
   const std::string found = it == h.metadata().end() ? "(none)" : it->second;
   if (found == record) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "spec.calibration.hessians: ", dir.string(),
-      " exists but holds Hessians of other calibration text or options (recorded ", found,
-      "; this job: ", record, "); remove it or name another directory"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("spec.calibration.hessians: ", dir.string(),
+                   " exists but holds Hessians of other calibration text or options (recorded ",
+                   found, "; this job: ", record, "); remove it or name another directory"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // `glvq tokenize --tokenizer PATH --text FILE... --out FILE`: calibration
 // (or evaluation) token files from text, with the model's own tokenizer
 // (common/text/tokenizer.h; docs/calibration.md, "Calibration text").
+#include <climits>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -25,6 +26,7 @@ namespace {
 struct TokenizeArgs {
   std::string tokenizer;
   std::vector<std::string> text, jsonl;
+  std::string decode;  // a token file to turn back into text
   std::string field = "text";
   std::string out;
   text::WindowOptions windows;
@@ -32,6 +34,22 @@ struct TokenizeArgs {
   int threads = 0;
   std::string output;  // --json
 };
+
+// --decode: every sequence of a token file as one JSON line {"text": ...}.
+absl::Status RunDecode(const TokenizeArgs& a) {
+  if (!a.text.empty() || !a.jsonl.empty()) {
+    return absl::InvalidArgumentError("--decode takes a token file, not --text or --jsonl");
+  }
+  ASSIGN_OR_RETURN(const std::unique_ptr<text::Tokenizer> tokenizer,
+                   text::LoadTokenizer(a.tokenizer));
+  ASSIGN_OR_RETURN(const std::vector<model::TokenSequence> sequences,
+                   model::ReadTokenFile(a.decode, INT32_MAX));  // unknown ids: dropped
+  std::string lines;
+  for (const model::TokenSequence& seq : sequences) {
+    lines += nlohmann::json{{"text", tokenizer->Decode(seq)}}.dump() + "\n";
+  }
+  return AtomicWriteString(a.out, lines);
+}
 
 absl::StatusOr<text::TokenizedText> RunTokenize(TokenizeArgs a, std::string* description) {
   if (a.text.empty() && a.jsonl.empty()) {
@@ -99,6 +117,9 @@ void RegisterTokenizeCommand(CLI::App& app, int* exit_code) {
       ->expected(1, -1);
   cmd->add_option("--jsonl", args->jsonl, "JSON-lines files, one document per line (see --field)")
       ->expected(1, -1);
+  cmd->add_option("--decode", args->decode,
+                  "Instead: turn this token file back into text, one JSON line {\"text\": ...} "
+                  "per sequence (special tokens skipped, as tokenizers' decode)");
   cmd->add_option("--field", args->field, "The string field of each JSON line that holds the text")
       ->capture_default_str();
   cmd->add_option("--out", args->out, "Token file to write (replaced atomically)")->required();
@@ -122,6 +143,13 @@ void RegisterTokenizeCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str();
   AddJsonOutputFlag(cmd, &args->output);
   cmd->callback([args, exit_code] {
+    if (!args->decode.empty()) {
+      if (const absl::Status s = RunDecode(*args); !s.ok()) {
+        std::cerr << "glvq tokenize: " << ErrorLine(s) << "\n";
+        *exit_code = kExitBadInput;
+      }
+      return;
+    }
     std::string description;
     const auto r = RunTokenize(*args, &description);
     if (!r.ok()) {

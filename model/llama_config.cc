@@ -50,6 +50,21 @@ class ConfigReader {
     return v.get<int64_t>();
   }
 
+  // An id or a list of ids (eos_token_id); empty when absent.
+  absl::StatusOr<std::vector<int64_t>> IdList(const std::string& key) const {
+    std::vector<int64_t> ids;
+    if (!Has(key)) return ids;
+    const json& v = c_.at(key);
+    for (const json& id : v.is_array() ? v : json::array({v})) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0) {
+        return Error(key, absl::StrCat("must be a non-negative integer or a list of them, not ",
+                                       v.dump().substr(0, 80)));
+      }
+      ids.push_back(id.get<int64_t>());
+    }
+    return ids;
+  }
+
   absl::StatusOr<double> PositiveNumber(const json& obj, const std::string& key,
                                         double fallback) const {
     if (!obj.contains(key) || obj.at(key).is_null()) return fallback;
@@ -237,6 +252,7 @@ absl::StatusOr<LlamaConfig> ParseLlamaConfig(std::string_view json_text, const s
   RETURN_IF_ERROR(ReadRope(r, c));
   ASSIGN_OR_RETURN(c.tie_word_embeddings, r.Bool("tie_word_embeddings", false));
   ASSIGN_OR_RETURN(c.bos_token_id, r.NonNegativeInt("bos_token_id", 1));
+  ASSIGN_OR_RETURN(c.eos_token_ids, r.IdList("eos_token_id"));
   return c;
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -56,6 +57,7 @@ struct LlamaConfig {
   bool qk_norm = false;   // RMSNorm over each head of q and k before RoPE (Qwen3)
   int64_t sliding_window = 0;  // attend to at most this many latest tokens; 0 = all (Mistral)
   int64_t bos_token_id = 1;  // where sampled sequences start (HF's default)
+  std::vector<int64_t> eos_token_ids;  // config.json's eos_token_id (one or a list); may be empty
 
   int64_t q_dim() const { return num_heads * head_dim; }
   int64_t kv_dim() const { return num_kv_heads * head_dim; }

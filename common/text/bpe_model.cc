@@ -29,6 +29,7 @@ absl::StatusOr<BpeModel> BpeModel::Create(
     m.max_id_ = std::max(m.max_id_, id);
   }
   m.vocab_ = std::move(vocab);
+  for (const auto& [token, id] : m.vocab_) m.tokens_[id] = &token;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const auto& [left, right] = merges[rank];
     const auto l = m.Find(left), r = m.Find(right), merged = m.Find(left + right);
@@ -57,6 +58,11 @@ std::optional<int32_t> BpeModel::Find(std::string_view token) const {
   const auto it = vocab_.find(std::string(token));
   if (it == vocab_.end()) return std::nullopt;
   return it->second;
+}
+
+const std::string* BpeModel::TokenOf(int32_t id) const {
+  const auto it = tokens_.find(id);
+  return it == tokens_.end() ? nullptr : it->second;
 }
 
 const BpeModel::Merge* BpeModel::FindMerge(int32_t left, int32_t right) const {

@@ -37,6 +37,8 @@ class BpeModel {
 
   // The id of `token`, if in the vocabulary.
   std::optional<int32_t> Find(std::string_view token) const;
+  // The token of `id`, or null if no token has it.
+  const std::string* TokenOf(int32_t id) const;
 
   int32_t max_id() const { return max_id_; }
   size_t vocab_count() const { return vocab_.size(); }
@@ -52,6 +54,7 @@ class BpeModel {
   const Merge* FindMerge(int32_t left, int32_t right) const;
 
   std::unordered_map<std::string, int32_t> vocab_;
+  std::unordered_map<int32_t, const std::string*> tokens_;  // id → its key in vocab_
   std::unordered_map<uint64_t, Merge> merges_;  // key: left id << 32 | right id
   Options options_;
   std::optional<int32_t> unk_id_;

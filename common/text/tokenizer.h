@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,11 @@ class Tokenizer {
   // INVALID_ARGUMENT if `text` is not valid UTF-8 (naming the byte offset)
   // or longer than 1 GiB. Thread-safe.
   virtual absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text) const = 0;
+
+  // The text of `ids` as the reference library decodes it by default
+  // (`Tokenizer.decode(ids)`: special tokens skipped, ids no token has
+  // dropped, bytes that are not UTF-8 shown as U+FFFD). Thread-safe.
+  virtual std::string Decode(std::span<const int32_t> ids) const = 0;
 
   // Every id Encode returns is in [0, vocab_size()).
   virtual int64_t vocab_size() const = 0;

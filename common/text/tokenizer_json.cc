@@ -8,8 +8,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/base/status_macros.h"
 #include "common/text/bpe_model.h"
+#include "common/text/decoder.h"
 #include "common/text/normalize.h"
 #include "common/text/pre_tokenizer.h"
 #include "common/text/regex.h"
@@ -23,7 +25,7 @@ using Json = nlohmann::json;
 struct AddedToken {
   std::string content;
   int32_t id = 0;
-  bool lstrip = false, rstrip = false, single_word = false, normalized = false;
+  bool lstrip = false, rstrip = false, single_word = false, normalized = false, special = false;
 };
 
 // A part of the input: an added token's id, or text still to tokenize.
@@ -103,6 +105,7 @@ size_t WhitespaceRunLength(std::string_view s) {
 class JsonTokenizer : public Tokenizer {
  public:
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text) const override;
+  std::string Decode(std::span<const int32_t> ids) const override;
   int64_t vocab_size() const override { return vocab_size_; }
   std::string Describe() const override { return description_; }
 
@@ -123,6 +126,7 @@ class JsonTokenizer : public Tokenizer {
   std::vector<NormalizerStep> normalizers_;
   std::vector<std::unique_ptr<PreTokenizer>> pre_tokenizers_;
   std::optional<BpeModel> model_;
+  std::unique_ptr<TextDecoder> decoder_;  // null: tokens joined with spaces
   std::vector<int32_t> prefix_, suffix_;        // the post-processor's special tokens
   std::optional<Regex> word_start_, word_end_;  // single_word boundaries
   int64_t vocab_size_ = 0;
@@ -139,7 +143,8 @@ absl::Status JsonTokenizer::ParseAddedTokens(const Json& j) {
     a.lstrip = t.value("lstrip", false);
     a.rstrip = t.value("rstrip", false);
     a.single_word = t.value("single_word", false);
-    a.normalized = t.value("normalized", !t.value("special", false));
+    a.special = t.value("special", false);
+    a.normalized = t.value("normalized", !a.special);
     if (a.content.empty() || !IsValidUtf8(a.content)) {
       return absl::InvalidArgumentError(
           absl::StrCat("added_tokens: token ", a.id, " has empty or invalid content"));
@@ -313,6 +318,7 @@ absl::Status JsonTokenizer::Build(const Json& root) {
   RETURN_IF_ERROR(NormalizeAddedTokens());
   RETURN_IF_ERROR(ParsePreTokenizer(root.value("pre_tokenizer", Json())));
   RETURN_IF_ERROR(ParsePostProcessor(root.value("post_processor", Json())));
+  ASSIGN_OR_RETURN(decoder_, ParseDecoder(root.value("decoder", Json())));
   int64_t max_id = model_->max_id();
   for (const AddedToken& a : added_) max_id = std::max<int64_t>(max_id, a.id);
   for (const int32_t id : prefix_) max_id = std::max<int64_t>(max_id, id);
@@ -430,6 +436,22 @@ absl::StatusOr<std::vector<int32_t>> JsonTokenizer::Encode(std::string_view text
   }
   ids.insert(ids.end(), suffix_.begin(), suffix_.end());
   return ids;
+}
+
+std::string JsonTokenizer::Decode(std::span<const int32_t> ids) const {
+  std::vector<std::string> tokens;
+  for (const int32_t id : ids) {
+    // An added token wins over the model's entry for the same id.
+    const auto added = std::find_if(added_.begin(), added_.end(),
+                                    [&](const AddedToken& a) { return a.id == id; });
+    if (added != added_.end()) {
+      if (!added->special) tokens.push_back(added->content);
+    } else if (const std::string* t = model_->TokenOf(id)) {
+      tokens.push_back(*t);
+    }
+  }
+  if (decoder_ == nullptr) return absl::StrJoin(tokens, " ");
+  return absl::StrJoin(decoder_->DecodeChain(std::move(tokens)), "");
 }
 
 }  // namespace

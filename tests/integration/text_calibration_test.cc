@@ -1,11 +1,13 @@
-// Calibration from text as a user runs it: `glvq tokenize` + `glvq
-// calibrate`, and a job whose spec.calibration.text makes `glvq quantize`
-// compute the Hessians itself, reuse them, and refuse stale ones. On the
-// stories260K fixture with a small byte-level tokenizer.json written here.
+// Text in and out as a user runs it: `glvq tokenize` + `glvq calibrate`; a
+// job whose spec.calibration.text makes `glvq quantize` compute the
+// Hessians itself, reuse them, and refuse stale ones; `glvq generate` on
+// the original and the packed model. On the stories260K fixture with a
+// small byte-level tokenizer.json written here.
 #include <gtest/gtest.h>
 
 #include <string>
 
+#include "common/base/file_util.h"
 #include "common/safetensors/reader.h"
 #include "common/text/pre_tokenizer.h"
 #include "model/calibration.h"
@@ -31,9 +33,9 @@ std::string TinyTokenizerJson() {
     vocab[a + b] = id++;
     merges.push_back(a + " " + b);
   }
-  return nlohmann::json{{"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}}},
-                        {"pre_tokenizer",
-                         {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}}}
+  return nlohmann::json{
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merges}}},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}}}
       .dump();
 }
 
@@ -54,16 +56,18 @@ class TextCalibration : public ::testing::Test {
     }
     testing::WriteFile(dir_ / "tokenizer.json", TinyTokenizerJson());
     testing::WriteFile(dir_ / "story.txt", Story(40));
-    testing::WriteFile(dir_ / "rows.jsonl", "{\"text\": \"" + Story(1).substr(0, 60) +
-                                                "\"}\n{\"text\": \"the end\"}\n");
+    testing::WriteFile(dir_ / "rows.jsonl",
+                       "{\"text\": \"" + Story(1).substr(0, 60) + "\"}\n{\"text\": \"the end\"}\n");
   }
   // A job calibrating on the two files, quantizing with RTN 4 bits.
   std::string WriteJob(const std::string& text_keys) {
     const std::string yaml =
         "apiVersion: glvq.io/v1\nkind: QuantizationJob\nmetadata: {name: text-calib}\nspec:\n"
-        "  model: {path: " + testing::Stories260KDir().string() + "}\n"
-        "  calibration:\n    hessians: h\n    text:\n" + text_keys +
-        "  quantizer: {method: rtn, bits: 4}\n  output: {path: out}\n";
+        "  model: {path: " +
+        testing::Stories260KDir().string() +
+        "}\n"
+        "  calibration:\n    hessians: h\n    text:\n" +
+        text_keys + "  quantizer: {method: rtn, bits: 4}\n  output: {path: out}\n";
     testing::WriteFile(dir_ / "job.yaml", yaml);
     return (dir_ / "job.yaml").string();
   }
@@ -82,11 +86,10 @@ TEST_F(TextCalibration, JobCalibratesLikeTokenizeThenCalibrateAndReusesIt) {
   ASSERT_TRUE(fs::exists(dir_ / "out"));
 
   // The same windows through the two commands give the same Hessians.
-  const auto tok = RunCommand(Glvq() + " tokenize --tokenizer " + (dir_ / "tokenizer.json").string() +
-                              " --text " + (dir_ / "story.txt").string() + " --jsonl " +
-                              (dir_ / "rows.jsonl").string() +
-                              " --samples 6 --seq-len 64 --seed 3 --out " +
-                              (dir_ / "calib.tokens").string());
+  const auto tok = RunCommand(
+      Glvq() + " tokenize --tokenizer " + (dir_ / "tokenizer.json").string() + " --text " +
+      (dir_ / "story.txt").string() + " --jsonl " + (dir_ / "rows.jsonl").string() +
+      " --samples 6 --seq-len 64 --seed 3 --out " + (dir_ / "calib.tokens").string());
   ASSERT_EQ(tok.exit_code, 0) << tok.err;
   const auto cal = RunCommand(Glvq() + " calibrate --model " + testing::Stories260KDir().string() +
                               " --tokens " + (dir_ / "calib.tokens").string() + " --out " +
@@ -94,7 +97,8 @@ TEST_F(TextCalibration, JobCalibratesLikeTokenizeThenCalibrateAndReusesIt) {
   ASSERT_EQ(cal.exit_code, 0) << cal.err;
   const auto a = SafetensorsModel::Open(dir_ / "h"), b = SafetensorsModel::Open(dir_ / "h2");
   ASSERT_TRUE(a.ok() && b.ok());
-  for (const char* w : {"model.layers.0.self_attn.q_proj.weight", "model.layers.4.mlp.down_proj.weight"}) {
+  for (const char* w :
+       {"model.layers.0.self_attn.q_proj.weight", "model.layers.4.mlp.down_proj.weight"}) {
     const auto ha = model::LoadHessianFor(*a, w), hb = model::LoadHessianFor(*b, w);
     ASSERT_TRUE(ha.ok() && hb.ok() && ha->has_value() && hb->has_value());
     EXPECT_EQ((*ha)->data, (*hb)->data) << w;
@@ -127,7 +131,8 @@ TEST_F(TextCalibration, BadSpecsAreRefusedBeforeAnyWork) {
   auto len = run("      files: [story.txt]\n      seqLen: 0\n");
   EXPECT_NE(len.err.find("spec.calibration.text.seqLen: 0 is not in [1,"), std::string::npos)
       << len.err;
-  auto few = run("      files: [story.txt]\n      tokenizer: tokenizer.json\n      samples: 100000\n");
+  auto few =
+      run("      files: [story.txt]\n      tokenizer: tokenizer.json\n      samples: 100000\n");
   EXPECT_EQ(few.exit_code, 1);
   EXPECT_NE(few.err.find("fewer than the 100000 asked for"), std::string::npos) << few.err;
   EXPECT_FALSE(fs::exists(dir_ / "h"));
@@ -139,6 +144,54 @@ TEST_F(TextCalibration, BadSpecsAreRefusedBeforeAnyWork) {
   const auto plan = RunCommand(Glvq() + " plan " + WriteJob(Keys()));
   EXPECT_NE(plan.exit_code, 0);
   EXPECT_NE(plan.err.find("runs in `glvq quantize`"), std::string::npos) << plan.err;
+}
+
+TEST_F(TextCalibration, GenerateContinuesAPromptOnOriginalAndPackedModels) {
+  const std::string model = testing::Stories260KDir().string();
+  const std::string tok = " --tokenizer " + (dir_ / "tokenizer.json").string();
+  auto run = [&](const std::string& args) { return RunCommand(Glvq() + " generate " + args); };
+  const auto r =
+      run("--model " + model + tok + " --prompt 'Once upon' --max-tokens 8 --no-stop --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  for (const char* key :
+       {"text", "prompt_tokens", "new_tokens", "tokens", "seconds", "tokens_per_second"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["new_tokens"], 8);
+  EXPECT_EQ(j["prompt_tokens"], 9);  // "Once upon": 9 bytes, no merge applies
+  // The text is the decode of the tokens, as glvq tokenize --decode gives it.
+  std::string ids;
+  for (const auto& id : j["tokens"]) ids += std::to_string(id.get<int>()) + " ";
+  testing::WriteFile(dir_ / "gen.tokens", ids + "\n");
+  const auto dec =
+      RunCommand(Glvq() + " tokenize" + tok + " --decode " + (dir_ / "gen.tokens").string() +
+                 " --out " + (dir_ / "gen.jsonl").string());
+  ASSERT_EQ(dec.exit_code, 0) << dec.err;
+  const std::string line = *ReadFileToString(dir_ / "gen.jsonl");
+  EXPECT_EQ(nlohmann::json::parse(line)["text"], j["text"]);
+  // Greedy: the same again. Text mode streams it to stdout.
+  EXPECT_EQ(nlohmann::json::parse(run("--model " + model + tok +
+                                      " --prompt 'Once upon' --max-tokens 8 --no-stop --json")
+                                      .out)["tokens"],
+            j["tokens"]);
+  const auto text =
+      run("--model " + model + tok + " --prompt 'Once upon' --max-tokens 8 --no-stop");
+  EXPECT_EQ(text.exit_code, 0);
+  EXPECT_NE(text.err.find("8 new tokens"), std::string::npos) << text.err;
+
+  // A packed model (RTN 4 bits) generates too.
+  const auto q = RunCommand(Glvq() + " quantize --model " + model + " --out " +
+                            (dir_ / "packed").string() + " --method rtn --bits 4 --workers 1");
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const auto p = run("--packed " + (dir_ / "packed").string() + tok +
+                     " --prompt 'Once upon' --max-tokens 4 --json");
+  EXPECT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_LE(nlohmann::json::parse(p.out)["new_tokens"].get<int>(), 4);
+
+  EXPECT_EQ(run("--prompt x" + tok).exit_code, 1);  // neither --model nor --packed
+  const auto both = run("--model " + model + " --packed " + model + tok + " --prompt x");
+  EXPECT_NE(both.err.find("give one of --model"), std::string::npos) << both.err;
 }
 
 }  // namespace

@@ -19,8 +19,8 @@ import subprocess
 import sys
 import sysconfig
 
-from tokenizers import (AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers,
-                        processors, trainers)
+from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers,
+                        pre_tokenizers, processors, trainers)
 
 LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
                   r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
@@ -58,6 +58,27 @@ def glvq_ids(bin_dir, tokenizer_path, docs_path, out, extra=("--seq-len", "0")):
             if line.strip() and not line.startswith("#")]
 
 
+def check_decode(bin_dir, name, tok, tokenizer_path, tokens_path, work):
+    """glvq's decode of every sequence against tokenizers' decode."""
+    out = work / f"{name}.decoded.jsonl"
+    subprocess.run([str(bin_dir / "glvq"), "tokenize", "--tokenizer", str(tokenizer_path),
+                    "--decode", str(tokens_path), "--out", str(out)], check=True)
+    got = [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()]
+    seqs = [[int(t) for t in line.split()] for line in tokens_path.read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
+    # Ragged cuts too: decoding must survive a sequence that ends inside a
+    # multi-byte character (U+FFFD, as tokenizers).
+    want = [tok.decode(s) for s in seqs]
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            at = next((k for k, (a, b) in enumerate(zip(g, w)) if a != b), min(len(g), len(w)))
+            sys.exit(f"{name}: decode of sequence {i} differs at char {at}: {g[at:at + 20]!r} vs "
+                     f"{w[at:at + 20]!r}")
+    if len(got) != len(want):
+        sys.exit(f"{name}: decoded {len(got)} sequences, expected {len(want)}")
+    print(f"{name}: decode of {len(want)} sequences identical")
+
+
 def compare(name, got, want, docs):
     if len(got) != len(want):
         sys.exit(f"{name}: {len(got)} sequences, expected {len(want)}")
@@ -81,6 +102,7 @@ def trained_llama3_style(train):
     tok.train_from_iterator(train, trainer)
     tok.add_special_tokens([AddedToken("<|pad|>", lstrip=True, rstrip=True)])
     tok.add_tokens([AddedToken("glvq", single_word=True), AddedToken("Café", normalized=True)])
+    tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.TemplateProcessing(
         single="<|begin|> $A <|end|>",
         special_tokens=[("<|begin|>", tok.token_to_id("<|begin|>")),
@@ -102,6 +124,7 @@ def trained_split_behaviours(train):
     trainer = trainers.BpeTrainer(vocab_size=1500, special_tokens=["<unk>"] + bytes_,
                                   limit_alphabet=60, show_progress=False)
     tok.train_from_iterator(train, trainer)
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
     return tok
 
 
@@ -114,6 +137,7 @@ def trained_prefix_space(train):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(train, trainer)
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.decoder = decoders.ByteLevel()
     return tok
 
 
@@ -133,6 +157,13 @@ def sentencepiece_style(train, mistral):
     tok.train_from_iterator(train, trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    if mistral:
+        tok.decoder = decoders.Sequence([decoders.ByteFallback(),
+                                         decoders.Metaspace(replacement="\u2581",
+                                                            prepend_scheme="first")])
+    else:  # Llama 2's tokenizer.json decoder
+        tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(),
+                                         decoders.Fuse(), decoders.Strip(" ", 1, 0)])
     return tok
 
 
@@ -156,6 +187,10 @@ def check_json_tokenizers(args, docs, docs_path, work):
         tok.save(str(path))
         want = [e.ids for e in tok.encode_batch(docs)]
         compare(name, glvq_ids(args.bin, path, docs_path, work / f"{name}.tokens"), want, docs)
+        # Windows of 7 tokens cut through characters and words alike.
+        glvq_ids(args.bin, path, docs_path, work / f"{name}.w7.tokens", ("--seq-len", "7"))
+        check_decode(args.bin, name, tok, path, work / f"{name}.tokens", work)
+        check_decode(args.bin, name + "-windows", tok, path, work / f"{name}.w7.tokens", work)
     return work / f"{cases[0][0]}.json", cases[0][1]
 
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/text/decoder.h"
 #include "common/text/pre_tokenizer.h"
 #include "common/text/regex.h"
 #include "common/text/token_windows.h"
@@ -200,6 +201,30 @@ TEST(JsonTokenizer, RefusesInvalidUtf8Text) {
   EXPECT_EQ(ids.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(ids.status().message(), HasSubstr("byte 3"));
   EXPECT_EQ((*t)->vocab_size(), 302);
+}
+
+TEST(Utf8Lossy, ReplacesMaximalInvalidSubpartsAsRustDoes) {
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(Utf8Lossy("ok \xF0\x9F\x99\x82"), "ok \xF0\x9F\x99\x82");  // 🙂 intact
+  EXPECT_EQ(Utf8Lossy("\xF0\x9F\x99" "A"), fffd + "A");      // truncated: one U+FFFD
+  EXPECT_EQ(Utf8Lossy("\xE0\x80\x80"), fffd + fffd + fffd);  // overlong: each byte
+  EXPECT_EQ(Utf8Lossy("\xED\xA0\x80"), fffd + fffd + fffd);  // surrogate: each byte
+  EXPECT_EQ(Utf8Lossy("a\xFF" "b"), "a" + fffd + "b");
+}
+
+TEST(JsonTokenizer, DecodeUndoesEncodeAndSkipsSpecialTokens) {
+  nlohmann::json j = SmallTokenizer();
+  j["decoder"] = {{"type", "ByteLevel"}};
+  const auto t = ParseTokenizerJson(j.dump(), "small.json");
+  ASSERT_TRUE(t.ok()) << t.status();
+  const std::string text = "hello low\n\tcafé 🙂";
+  const auto ids = (*t)->Encode(text);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ((*t)->Decode(*ids), text);
+  // <|end|> is special: skipped; an id no token has: dropped.
+  EXPECT_EQ((*t)->Decode(std::vector<int32_t>{256, 300, 99999, 256}), "lolo");
+  j["decoder"] = {{"type", "CTC"}};
+  EXPECT_THAT(Parse(j).message(), HasSubstr("decoder 'CTC' is not supported"));
 }
 
 TEST(LoadTokenizer, NamesWhatIsMissing) {

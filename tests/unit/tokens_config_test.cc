@@ -104,6 +104,18 @@ TEST(LlamaConfig, DefaultsFollowHuggingFace) {
   EXPECT_FALSE(c->tie_word_embeddings);
   EXPECT_EQ(c->max_position_embeddings, 2048);
   EXPECT_EQ(c->bos_token_id, 1);
+  EXPECT_TRUE(c->eos_token_ids.empty());
+}
+
+TEST(LlamaConfig, EosIsOneIdOrAList) {
+  const std::string base = R"({"hidden_size": 32, "intermediate_size": 40, "num_hidden_layers": 1,
+      "num_attention_heads": 4, "vocab_size": 10)";
+  EXPECT_EQ(ParseLlamaConfig(base + R"(, "eos_token_id": 2})", "c.json")->eos_token_ids,
+            std::vector<int64_t>({2}));
+  EXPECT_EQ(ParseLlamaConfig(base + R"(, "eos_token_id": [7, 8]})", "c.json")->eos_token_ids,
+            std::vector<int64_t>({7, 8}));
+  EXPECT_THAT(ParseLlamaConfig(base + R"(, "eos_token_id": [1, "x"]})", "c.json").status().message(),
+              ::testing::HasSubstr("eos_token_id must be a non-negative integer or a list"));
 }
 
 TEST(LlamaConfig, RejectsWhatItCannotRunWithClearErrors) {
