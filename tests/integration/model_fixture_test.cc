@@ -132,7 +132,9 @@ TEST_F(Stories260K, PerWeightGroupSizesGiveExactlyOneAndAHalfBits) {
   const PackedModel pm = *PackedModel::Open(dir / "b");
   EXPECT_EQ(2 * pm.totals().payload_bits, 3 * pm.totals().weights);
   for (const ManifestTensor& t : pm.manifest().tensors) {
-    if (t.quantized) EXPECT_EQ(t.group_size, t.shape[1] == 172 ? 43 : 32) << t.name;
+    if (t.quantized) {
+      EXPECT_EQ(t.group_size, t.shape[1] == 172 ? 43 : 32) << t.name;
+    }
   }
   EXPECT_TRUE(LlamaModel::LoadPacked(dir / "b").ok());
 }
