@@ -195,13 +195,6 @@ class SequenceDecoder : public TextDecoder {
   std::vector<std::unique_ptr<TextDecoder>> steps_;
 };
 
-absl::StatusOr<Regex> PatternOf(const Json& pattern) {
-  if (pattern.contains("Regex")) return Regex::Compile(pattern.at("Regex").get<std::string>());
-  if (pattern.contains("String")) return Regex::Literal(pattern.at("String").get<std::string>());
-  return absl::UnimplementedError(
-      absl::StrCat("decoder pattern ", pattern.dump(), " is not supported"));
-}
-
 }  // namespace
 
 std::string Utf8Lossy(std::string_view bytes) {
@@ -239,7 +232,7 @@ absl::StatusOr<std::unique_ptr<TextDecoder>> ParseDecoder(const Json& j) {
                                           j.value("start", size_t{0}), j.value("stop", size_t{0}));
   }
   if (type == "Replace") {
-    ASSIGN_OR_RETURN(Regex pattern, PatternOf(j.at("pattern")));
+    ASSIGN_OR_RETURN(Regex pattern, PatternFromJson(j.at("pattern")));
     return std::make_unique<ReplaceDecoder>(std::move(pattern), j.at("content").get<std::string>());
   }
   if (type == "Sequence") {

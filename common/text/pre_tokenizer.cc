@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 #include "common/base/status_macros.h"
 
 namespace glvq::text {
@@ -175,6 +177,17 @@ std::vector<ByteSpan> SplitSpans(std::string_view text, const std::vector<ByteSp
   }
   std::erase_if(out, [](const ByteSpan& s) { return s.first == s.second; });
   return out;
+}
+
+absl::StatusOr<Regex> PatternFromJson(const nlohmann::json& pattern) {
+  if (pattern.is_object() && pattern.contains("Regex")) {
+    return Regex::Compile(pattern.at("Regex").get<std::string>());
+  }
+  if (pattern.is_object() && pattern.contains("String")) {
+    return Regex::Literal(pattern.at("String").get<std::string>());
+  }
+  return absl::UnimplementedError(
+      absl::StrCat("pattern ", pattern.dump().substr(0, 80), " is not supported by glvq"));
 }
 
 const std::string& ByteLevelChar(unsigned char b) {

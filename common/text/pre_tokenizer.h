@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/text/regex.h"
+#include "nlohmann/json.hpp"
 
 namespace glvq::text {
 
@@ -55,6 +56,11 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> MakeMetaspace(std::string replacem
 // `behavior` (exposed for tests).
 std::vector<ByteSpan> SplitSpans(std::string_view text, const std::vector<ByteSpan>& matches,
                                  SplitBehavior behavior, bool invert);
+
+// The regex of a tokenizer.json pattern ({"Regex": "..."} or {"String":
+// "..."}, a literal), for Split, Replace and the Replace decoder.
+// UNIMPLEMENTED for another kind.
+absl::StatusOr<Regex> PatternFromJson(const nlohmann::json& pattern);
 
 // GPT-2's byte → character table: byte b as the UTF-8 of its stand-in.
 const std::string& ByteLevelChar(unsigned char b);

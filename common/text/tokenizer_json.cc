@@ -60,8 +60,6 @@ absl::StatusOr<int32_t> IdOf(const Json& j, std::string_view what) {
   return static_cast<int32_t>(j.get<int64_t>());
 }
 
-absl::StatusOr<Regex> PatternOf(const Json& pattern);
-
 std::string TypeOf(const Json& j) {
   return j.is_object() ? j.value("type", std::string()) : std::string();
 }
@@ -185,7 +183,7 @@ absl::Status JsonTokenizer::ParseNormalizer(const Json& j) {
   } else if (type == "Replace") {
     step.kind = NormalizerStep::kReplace;
     step.text = j.at("content").get<std::string>();
-    ASSIGN_OR_RETURN(step.pattern, PatternOf(j.at("pattern")));
+    ASSIGN_OR_RETURN(step.pattern, PatternFromJson(j.at("pattern")));
   } else {
     return Unsupported(absl::StrCat("normalizer '", type, "'"), j);
   }
@@ -194,12 +192,6 @@ absl::Status JsonTokenizer::ParseNormalizer(const Json& j) {
 }
 
 // A Split or Replace pattern: {"Regex": "..."} or {"String": "..."} (literal).
-absl::StatusOr<Regex> PatternOf(const Json& pattern) {
-  if (pattern.contains("Regex")) return Regex::Compile(pattern.at("Regex").get<std::string>());
-  if (pattern.contains("String")) return Regex::Literal(pattern.at("String").get<std::string>());
-  return Unsupported("pattern", pattern);
-}
-
 absl::StatusOr<PrependScheme> ParsePrependScheme(const Json& j) {
   if (!j.contains("prepend_scheme")) {
     return j.value("add_prefix_space", true) ? PrependScheme::kAlways : PrependScheme::kNever;
@@ -230,7 +222,7 @@ absl::Status JsonTokenizer::ParsePreTokenizer(const Json& j) {
     return absl::OkStatus();
   } else if (type == "Split") {
     ASSIGN_OR_RETURN(const SplitBehavior behavior, ParseBehavior(j.at("behavior")));
-    ASSIGN_OR_RETURN(Regex regex, PatternOf(j.at("pattern")));
+    ASSIGN_OR_RETURN(Regex regex, PatternFromJson(j.at("pattern")));
     ASSIGN_OR_RETURN(step, MakeSplit(std::move(regex), behavior, j.value("invert", false)));
   } else if (type == "Digits") {
     ASSIGN_OR_RETURN(step, MakeDigits(j.value("individual_digits", false)));
