@@ -40,6 +40,11 @@ run_real_model() {
   local tokens=out/smollm2-eval16.tokens
   grep -v '^#' "$model/eval.tokens" | head -n 16 > "$tokens"
   build/bin/glvq eval --model "$model" --packed "$out" --tokens "$tokens"
+  echo
+  echo "quickstart: the 2-bit model continues a prompt (glvq generate, greedy):"
+  printf '%s' "The Python tutorial explains how to"
+  build/bin/glvq generate --packed "$out" --prompt "The Python tutorial explains how to" \
+    --max-tokens 32
 }
 
 run_example_model() {

@@ -56,6 +56,8 @@ TEST_F(Quickstart, ScriptEndsWithSampleAndEval) {
   EXPECT_THAT(script, HasSubstr("glvq sample --model \"$model\" --out \"$tokens\""));
   EXPECT_THAT(script, HasSubstr("glvq eval --model \"$model\" --packed \"$out\" --tokens "
                                 "\"$tokens\"\n"));
+  // The real model's run ends with text from the 2-bit model.
+  EXPECT_THAT(script, HasSubstr("glvq generate --packed \"$out\" --prompt"));
 }
 
 TEST_F(Quickstart, PrintsTheModelLevelReport) {
