@@ -28,6 +28,7 @@ struct CalibrateArgs {
   int64_t batch_tokens = model::CalibrationOptions().batch_tokens;
   int threads = model::CalibrationOptions().lanes;
   bool output_aware = false;
+  bool output_aware_qk = false;
 };
 
 // Returns the number of Hessians written and the tokens they average over.
@@ -36,14 +37,18 @@ absl::StatusOr<std::pair<int64_t, int64_t>> RunCalibrate(const CalibrateArgs& a)
   ASSIGN_OR_RETURN(const std::vector<model::TokenSequence> sequences,
                    model::ReadTokenFile(a.tokens, m.config().vocab_size));
   ASSIGN_OR_RETURN(const model::HessianAccumulator h,
-                   model::Calibrate(m, sequences, {a.batch_tokens, a.threads, a.output_aware}));
+                   model::Calibrate(m, sequences,
+                                    {a.batch_tokens, a.threads, a.output_aware || a.output_aware_qk,
+                                     a.output_aware_qk}));
   // Only the file name: the output stays a function of the inputs, not of
   // where they were.
   const std::map<std::string, std::string> metadata = {
       {"glvq.tokens_file", std::filesystem::path(a.tokens).filename().string()},
       {"glvq.sequences", absl::StrCat(sequences.size())}};
   RETURN_IF_ERROR(model::WriteHessians(a.out, h, metadata));
-  const int64_t per_layer = a.output_aware ? 4 + (m.config().qk_norm ? 3 : 5) : 4;
+  const int64_t per_layer = !(a.output_aware || a.output_aware_qk)         ? 4
+                            : a.output_aware_qk && !m.config().qk_norm ? 9
+                                                                       : 7;
   return std::make_pair(m.config().num_layers * per_layer, model::CountTokens(sequences));
 }
 
@@ -66,8 +71,11 @@ void RegisterCalibrateCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_flag("--output-aware", args->output_aware,
-               "Also write output-aware Hessians for q/k/v_proj and gate/up_proj, weighted by "
+               "Also write output-aware Hessians for v_proj, gate_proj and up_proj, weighted by "
                "what their outputs pass through downstream (docs/calibration.md)");
+  cmd->add_flag("--output-aware-qk", args->output_aware_qk,
+               "--output-aware, and q_proj and k_proj too (through the softmax; several times "
+               "the calibration time, no better on SmolLM2)");
   cmd->callback([args, exit_code] {
     const auto r = RunCalibrate(*args);
     if (!r.ok()) {

@@ -114,9 +114,10 @@ HessianAccumulator::HessianAccumulator(const LlamaConfig& config) : config_(conf
   }
 }
 
-HessianAccumulator::HessianAccumulator(const LlamaConfig& config, const LlamaWeights& weights)
+HessianAccumulator::HessianAccumulator(const LlamaConfig& config, const LlamaWeights& weights,
+                                       bool with_qk)
     : HessianAccumulator(config) {
-  output_aware_.emplace(config, weights);
+  output_aware_.emplace(config, weights, with_qk);
 }
 
 void HessianAccumulator::Observe(int64_t layer, LinearInput input, const RowMatrix& x) {
@@ -147,7 +148,8 @@ absl::StatusOr<HessianAccumulator> Calibrate(const LlamaModel& model,
   const auto batches = MakeBatches(sequences, options.batch_tokens);
   const int lanes = std::max(1, options.lanes);
   const HessianAccumulator empty = options.output_aware
-                                       ? HessianAccumulator(model.config(), model.weights())
+                                       ? HessianAccumulator(model.config(), model.weights(),
+                                                            options.output_aware_qk)
                                        : HessianAccumulator(model.config());
   std::vector<HessianAccumulator> acc(static_cast<size_t>(lanes), empty);
   std::vector<absl::Status> status(acc.size());

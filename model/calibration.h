@@ -56,8 +56,8 @@ class GramAccumulator {
 class HessianAccumulator : public ActivationObserver {
  public:
   explicit HessianAccumulator(const LlamaConfig& config);
-  // Output-aware too; `weights` must outlive the accumulator.
-  HessianAccumulator(const LlamaConfig& config, const LlamaWeights& weights);
+  // Output-aware too (q/k: `with_qk`); `weights` must outlive the accumulator.
+  HessianAccumulator(const LlamaConfig& config, const LlamaWeights& weights, bool with_qk);
   void Observe(int64_t layer, LinearInput input, const RowMatrix& x) override;
   bool wants_attention() const override { return output_aware_.has_value(); }
   void ObserveAttention(int64_t layer, int64_t head, Eigen::Index first,
@@ -89,9 +89,11 @@ struct CalibrationOptions {
   // Batches run on this many threads, each with its own accumulator (so
   // memory for the sums × lanes); 1: the serial order.
   int lanes = 1;
-  // Also the output-aware Hessians of q/k/v_proj and gate/up_proj
+  // Also the output-aware Hessians of v_proj and gate/up_proj
   // (model/output_aware.h); WriteHessians then maps those weights to them.
   bool output_aware = false;
+  // With output_aware: q_proj and k_proj as well (costly; docs/quality.md).
+  bool output_aware_qk = false;
 };
 
 // Runs `model` over `sequences` (every token counts, the last one too) and

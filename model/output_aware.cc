@@ -42,8 +42,8 @@ const char* OutputAwareModule(OutputAwareWeight w) {
 }
 
 OutputAwareAccumulator::OutputAwareAccumulator(const LlamaConfig& config,
-                                               const LlamaWeights& weights)
-    : config_(config), weights_(&weights) {
+                                               const LlamaWeights& weights, bool with_qk)
+    : config_(config), weights_(&weights), with_qk_(with_qk && !config.qk_norm) {
   const int64_t n = config.hidden_size;
   for (int64_t l = 0; l < config.num_layers * static_cast<int64_t>(kOutputAwareCount); ++l)
     sums_.push_back({Eigen::MatrixXd::Zero(n, n), 0});
@@ -82,26 +82,41 @@ void OutputAwareAccumulator::FlushAttention(int64_t layer) {
   probs_.clear();
 }
 
-// One sequence's contribution to the v, q and k Hessians (formulas in the
+// One sequence's contribution to the v Hessian: Σ_h α_h z_hᵀ z_h with
+// z_h = P_h X equals Xᵀ (Σ_h α_h P_hᵀ P_h) X.
+void OutputAwareAccumulator::AddSequence(int64_t layer, Eigen::Index first,
+                                         const std::vector<RowMatrix>& probs) {
+  const Eigen::Index t_len = probs.front().rows();
+  const RowMatrix x = attention_input_.middleRows(first, t_len);
+  Eigen::MatrixXf mixing = Eigen::MatrixXf::Zero(t_len, t_len);
+  for (int64_t h = 0; h < config_.num_heads; ++h) {
+    const RowMatrix& p = probs[static_cast<size_t>(h)];
+    mixing.noalias() += head_weight_[static_cast<size_t>(layer)](h) * (p.transpose() * p);
+  }
+  Sums& v = At(layer, OutputAwareWeight::kVProj);
+  const Eigen::MatrixXd xd = x.cast<double>();
+  v.sum.noalias() += xd.transpose() * (mixing.cast<double>() * xd);
+  v.rows += t_len;
+  if (with_qk_) AddQkSequence(layer, x, probs);
+}
+
+// One sequence's contribution to the q and k Hessians (formulas in the
 // header). With G_v = V Vᵀ and G_k = K Kᵀ of the head's KV group:
 //   ‖C_t‖²_F = p_tᵀ (G_v ∘ G_k) p_t − 2 Σ_j P_tj (P G_v)_tj (P G_k)_tj
 //              + (P G_v Pᵀ)_tt (P G_k Pᵀ)_tt,
 //   ‖v_j − v̄_t‖² = (G_v)_jj − 2 (P G_v)_tj + (P G_v Pᵀ)_tt.
-void OutputAwareAccumulator::AddSequence(int64_t layer, Eigen::Index first,
-                                         const std::vector<RowMatrix>& probs) {
+void OutputAwareAccumulator::AddQkSequence(int64_t layer, const RowMatrix& x,
+                                           const std::vector<RowMatrix>& probs) {
   const LlamaLayerWeights& w = weights_->layers[static_cast<size_t>(layer)];
-  const Eigen::Index t_len = probs.front().rows(), d = config_.head_dim;
-  const RowMatrix x = attention_input_.middleRows(first, t_len);
+  const Eigen::Index t_len = x.rows(), d = config_.head_dim;
   std::vector<int64_t> positions(static_cast<size_t>(t_len));
   for (Eigen::Index t = 0; t < t_len; ++t) positions[static_cast<size_t>(t)] = t;
   const Qkv qkv = ProjectQkv(config_, w, x, MakeRopeTable(t_len, config_), positions);
   const int64_t group = config_.num_heads / config_.num_kv_heads;
-  Eigen::MatrixXf mixing = Eigen::MatrixXf::Zero(t_len, t_len);
   Eigen::VectorXf c_q = Eigen::VectorXf::Zero(t_len), c_k = Eigen::VectorXf::Zero(t_len);
   for (int64_t h = 0; h < config_.num_heads; ++h) {
     const RowMatrix& p = probs[static_cast<size_t>(h)];
-    const float alpha = head_weight_[static_cast<size_t>(layer)](h);
-    mixing.noalias() += alpha * (p.transpose() * p);
+    const float scale = head_weight_[static_cast<size_t>(layer)](h) / static_cast<float>(d);
     const Eigen::Index kv = (h / group) * d;
     const RowMatrix gv = qkv.v.middleCols(kv, d) * qkv.v.middleCols(kv, d).transpose();
     const RowMatrix gk = qkv.k.middleCols(kv, d) * qkv.k.middleCols(kv, d).transpose();
@@ -111,19 +126,14 @@ void OutputAwareAccumulator::AddSequence(int64_t layer, Eigen::Index first,
     const RowMatrix pm = p * (gv.array() * gk.array()).matrix();
     const Eigen::ArrayXf quad = (pm.array() * p.array()).rowwise().sum();
     const Eigen::ArrayXf cross = (p.array() * pgv.array() * pgk.array()).rowwise().sum();
-    c_q += (alpha / static_cast<float>(d)) * (quad - 2 * cross + pgvp * pgkp).max(0.0f).matrix();
+    c_q += scale * (quad - 2 * cross + pgvp * pgkp).max(0.0f).matrix();
     // Σ_t P_tj² ‖q_t‖² ‖v_j − v̄_t‖², as a column sum over t.
     const Eigen::ArrayXf qn = qkv.q.middleCols(h * d, d).rowwise().squaredNorm().array();
     Eigen::ArrayXXf spread = (-2 * pgv.array()).colwise() + pgvp;
     spread.rowwise() += gv.diagonal().array().transpose();
     const Eigen::ArrayXXf e = (p.array().square() * spread.max(0.0f)).colwise() * qn;
-    c_k += (alpha / static_cast<float>(d)) * e.colwise().sum().matrix().transpose();
+    c_k += scale * e.colwise().sum().matrix().transpose();
   }
-  Sums& v = At(layer, OutputAwareWeight::kVProj);
-  const Eigen::MatrixXd xd = x.cast<double>();
-  v.sum.noalias() += xd.transpose() * (mixing.cast<double>() * xd);
-  v.rows += t_len;
-  if (config_.qk_norm) return;  // the per-head norm changes the Jacobian: plain q/k
   Sums& q = At(layer, OutputAwareWeight::kQProj);
   Sums& k = At(layer, OutputAwareWeight::kKProj);
   AddWeighted(x, c_q, q.sum);
@@ -158,7 +168,7 @@ void OutputAwareAccumulator::Add(const OutputAwareAccumulator& other) {
 }
 
 bool OutputAwareAccumulator::Covers(OutputAwareWeight w) const {
-  return !config_.qk_norm || (w != OutputAwareWeight::kQProj && w != OutputAwareWeight::kKProj);
+  return with_qk_ || (w != OutputAwareWeight::kQProj && w != OutputAwareWeight::kKProj);
 }
 
 Eigen::MatrixXd OutputAwareAccumulator::Hessian(int64_t layer, OutputAwareWeight w) const {

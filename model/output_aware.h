@@ -55,14 +55,16 @@ const char* OutputAwareModule(OutputAwareWeight w);
 // to `weights`, which must outlive it.
 class OutputAwareAccumulator {
  public:
-  OutputAwareAccumulator(const LlamaConfig& config, const LlamaWeights& weights);
+  // `with_qk`: q_proj and k_proj too (their sums cost O(T³) per head and
+  // sequence; measured no better than plain on SmolLM2, docs/quality.md).
+  OutputAwareAccumulator(const LlamaConfig& config, const LlamaWeights& weights, bool with_qk);
 
   void Observe(int64_t layer, LinearInput input, const RowMatrix& x);
   void ObserveAttention(int64_t layer, int64_t head, Eigen::Index first, const RowMatrix& probs);
   void Add(const OutputAwareAccumulator& other);
 
-  // Whether `w` gets an output-aware Hessian in this model (q/k: not with
-  // per-head q/k norms).
+  // Whether `w` gets an output-aware Hessian (q/k: only `with_qk`, and
+  // not with per-head q/k norms).
   bool Covers(OutputAwareWeight w) const;
   // Σ_t (weighted) / N, exactly symmetric; zero if nothing was observed.
   Eigen::MatrixXd Hessian(int64_t layer, OutputAwareWeight w) const;
@@ -80,10 +82,12 @@ class OutputAwareAccumulator {
   }
   void FlushAttention(int64_t layer);
   void AddSequence(int64_t layer, Eigen::Index first, const std::vector<RowMatrix>& probs);
+  void AddQkSequence(int64_t layer, const RowMatrix& x, const std::vector<RowMatrix>& probs);
   void ObserveMlp(int64_t layer, const RowMatrix& x);
 
   LlamaConfig config_;
   const LlamaWeights* weights_;
+  bool with_qk_;
   std::vector<Sums> sums_;
   std::vector<Eigen::VectorXf> head_weight_;  // per layer: α_h
   std::vector<Eigen::VectorXf> down_weight_;  // per layer: w_r

@@ -168,7 +168,7 @@ TEST(Calibration, OutputAwareHessiansMatchTheirDefinitions) {
   for (const TokenSequence& seq : kSeqs)
     runs.push_back(testing::ReferenceForward(m.config(), m.weights(), seq));
   // Two lanes and a small batch budget: the sums must add up like one pass.
-  const auto acc = Calibrate(m, kSeqs, {4, 2, /*output_aware=*/true});
+  const auto acc = Calibrate(m, kSeqs, {4, 2, /*output_aware=*/true, /*output_aware_qk=*/true});
   ASSERT_TRUE(acc.ok()) << acc.status();
   ASSERT_NE(acc->output_aware(), nullptr);
   for (int64_t l = 0; l < m.config().num_layers; ++l) {
@@ -202,6 +202,20 @@ TEST(Calibration, OutputAwareHessiansMatchTheirDefinitions) {
             "model.layers.1.self_attn.o_proj.hessian");
   EXPECT_EQ(st->metadata().at("glvq.output_aware"),
             "self_attn.v_proj,mlp.gate_proj,mlp.up_proj,self_attn.q_proj,self_attn.k_proj");
+
+  // Without q/k: the same v/gate/up Hessians; q/k keep the plain one.
+  const auto vgu = Calibrate(m, kSeqs, {4, 2, /*output_aware=*/true, /*output_aware_qk=*/false});
+  ASSERT_TRUE(vgu.ok());
+  EXPECT_FALSE(vgu->output_aware()->Covers(OutputAwareWeight::kQProj));
+  EXPECT_EQ(vgu->output_aware()->Hessian(1, OutputAwareWeight::kVProj),
+            acc->output_aware()->Hessian(1, OutputAwareWeight::kVProj));
+  testing::ScratchDir dir2;
+  ASSERT_TRUE(WriteHessians(dir2 / "h", *vgu).ok());
+  const auto st2 = SafetensorsModel::Open(dir2 / "h");
+  ASSERT_TRUE(st2.ok());
+  EXPECT_EQ((*LoadHessianFor(*st2, "model.layers.1.self_attn.k_proj.weight"))->tensor,
+            "model.layers.1.self_attn.input.hessian");
+  EXPECT_EQ(st2->metadata().at("glvq.output_aware"), "self_attn.v_proj,mlp.gate_proj,mlp.up_proj");
 }
 
 // Cached reference predictions (Predict, used by the real-model benchmark)
