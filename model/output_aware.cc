@@ -88,14 +88,17 @@ void OutputAwareAccumulator::AddSequence(int64_t layer, Eigen::Index first,
                                          const std::vector<RowMatrix>& probs) {
   const Eigen::Index t_len = probs.front().rows();
   const RowMatrix x = attention_input_.middleRows(first, t_len);
+  // Symmetric rank-T updates fill only the lower triangle: half the work.
   Eigen::MatrixXf mixing = Eigen::MatrixXf::Zero(t_len, t_len);
   for (int64_t h = 0; h < config_.num_heads; ++h) {
     const RowMatrix& p = probs[static_cast<size_t>(h)];
-    mixing.noalias() += head_weight_[static_cast<size_t>(layer)](h) * (p.transpose() * p);
+    mixing.selfadjointView<Eigen::Lower>().rankUpdate(p.transpose(),
+                                                      head_weight_[static_cast<size_t>(layer)](h));
   }
   Sums& v = At(layer, OutputAwareWeight::kVProj);
   const Eigen::MatrixXd xd = x.cast<double>();
-  v.sum.noalias() += xd.transpose() * (mixing.cast<double>() * xd);
+  const Eigen::MatrixXd mixed = mixing.cast<double>().selfadjointView<Eigen::Lower>() * xd;
+  v.sum.noalias() += xd.transpose() * mixed;
   v.rows += t_len;
   if (with_qk_) AddQkSequence(layer, x, probs);
 }
