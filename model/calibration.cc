@@ -130,6 +130,11 @@ void HessianAccumulator::ObserveAttention(int64_t layer, int64_t head, Eigen::In
   if (output_aware_) output_aware_->ObserveAttention(layer, head, first, probs);
 }
 
+void HessianAccumulator::ObserveMlpProjections(int64_t layer, const RowMatrix& gate,
+                                               const RowMatrix& up) {
+  if (output_aware_) output_aware_->ObserveMlpProjections(layer, gate, up);
+}
+
 void HessianAccumulator::Add(const HessianAccumulator& other) {
   for (size_t i = 0; i < grams_.size(); ++i) grams_[i].Add(other.grams_[i]);
   if (output_aware_ && other.output_aware_) output_aware_->Add(*other.output_aware_);

@@ -62,6 +62,8 @@ class HessianAccumulator : public ActivationObserver {
   bool wants_attention() const override { return output_aware_.has_value(); }
   void ObserveAttention(int64_t layer, int64_t head, Eigen::Index first,
                         const RowMatrix& probs) override;
+  bool wants_mlp_projections() const override { return output_aware_.has_value(); }
+  void ObserveMlpProjections(int64_t layer, const RowMatrix& gate, const RowMatrix& up) override;
   // The output-aware sums, or null.
   const OutputAwareAccumulator* output_aware() const {
     return output_aware_ ? &*output_aware_ : nullptr;

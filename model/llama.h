@@ -70,6 +70,12 @@ class ActivationObserver {
   // Observe(layer, kAttentionOutput).
   virtual void ObserveAttention(int64_t /*layer*/, int64_t /*head*/, Eigen::Index /*first*/,
                                 const RowMatrix& /*probs*/) {}
+  // The MLP's gate and up projections (biases included) of the batch,
+  // before silu(gate) · up; called after Observe(layer, kMlp) only when
+  // wants_mlp_projections() is true.
+  virtual bool wants_mlp_projections() const { return false; }
+  virtual void ObserveMlpProjections(int64_t /*layer*/, const RowMatrix& /*gate*/,
+                                     const RowMatrix& /*up*/) {}
 };
 
 class LlamaModel {

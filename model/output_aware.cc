@@ -17,10 +17,13 @@ Eigen::VectorXf ColumnBlockWeights(const RowMatrix& w, int64_t width) {
   return out;
 }
 
-// Σ_t c_t x_t x_tᵀ into sums (c ≥ 0 per row of x).
+// Σ_t c_t x_t x_tᵀ added to sum (c ≥ 0 per row of x). One sequence's
+// products in float (a batch of at most a few thousand tokens; the
+// weighting is itself an approximation), accumulated across batches in
+// double.
 void AddWeighted(const RowMatrix& x, const Eigen::VectorXf& c, Eigen::MatrixXd& sum) {
-  const Eigen::MatrixXd xs = (x.array().colwise() * c.array().sqrt()).matrix().cast<double>();
-  sum.noalias() += xs.transpose() * xs;
+  const RowMatrix xs = (x.array().colwise() * c.array().sqrt()).matrix();
+  sum += (xs.transpose() * xs).cast<double>();
 }
 
 }  // namespace
@@ -63,7 +66,7 @@ void OutputAwareAccumulator::Observe(int64_t layer, LinearInput input, const Row
       FlushAttention(layer);
       break;
     case LinearInput::kMlp:
-      ObserveMlp(layer, x);
+      mlp_input_ = x;
       break;
     case LinearInput::kMlpHidden:
       break;
@@ -95,10 +98,10 @@ void OutputAwareAccumulator::AddSequence(int64_t layer, Eigen::Index first,
     mixing.selfadjointView<Eigen::Lower>().rankUpdate(p.transpose(),
                                                       head_weight_[static_cast<size_t>(layer)](h));
   }
+  mixing.triangularView<Eigen::StrictlyUpper>() = mixing.transpose();
   Sums& v = At(layer, OutputAwareWeight::kVProj);
-  const Eigen::MatrixXd xd = x.cast<double>();
-  const Eigen::MatrixXd mixed = mixing.cast<double>().selfadjointView<Eigen::Lower>() * xd;
-  v.sum.noalias() += xd.transpose() * mixed;
+  const RowMatrix mixed = mixing * x;
+  v.sum += (x.transpose() * mixed).cast<double>();
   v.rows += t_len;
   if (with_qk_) AddQkSequence(layer, x, probs);
 }
@@ -145,10 +148,9 @@ void OutputAwareAccumulator::AddQkSequence(int64_t layer, const RowMatrix& x,
   k.rows += t_len;
 }
 
-void OutputAwareAccumulator::ObserveMlp(int64_t layer, const RowMatrix& x) {
-  const LlamaLayerWeights& w = weights_->layers[static_cast<size_t>(layer)];
-  const RowMatrix g = Linear(x, w.gate_proj, w.gate_bias);
-  const RowMatrix u = Linear(x, w.up_proj, w.up_bias);
+void OutputAwareAccumulator::ObserveMlpProjections(int64_t layer, const RowMatrix& g,
+                                                   const RowMatrix& u) {
+  const RowMatrix& x = mlp_input_;
   const auto sigmoid = (1.0f + (-g.array()).exp()).inverse();
   const Eigen::ArrayXXf silu = g.array() * sigmoid;
   const Eigen::ArrayXXf dsilu = sigmoid * (1.0f + g.array() * (1.0f - sigmoid));
@@ -176,7 +178,7 @@ bool OutputAwareAccumulator::Covers(OutputAwareWeight w) const {
 
 Eigen::MatrixXd OutputAwareAccumulator::Hessian(int64_t layer, OutputAwareWeight w) const {
   const Sums& s = At(layer, w);
-  Eigen::MatrixXd h = (s.sum + s.sum.transpose()) / 2;
+  Eigen::MatrixXd h = s.sum.selfadjointView<Eigen::Lower>();  // exactly symmetric
   if (s.rows > 0) h /= static_cast<double>(s.rows);
   return h;
 }

@@ -61,6 +61,8 @@ class OutputAwareAccumulator {
 
   void Observe(int64_t layer, LinearInput input, const RowMatrix& x);
   void ObserveAttention(int64_t layer, int64_t head, Eigen::Index first, const RowMatrix& probs);
+  // gate and up of the layer's MLP input last passed to Observe(kMlp).
+  void ObserveMlpProjections(int64_t layer, const RowMatrix& gate, const RowMatrix& up);
   void Add(const OutputAwareAccumulator& other);
 
   // Whether `w` gets an output-aware Hessian (q/k: only `with_qk`, and
@@ -71,7 +73,7 @@ class OutputAwareAccumulator {
 
  private:
   struct Sums {
-    Eigen::MatrixXd sum;  // full, symmetric by construction up to rounding
+    Eigen::MatrixXd sum;  // Σ (weighted) x xᵀ
     int64_t rows = 0;
   };
   Sums& At(int64_t layer, OutputAwareWeight w) {
@@ -83,7 +85,7 @@ class OutputAwareAccumulator {
   void FlushAttention(int64_t layer);
   void AddSequence(int64_t layer, Eigen::Index first, const std::vector<RowMatrix>& probs);
   void AddQkSequence(int64_t layer, const RowMatrix& x, const std::vector<RowMatrix>& probs);
-  void ObserveMlp(int64_t layer, const RowMatrix& x);
+
 
   LlamaConfig config_;
   const LlamaWeights* weights_;
@@ -93,7 +95,7 @@ class OutputAwareAccumulator {
   std::vector<Eigen::VectorXf> down_weight_;  // per layer: w_r
   // The current layer's attention input and, per sequence (by first row),
   // every head's attention probabilities.
-  RowMatrix attention_input_;
+  RowMatrix attention_input_, mlp_input_;
   std::map<Eigen::Index, std::vector<RowMatrix>> probs_;
 };
 
