@@ -70,7 +70,7 @@ absl::StatusOr<std::string> Record(const v1::JobSpec& spec) {
   j["samples"] = t.has_samples() ? t.samples() : kDefaultCalibrationSamples;
   j["seq_len"] = t.has_seq_len() ? t.seq_len() : kDefaultCalibrationSeqLen;
   j["seed"] = t.seed();
-  j["output_aware"] = t.output_aware();
+  j["output_aware"] = !t.has_output_aware() || t.output_aware();
   return j.dump();
 }
 
@@ -133,7 +133,8 @@ absl::Status PrepareTextCalibration(const v1::JobSpec& spec, int threads, std::o
                    Windows(spec, threads, m.config().vocab_size, log));
   model::CalibrationOptions options;
   options.lanes = threads > 0 ? threads : 1;
-  options.output_aware = spec.calibration().text().output_aware();
+  const v1::CalibrationText& t = spec.calibration().text();
+  options.output_aware = !t.has_output_aware() || t.output_aware();
   ASSIGN_OR_RETURN(const model::HessianAccumulator h, model::Calibrate(m, sequences, options));
   RETURN_IF_ERROR(model::WriteHessians(
       out, h, {{kRecordKey, record}, {"glvq.sequences", absl::StrCat(sequences.size())}}));

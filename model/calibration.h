@@ -93,7 +93,9 @@ struct CalibrationOptions {
   int lanes = 1;
   // Also the output-aware Hessians of v_proj and gate/up_proj
   // (model/output_aware.h); WriteHessians then maps those weights to them.
-  bool output_aware = false;
+  // On by default: the best measured (docs/quality.md, "Output-aware
+  // Hessians"); off gives plain XᵀX/N for every weight.
+  bool output_aware = true;
   // With output_aware: q_proj and k_proj as well (costly; docs/quality.md).
   bool output_aware_qk = false;
 };

@@ -129,11 +129,24 @@ TEST_F(EvalCli, UsageErrorsExitTwo) {
   EXPECT_EQ(RunCommand(Glvq() + " eval --help").exit_code, 0);
 }
 
+TEST_F(EvalCli, CalibrateIsOutputAwareByDefault) {
+  ScratchDir dir;
+  const auto r = RunCommand(Glvq() + " calibrate --model " + Model() + " --tokens " + Tokens() +
+                            " --out " + (dir / "h").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("35 Hessians"), std::string::npos) << r.out;  // 5 layers x (4 + 3)
+  const auto st = SafetensorsModel::Open(dir / "h");
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->metadata().at("model.layers.2.mlp.up_proj.weight"),
+            "model.layers.2.mlp.up_proj.hessian");
+  EXPECT_EQ(st->metadata().at("glvq.output_aware"), "self_attn.v_proj,mlp.gate_proj,mlp.up_proj");
+}
+
 TEST_F(EvalCli, CalibrateWritesOneF64HessianPerInput) {
   ScratchDir dir;
   const std::string out = (dir / "hessians").string();
   const auto r = RunCommand(Glvq() + " calibrate --model " + Model() + " --tokens " + Tokens() +
-                            " --out " + out);
+                            " --out " + out + " --plain");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("20 Hessians"), std::string::npos) << r.out;
   const auto st = SafetensorsModel::Open(out);

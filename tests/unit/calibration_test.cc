@@ -298,7 +298,9 @@ TEST(Calibration, NamesAndConsumers) {
 
 TEST(Calibration, WrittenHessiansAreFoundForEveryWeight) {
   const LlamaModel m = Tiny();
-  const HessianAccumulator acc = *Calibrate(m, kSeqs);
+  CalibrationOptions plain;  // one Hessian per input (the output-aware ones: above)
+  plain.output_aware = false;
+  const HessianAccumulator acc = *Calibrate(m, kSeqs, plain);
   testing::ScratchDir dir;
   const auto out = dir / "hessians";
   ASSERT_TRUE(WriteHessians(out, acc, {{"glvq.sequences", "3"}}).ok());
