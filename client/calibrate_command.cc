@@ -73,7 +73,7 @@ void RegisterCalibrateCommand(CLI::App& app, int* exit_code) {
   cmd->add_flag("--output-aware,!--plain", args->output_aware,
                "Output-aware Hessians for v_proj, gate_proj and up_proj, weighted by what their "
                "outputs pass through downstream (the default: ΔNLL -9 to -10 % on SmolLM2 at "
-               "2 bits, 1.26x the time); --plain: X^T X / N for every weight "
+               "2 bits, 1.4x the time); --plain: X^T X / N for every weight "
                "(docs/calibration.md)")
       ->capture_default_str();
   cmd->add_flag("--output-aware-qk", args->output_aware_qk,
