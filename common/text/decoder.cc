@@ -167,12 +167,8 @@ class ReplaceDecoder : public TextDecoder {
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
   std::vector<std::string> DecodeChain(std::vector<std::string> tokens) const override {
     for (std::string& t : tokens) {
-      const auto matches = pattern_.FindAll(t);
-      if (!matches.ok()) continue;
-      std::string out;
-      size_t at = 0;
-      for (const auto& [b, e] : *matches) out.append(t, at, b - at).append(content_), at = e;
-      t = out.append(t, at);
+      // The engine failing (out of memory) leaves the token as it was.
+      if (auto replaced = pattern_.ReplaceAll(t, content_); replaced.ok()) t = *std::move(replaced);
     }
     return tokens;
   }

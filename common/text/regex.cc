@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 
 namespace glvq::text {
 namespace {
@@ -98,6 +99,18 @@ absl::StatusOr<std::vector<ByteSpan>> Regex::FindAll(std::string_view text) cons
   }
   onig_region_free(region, 1);
   return spans;
+}
+
+absl::StatusOr<std::string> Regex::ReplaceAll(std::string_view text,
+                                              std::string_view content) const {
+  ASSIGN_OR_RETURN(const std::vector<ByteSpan> matches, FindAll(text));
+  std::string out;
+  size_t at = 0;
+  for (const auto& [begin, end] : matches) {
+    out.append(text.substr(at, begin - at)).append(content);
+    at = end;
+  }
+  return out.append(text.substr(at));
 }
 
 size_t Utf8Length(unsigned char lead) {

@@ -38,6 +38,10 @@ class Regex {
   // INTERNAL only when the engine itself fails (e.g. out of memory).
   absl::StatusOr<std::vector<ByteSpan>> FindAll(std::string_view text) const;
 
+  // `text` with every match of FindAll replaced by `content` (tokenizers'
+  // Replace normalizer and decoder). INTERNAL as FindAll.
+  absl::StatusOr<std::string> ReplaceAll(std::string_view text, std::string_view content) const;
+
  private:
   struct Impl;
   explicit Regex(std::unique_ptr<Impl> impl);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -121,6 +122,7 @@ class JsonTokenizer : public Tokenizer {
   absl::Status EncodeText(Piece piece, std::vector<int32_t>* out) const;
 
   std::vector<AddedToken> added_;
+  std::unordered_map<int32_t, size_t> added_by_id_;  // id → index in added_ (Decode)
   std::vector<NormalizerStep> normalizers_;
   std::vector<std::unique_ptr<PreTokenizer>> pre_tokenizers_;
   std::optional<BpeModel> model_;
@@ -147,6 +149,7 @@ absl::Status JsonTokenizer::ParseAddedTokens(const Json& j) {
       return absl::InvalidArgumentError(
           absl::StrCat("added_tokens: token ", a.id, " has empty or invalid content"));
     }
+    added_by_id_.emplace(a.id, added_.size());  // the first token of an id wins, as before
     added_.push_back(std::move(a));
   }
   ASSIGN_OR_RETURN(word_start_, Regex::Compile(R"(\A\w)"));
@@ -191,7 +194,6 @@ absl::Status JsonTokenizer::ParseNormalizer(const Json& j) {
   return absl::OkStatus();
 }
 
-// A Split or Replace pattern: {"Regex": "..."} or {"String": "..."} (literal).
 absl::StatusOr<PrependScheme> ParsePrependScheme(const Json& j) {
   if (!j.contains("prepend_scheme")) {
     return j.value("add_prefix_space", true) ? PrependScheme::kAlways : PrependScheme::kNever;
@@ -329,8 +331,10 @@ absl::StatusOr<std::vector<Part>> JsonTokenizer::SplitAdded(std::string_view tex
   std::vector<Part> parts;
   // next[k]: where added_[k] next occurs at or after `from` (npos: never);
   // positions only move forward, so each token's searches scan the text once.
-  std::vector<size_t> next(added_.size());
-  for (size_t k = 0; k < added_.size(); ++k) next[k] = text.find(added_[k].content);
+  std::vector<size_t> next(added_.size(), std::string_view::npos);
+  for (size_t k = 0; k < added_.size(); ++k) {
+    if (added_[k].normalized == normalized) next[k] = text.find(added_[k].content);
+  }
   size_t done = 0;  // end of the last part
   size_t from = 0;  // where the next search starts
   while (from < text.size()) {
@@ -338,7 +342,7 @@ absl::StatusOr<std::vector<Part>> JsonTokenizer::SplitAdded(std::string_view tex
     size_t best_at = std::string_view::npos;
     for (size_t k = 0; k < added_.size(); ++k) {
       const AddedToken& a = added_[k];
-      if (a.normalized != normalized || next[k] == std::string_view::npos) continue;
+      if (next[k] == std::string_view::npos) continue;  // absent, or the other pass's
       if (next[k] < from) next[k] = text.find(a.content, from);
       const size_t at = next[k];
       if (at == std::string_view::npos) continue;
@@ -380,12 +384,7 @@ absl::StatusOr<std::string> JsonTokenizer::NormalizeText(std::string text) const
         if (!text.empty()) text.insert(0, step.text);
         break;
       case NormalizerStep::kReplace: {
-        ASSIGN_OR_RETURN(const std::vector<ByteSpan> matches, step.pattern->FindAll(text));
-        std::string replaced;
-        size_t at = 0;
-        for (const auto& [b, e] : matches)
-          replaced.append(text, at, b - at).append(step.text), at = e;
-        text = replaced.append(text, at);
+        ASSIGN_OR_RETURN(text, step.pattern->ReplaceAll(text, step.text));
         break;
       }
     }
@@ -434,10 +433,9 @@ std::string JsonTokenizer::Decode(std::span<const int32_t> ids) const {
   std::vector<std::string> tokens;
   for (const int32_t id : ids) {
     // An added token wins over the model's entry for the same id.
-    const auto added = std::find_if(added_.begin(), added_.end(),
-                                    [&](const AddedToken& a) { return a.id == id; });
-    if (added != added_.end()) {
-      if (!added->special) tokens.push_back(added->content);
+    if (const auto added = added_by_id_.find(id); added != added_by_id_.end()) {
+      const AddedToken& a = added_[added->second];
+      if (!a.special) tokens.push_back(a.content);
     } else if (const std::string* t = model_->TokenOf(id)) {
       tokens.push_back(*t);
     }
