@@ -46,10 +46,7 @@ absl::StatusOr<std::pair<int64_t, int64_t>> RunCalibrate(const CalibrateArgs& a)
       {"glvq.tokens_file", std::filesystem::path(a.tokens).filename().string()},
       {"glvq.sequences", absl::StrCat(sequences.size())}};
   RETURN_IF_ERROR(model::WriteHessians(a.out, h, metadata));
-  const int64_t per_layer = !(a.output_aware || a.output_aware_qk)         ? 4
-                            : a.output_aware_qk && !m.config().qk_norm ? 9
-                                                                       : 7;
-  return std::make_pair(m.config().num_layers * per_layer, model::CountTokens(sequences));
+  return std::make_pair(h.HessianCount(), model::CountTokens(sequences));
 }
 
 }  // namespace

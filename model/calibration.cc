@@ -140,6 +140,11 @@ void HessianAccumulator::Add(const HessianAccumulator& other) {
   if (output_aware_ && other.output_aware_) output_aware_->Add(*other.output_aware_);
 }
 
+int64_t HessianAccumulator::HessianCount() const {
+  const size_t aware = output_aware_ ? output_aware_->Covered().size() : 0;
+  return config_.num_layers * static_cast<int64_t>(std::size(kLinearInputs) + aware);
+}
+
 Eigen::MatrixXd HessianAccumulator::Hessian(int64_t layer, LinearInput input) const {
   return grams_[Index(layer, input)].Hessian();
 }
@@ -176,7 +181,9 @@ absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAc
   metadata[kFormatKey] = std::string(kFormat);
   metadata[kFormatVersionKey] = std::string("1");
   std::vector<RowMatrixD> matrices;  // owns the bytes the tensors point to
-  matrices.reserve(static_cast<size_t>(c.num_layers) * (4 + kOutputAwareCount));  // no reallocation: tensors point in
+  const std::vector<OutputAwareWeight> covered =
+      h.output_aware() != nullptr ? h.output_aware()->Covered() : std::vector<OutputAwareWeight>();
+  matrices.reserve(static_cast<size_t>(h.HessianCount()));  // no reallocation: tensors point in
   std::vector<TensorToWrite> tensors;
   for (int64_t l = 0; l < c.num_layers; ++l) {
     for (LinearInput input : kLinearInputs) {
@@ -186,23 +193,18 @@ absl::Status WriteHessians(const std::filesystem::path& out_dir, const HessianAc
       tensors.push_back({name, DType::kF64, {n, n}, Bytes(matrices.back())});
       for (const std::string& weight : WeightsReading(l, input)) metadata[weight] = name;
     }
-    if (const OutputAwareAccumulator* aware = h.output_aware()) {
-      for (const OutputAwareWeight w : kOutputAwareWeights) {
-        if (!aware->Covers(w)) continue;
-        const std::string module = absl::StrCat(LayerPrefix(l), OutputAwareModule(w));
-        matrices.emplace_back(aware->Hessian(l, w));
-        const int64_t n = matrices.back().rows();
-        tensors.push_back({module + ".hessian", DType::kF64, {n, n}, Bytes(matrices.back())});
-        metadata[module + ".weight"] = module + ".hessian";
-      }
+    for (const OutputAwareWeight w : covered) {
+      const std::string module = absl::StrCat(LayerPrefix(l), OutputAwareModule(w));
+      matrices.emplace_back(h.output_aware()->Hessian(l, w));
+      const int64_t n = matrices.back().rows();
+      tensors.push_back({module + ".hessian", DType::kF64, {n, n}, Bytes(matrices.back())});
+      metadata[module + ".weight"] = module + ".hessian";
     }
   }
-  if (const OutputAwareAccumulator* aware = h.output_aware()) {
-    std::vector<std::string> covered;
-    for (const OutputAwareWeight w : kOutputAwareWeights) {
-      if (aware->Covers(w)) covered.push_back(OutputAwareModule(w));
-    }
-    metadata["glvq.output_aware"] = absl::StrJoin(covered, ",");
+  if (h.output_aware() != nullptr) {
+    std::vector<std::string> modules;
+    for (const OutputAwareWeight w : covered) modules.push_back(OutputAwareModule(w));
+    metadata["glvq.output_aware"] = absl::StrJoin(modules, ",");
   }
   metadata["glvq.tokens"] = absl::StrCat(c.num_layers > 0 ? h.rows(0, LinearInput::kAttention) : 0);
   return WriteDirectoryAtomically(out_dir, [&](const std::filesystem::path& tmp) {

@@ -64,6 +64,9 @@ class HessianAccumulator : public ActivationObserver {
                         const RowMatrix& probs) override;
   bool wants_mlp_projections() const override { return output_aware_.has_value(); }
   void ObserveMlpProjections(int64_t layer, const RowMatrix& gate, const RowMatrix& up) override;
+  // Hessians WriteHessians writes: 4 per layer, and one per layer for each
+  // weight the output-aware sums cover.
+  int64_t HessianCount() const;
   // The output-aware sums, or null.
   const OutputAwareAccumulator* output_aware() const {
     return output_aware_ ? &*output_aware_ : nullptr;

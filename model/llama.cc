@@ -37,15 +37,13 @@ void DecoderLayer(const LayerContext& ctx, int64_t layer, const LlamaLayerWeight
   x += Linear(heads, w.o_proj, w.o_bias);
   const RowMatrix mlp_in = RmsNorm(x, w.post_attention_layernorm, eps);
   ctx.Observe(layer, LinearInput::kMlp, mlp_in);
-  RowMatrix act;
+  // MlpHidden's steps, spelled out so that an observer can see gate and up.
+  const RowMatrix gate = Linear(mlp_in, w.gate_proj, w.gate_bias);
+  const RowMatrix up = Linear(mlp_in, w.up_proj, w.up_bias);
   if (ctx.observer != nullptr && ctx.observer->wants_mlp_projections()) {
-    const RowMatrix gate = Linear(mlp_in, w.gate_proj, w.gate_bias);
-    const RowMatrix up = Linear(mlp_in, w.up_proj, w.up_bias);
     ctx.observer->ObserveMlpProjections(layer, gate, up);
-    act = SwiGlu(gate, up);
-  } else {
-    act = MlpHidden(w, mlp_in);
   }
+  const RowMatrix act = SwiGlu(gate, up);
   ctx.Observe(layer, LinearInput::kMlpHidden, act);
   x += Linear(act, w.down_proj, w.down_bias);
 }

@@ -176,6 +176,14 @@ bool OutputAwareAccumulator::Covers(OutputAwareWeight w) const {
   return with_qk_ || (w != OutputAwareWeight::kQProj && w != OutputAwareWeight::kKProj);
 }
 
+std::vector<OutputAwareWeight> OutputAwareAccumulator::Covered() const {
+  std::vector<OutputAwareWeight> covered;
+  for (const OutputAwareWeight w : kOutputAwareWeights) {
+    if (Covers(w)) covered.push_back(w);
+  }
+  return covered;
+}
+
 Eigen::MatrixXd OutputAwareAccumulator::Hessian(int64_t layer, OutputAwareWeight w) const {
   const Sums& s = At(layer, w);
   Eigen::MatrixXd h = s.sum.selfadjointView<Eigen::Lower>();  // exactly symmetric

@@ -68,6 +68,8 @@ class OutputAwareAccumulator {
   // Whether `w` gets an output-aware Hessian (q/k: only `with_qk`, and
   // not with per-head q/k norms).
   bool Covers(OutputAwareWeight w) const;
+  // The weights it Covers, in kOutputAwareWeights order.
+  std::vector<OutputAwareWeight> Covered() const;
   // Σ_t (weighted) / N, exactly symmetric; zero if nothing was observed.
   Eigen::MatrixXd Hessian(int64_t layer, OutputAwareWeight w) const;
 
@@ -85,7 +87,6 @@ class OutputAwareAccumulator {
   void FlushAttention(int64_t layer);
   void AddSequence(int64_t layer, Eigen::Index first, const std::vector<RowMatrix>& probs);
   void AddQkSequence(int64_t layer, const RowMatrix& x, const std::vector<RowMatrix>& probs);
-
 
   LlamaConfig config_;
   const LlamaWeights* weights_;
