@@ -22,6 +22,7 @@ void RegisterSampleCommand(CLI::App& app, int* exit_code);
 void RegisterCalibrateCommand(CLI::App& app, int* exit_code);
 void RegisterTokenizeCommand(CLI::App& app, int* exit_code);
 void RegisterGenerateCommand(CLI::App& app, int* exit_code);
+void RegisterFinetuneCommand(CLI::App& app, int* exit_code);
 void RegisterDequantizeCommand(CLI::App& app, int* exit_code);
 void RegisterExportCommand(CLI::App& app, int* exit_code);
 void RegisterValidateCommand(CLI::App& app, int* exit_code);

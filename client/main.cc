@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   glvq::cli::RegisterCalibrateCommand(app, &exit_code);
   glvq::cli::RegisterTokenizeCommand(app, &exit_code);
   glvq::cli::RegisterGenerateCommand(app, &exit_code);
+  glvq::cli::RegisterFinetuneCommand(app, &exit_code);
   glvq::cli::RegisterDequantizeCommand(app, &exit_code);
   glvq::cli::RegisterExportCommand(app, &exit_code);
   glvq::cli::RegisterValidateCommand(app, &exit_code);

@@ -45,11 +45,18 @@ namespace glvq {
 // so `out_dir` either does not exist or holds a complete, verified model.
 // Output bytes depend only on the inputs. Shards are cut at
 // `max_shard_bytes` (see WriteSafetensorsModel).
+//
+// `replaced` (optional) gives some pass-through tensors other values than
+// the source's (fine-tuned norm weights): name → bytes in the source
+// tensor's dtype, of its size; INVALID_ARGUMENT for a name that is not a
+// pass-through float tensor of the source or a size that differs.
+using PassthroughValues = std::map<std::string, std::vector<std::byte>, std::less<>>;
 absl::Status WritePackedModel(const std::filesystem::path& out_dir,
                               const SafetensorsModel& source,
                               std::span<const QuantizedTensor> quantized,
                               const QuantizationConfig& config,
-                              uint64_t max_shard_bytes = uint64_t{5} << 30);
+                              uint64_t max_shard_bytes = uint64_t{5} << 30,
+                              const PassthroughValues* replaced = nullptr);
 
 // Hands WritePackedModelStreamed the quantized tensor named `name`; the
 // pointer stays valid until the next call. It is called once per tensor
@@ -72,7 +79,8 @@ absl::StatusOr<Manifest> WritePackedModelStreamed(const std::filesystem::path& o
                                                   const std::vector<std::string>& names,
                                                   const QuantizedTensorLoader& load,
                                                   const QuantizationConfig& config,
-                                                  uint64_t max_shard_bytes = uint64_t{5} << 30);
+                                                  uint64_t max_shard_bytes = uint64_t{5} << 30,
+                                                  const PassthroughValues* replaced = nullptr);
 
 // A verified, read-only packed model. Tensor data stays memory-mapped for
 // the object's lifetime; results of the accessors are owned copies.

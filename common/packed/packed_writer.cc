@@ -119,11 +119,44 @@ ManifestTensor QuantizedEntry(const QuantizedTensor& qt) {
   return t;
 }
 
+// Pass-through tensor `name` as written: the source's, or its replacement.
+absl::StatusOr<TensorView> PassthroughView(const SafetensorsModel& source, const std::string& name,
+                                           const PassthroughValues* replaced) {
+  ASSIGN_OR_RETURN(TensorView view, source.Get(name));
+  if (replaced == nullptr) return view;
+  const auto it = replaced->find(name);
+  if (it != replaced->end()) view.data = it->second;
+  return view;
+}
+
+// Each replacement names a pass-through float tensor of the source and has
+// its byte size.
+absl::Status CheckReplacements(const SafetensorsModel& source,
+                               const std::set<std::string, std::less<>>& quantized,
+                               const PassthroughValues* replaced) {
+  if (replaced == nullptr) return absl::OkStatus();
+  for (const auto& [name, bytes] : *replaced) {
+    const TensorEntry* e = source.Find(name);
+    if (e == nullptr || quantized.contains(name) || !IsFloatDType(e->dtype)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "replaced tensor '", name, "' is not a pass-through float tensor of the source"));
+    }
+    ASSIGN_OR_RETURN(const TensorView view, source.Get(name));
+    if (view.data.size() != bytes.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("replaced tensor '", name, "' has ",
+                                                     bytes.size(), " bytes, the source's ",
+                                                     view.data.size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The manifest, one quantized tensor loaded at a time.
 absl::StatusOr<Manifest> BuildManifest(const SafetensorsModel& source,
                                        const std::set<std::string, std::less<>>& quantized,
                                        const QuantizedTensorLoader& load,
-                                       const QuantizationConfig& config) {
+                                       const QuantizationConfig& config,
+                                       const PassthroughValues* replaced) {
   Manifest m;
   m.config = config;
   // Quantized names are a subset of the (sorted) source names.
@@ -139,7 +172,7 @@ absl::StatusOr<Manifest> BuildManifest(const SafetensorsModel& source,
       m.totals += m.tensors.back().accounting;
       continue;
     }
-    ASSIGN_OR_RETURN(TensorView view, source.Get(name));
+    ASSIGN_OR_RETURN(TensorView view, PassthroughView(source, name, replaced));
     m.tensors.push_back(PassthroughEntry(name, view));
     m.passthrough_bytes += view.data.size();
   }
@@ -169,9 +202,9 @@ std::vector<TensorToStream> PackedTensors(const Manifest& m,
 // tensor from the source, a component from its tensor as loaded again.
 absl::Status WritePackedData(const ManifestTensor& t, const std::string& name,
                              const SafetensorsModel& source, const QuantizedTensorLoader& load,
-                             FileSink& sink) {
+                             const PassthroughValues* replaced, FileSink& sink) {
   if (!t.quantized) {
-    ASSIGN_OR_RETURN(TensorView view, source.Get(t.name));
+    ASSIGN_OR_RETURN(TensorView view, PassthroughView(source, t.name, replaced));
     return sink.Write(view.data);
   }
   ASSIGN_OR_RETURN(const QuantizedTensor* qt, load(t.name));
@@ -186,7 +219,8 @@ absl::Status WritePackedData(const ManifestTensor& t, const std::string& name,
 
 absl::Status WritePackedModel(const fs::path& out_dir, const SafetensorsModel& source,
                               std::span<const QuantizedTensor> quantized,
-                              const QuantizationConfig& config, uint64_t max_shard_bytes) {
+                              const QuantizationConfig& config, uint64_t max_shard_bytes,
+                              const PassthroughValues* replaced) {
   std::map<std::string, const QuantizedTensor*, std::less<>> by_name;
   for (const QuantizedTensor& qt : quantized) {
     if (!by_name.emplace(qt.name, &qt).second) {
@@ -200,7 +234,7 @@ absl::Status WritePackedModel(const fs::path& out_dir, const SafetensorsModel& s
       [&](const std::string& name) -> absl::StatusOr<const QuantizedTensor*> {
     return by_name.at(name);
   };
-  return WritePackedModelStreamed(out_dir, source, names, load, config, max_shard_bytes)
+  return WritePackedModelStreamed(out_dir, source, names, load, config, max_shard_bytes, replaced)
       .status();
 }
 
@@ -209,16 +243,18 @@ absl::StatusOr<Manifest> WritePackedModelStreamed(const fs::path& out_dir,
                                                   const std::vector<std::string>& names,
                                                   const QuantizedTensorLoader& load,
                                                   const QuantizationConfig& config,
-                                                  uint64_t max_shard_bytes) {
+                                                  uint64_t max_shard_bytes,
+                                                  const PassthroughValues* replaced) {
   RETURN_IF_ERROR(ValidateQuantizationConfig(config));
   RETURN_IF_ERROR(CheckSourceNames(source));
   ASSIGN_OR_RETURN(const auto quantized, QuantizedNames(source, names));
+  RETURN_IF_ERROR(CheckReplacements(source, quantized, replaced));
   ASSIGN_OR_RETURN(std::string config_json, PackedConfigJson(source.directory(), config));
-  ASSIGN_OR_RETURN(Manifest manifest, BuildManifest(source, quantized, load, config));
+  ASSIGN_OR_RETURN(Manifest manifest, BuildManifest(source, quantized, load, config, replaced));
   std::vector<const ManifestTensor*> owner;
   const std::vector<TensorToStream> tensors = PackedTensors(manifest, &owner);
   const TensorDataWriter write_data = [&](size_t i, FileSink& sink) {
-    return WritePackedData(*owner[i], tensors[i].name, source, load, sink);
+    return WritePackedData(*owner[i], tensors[i].name, source, load, replaced, sink);
   };
   const auto fill = [&](const fs::path& tmp) -> absl::Status {
     RETURN_IF_ERROR(
