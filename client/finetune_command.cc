@@ -7,6 +7,7 @@
 #include <iostream>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -22,7 +23,7 @@ namespace glvq::cli {
 namespace {
 
 struct FinetuneArgs {
-  std::string model, packed, tokens, out;
+  std::string model, packed, tokens, out, hessians;
   model::FinetuneOptions options;
   int64_t progress_every = 10;
   std::string output;  // --json
@@ -52,7 +53,12 @@ absl::StatusOr<model::FinetuneReport> RunFinetune(const FinetuneArgs& a) {
   };
   ASSIGN_OR_RETURN(model::FinetuneReport r,
                    model::Finetune(teacher, student, sequences, a.options, progress));
-  RETURN_IF_ERROR(model::WriteFinetuned(packed, student, source, a.options, r, a.out));
+  std::optional<SafetensorsModel> hessians;
+  if (!a.hessians.empty()) {
+    ASSIGN_OR_RETURN(hessians, SafetensorsModel::Open(a.hessians));
+  }
+  const model::FinetuneSource original{source, teacher, hessians ? &*hessians : nullptr};
+  RETURN_IF_ERROR(model::WriteFinetuned(packed, student, original, a.options, r, a.out));
   return r;
 }
 
@@ -73,6 +79,9 @@ void RegisterFinetuneCommand(CLI::App& app, int* exit_code) {
                   "Calibration token file (one sequence of ids per line, # comments)")
       ->required();
   cmd->add_option("--out", a->out, "Directory to create for the tuned packed model")->required();
+  cmd->add_option("--hessians", a->hessians,
+                  "The Hessians the packed model was quantized with (glvq calibrate): the tuned "
+                  "tensors' proxy loss is measured with them (without: H = I)");
   cmd->add_option("--steps", o.steps, "Adam steps")
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
       ->capture_default_str();

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/commands.h"
+#include "client/job_finetune.h"
 #include "client/text_calibration.h"
 #include "client/job_watch.h"
 #include "client/quality_report.h"
@@ -285,7 +286,14 @@ void RegisterQuantizeCommand(CLI::App& app, int* exit_code) {
       *exit_code = kExitBadInput;
       return;
     }
-    absl::StatusOr<v1::Job> done = RunEmbedded(*a, *job);
+    // The coordinator quantizes; fine-tuning runs here, on its output.
+    v1::QuantizationJob submitted = *job;
+    submitted.mutable_spec()->clear_finetune();
+    absl::StatusOr<v1::Job> done = RunEmbedded(*a, submitted);
+    if (done.ok() && done->status().state() == v1::JOB_STATE_SUCCEEDED) {
+      const absl::Status tuned = FinetuneJobOutput(job->spec(), a->threads, std::cerr);
+      if (!tuned.ok()) done = tuned;
+    }
     if (!done.ok()) {
       PrintError(report_args, done.status());
       *exit_code = kExitBadInput;

@@ -74,8 +74,12 @@ absl::StatusOr<std::string> Record(const v1::JobSpec& spec) {
   return j.dump();
 }
 
-absl::StatusOr<std::vector<model::TokenSequence>> Windows(const v1::JobSpec& spec, int threads,
-                                                          int64_t vocab_size, std::ostream& log) {
+}  // namespace
+
+absl::StatusOr<std::vector<model::TokenSequence>> CalibrationTextWindows(const v1::JobSpec& spec,
+                                                                         int threads,
+                                                                         int64_t vocab_size,
+                                                                         std::ostream& log) {
   const v1::CalibrationText& t = spec.calibration().text();
   ASSIGN_OR_RETURN(const fs::path tokenizer_file, TokenizerFile(spec));
   ASSIGN_OR_RETURN(const std::unique_ptr<text::Tokenizer> tokenizer,
@@ -105,6 +109,8 @@ absl::StatusOr<std::vector<model::TokenSequence>> Windows(const v1::JobSpec& spe
   return std::move(r.windows.sequences);
 }
 
+namespace {
+
 absl::Status Reuse(const fs::path& dir, const std::string& record) {
   ASSIGN_OR_RETURN(const SafetensorsModel h, SafetensorsModel::Open(dir));
   const auto it = h.metadata().find(kRecordKey);
@@ -130,7 +136,7 @@ absl::Status PrepareTextCalibration(const v1::JobSpec& spec, int threads, std::o
   }
   ASSIGN_OR_RETURN(const model::LlamaModel m, model::LlamaModel::LoadSafetensors(ModelDir(spec)));
   ASSIGN_OR_RETURN(const std::vector<model::TokenSequence> sequences,
-                   Windows(spec, threads, m.config().vocab_size, log));
+                   CalibrationTextWindows(spec, threads, m.config().vocab_size, log));
   model::CalibrationOptions options;
   options.lanes = threads > 0 ? threads : 1;
   const v1::CalibrationText& t = spec.calibration().text();

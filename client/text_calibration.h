@@ -4,9 +4,12 @@
 #pragma once
 
 #include <ostream>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "glvq/v1/job.pb.h"
+#include "model/tokens.h"
 
 namespace glvq::cli {
 
@@ -20,5 +23,13 @@ inline constexpr int64_t kDefaultCalibrationSeqLen = 512;
 // tokenizer and options (its "glvq.calibration_text" record) and reuses
 // it, else FAILED_PRECONDITION naming both records.
 absl::Status PrepareTextCalibration(const v1::JobSpec& spec, int threads, std::ostream& log);
+
+// The windows of spec.calibration.text (which must be set), tokenized with
+// its tokenizer (threads: 0 = all cores); INVALID_ARGUMENT for an id
+// outside [0, vocab_size). Says what it read on `log`.
+absl::StatusOr<std::vector<model::TokenSequence>> CalibrationTextWindows(const v1::JobSpec& spec,
+                                                                         int threads,
+                                                                         int64_t vocab_size,
+                                                                         std::ostream& log);
 
 }  // namespace glvq::cli

@@ -76,6 +76,11 @@ absl::StatusOr<v1::SubmitJobResponse> Scheduler::Submit(const v1::SubmitJobReque
   }
   RETURN_IF_ERROR(jobspec::ValidateJob(definition));
   const v1::JobSpec& spec = definition.spec();
+  if (spec.has_finetune()) {
+    return absl::FailedPreconditionError(
+        "spec.finetune runs in `glvq quantize` (embedded mode), not on a coordinator: submit the "
+        "job without it and run `glvq finetune` on its output");
+  }
   RETURN_IF_ERROR(jobspec::CheckPathPolicy(spec, options_.allowed_roots));
   RETURN_IF_ERROR(jobspec::CheckOutputOutsideStateDir(spec, options_.state_dir));
   ASSIGN_OR_RETURN(jobspec::JobInputs inputs, jobspec::CheckJobEnvironment(spec));

@@ -10,6 +10,8 @@
 #include "common/base/parallel.h"
 #include "common/base/random.h"
 #include "common/base/status_macros.h"
+#include "common/quant/result.h"
+#include "model/calibration.h"
 #include "model/llama_config.h"
 
 namespace glvq::model {
@@ -299,7 +301,37 @@ void FoldGains(const GainLinear& l, QuantizedTensor& qt) {
       for (int64_t r = 0; r < qt.rows; ++r) mul(qt.row_scale[r], a(r));
     }
   }
-  qt.quality.reset();
+}
+
+const RowMatrix& OriginalWeight(const LlamaLayerWeights& w, int slot) {
+  const RowMatrix* all[kNumLinearSlots] = {&w.q_proj,    &w.k_proj,  &w.v_proj,   &w.o_proj,
+                                           &w.gate_proj, &w.up_proj, &w.down_proj};
+  return *all[slot];
+}
+
+// `qt`'s quality against the original weight `w`, with the weight's Hessian
+// from `hessians` when given (else H = I).
+absl::StatusOr<TensorQuality> Measure(const QuantizedTensor& qt, const RowMatrix& w,
+                                      const SafetensorsModel* hessians) {
+  RowMatrix approx(qt.rows, qt.cols);
+  RETURN_IF_ERROR(DequantizeRef(qt, std::span<float>(approx.data(), approx.size())));
+  const Eigen::MatrixXd delta = (w - approx).cast<double>(), ref = w.cast<double>();
+  quant::QualitySums sums;
+  sums.error = delta.squaredNorm();
+  sums.reference = ref.squaredNorm();
+  sums.proxy_error = sums.error;
+  sums.proxy_reference = sums.reference;
+  if (hessians != nullptr) {
+    ASSIGN_OR_RETURN(const std::optional<WeightHessian> h, LoadHessianFor(*hessians, qt.name));
+    if (h && h->n == qt.cols) {
+      const Eigen::Map<const Eigen::MatrixXd> hm(h->data.data(), h->n, h->n);
+      sums.proxy_error = (delta * hm).cwiseProduct(delta).sum();
+      sums.proxy_reference = (ref * hm).cwiseProduct(ref).sum();
+    }
+  }
+  sums.top_error = quant::TopWeightError(std::span<const float>(w.data(), w.size()),
+                                         std::span<const float>(approx.data(), approx.size()));
+  return sums.Quality();
 }
 
 // Checks that the pass-through tensors of `source` are those `packed` was
@@ -334,9 +366,10 @@ absl::Status AddNorm(const SafetensorsModel& source, const std::string& name,
 }  // namespace
 
 absl::Status WriteFinetuned(const PackedModel& packed, const TunableLlama& tuned,
-                            const SafetensorsModel& source, const FinetuneOptions& options,
+                            const FinetuneSource& original, const FinetuneOptions& options,
                             const FinetuneReport& report, const std::filesystem::path& out_dir) {
   RETURN_IF_ERROR(tuned.Check());
+  const SafetensorsModel& source = original.files;
   PassthroughValues norms;
   if (options.tune_norms) {
     RETURN_IF_ERROR(AddNorm(source, "model.norm.weight", tuned.norm, norms));
@@ -355,8 +388,11 @@ absl::Status WriteFinetuned(const PackedModel& packed, const TunableLlama& tuned
     ASSIGN_OR_RETURN(QuantizedTensor qt, packed.LoadQuantized(t.name));
     for (size_t l = 0; l < tuned.layers.size(); ++l) {
       for (int s = 0; s < kNumLinearSlots; ++s) {
-        if (t.name == LinearName(l, s) && options.tune_gains)
-          FoldGains(tuned.layers[l].linears[s], qt);
+        if (t.name != LinearName(l, s) || !options.tune_gains) continue;
+        FoldGains(tuned.layers[l].linears[s], qt);
+        ASSIGN_OR_RETURN(
+            qt.quality,
+            Measure(qt, OriginalWeight(original.model.weights().layers[l], s), original.hessians));
       }
     }
     quantized.push_back(std::move(qt));

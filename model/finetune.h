@@ -3,7 +3,7 @@
 // KL(original ‖ quantized) of the next-token distributions on calibration
 // text. The codes stay as they are and no bit is added; QuIP# and QTIP tune
 // the same kind of parameters (their sign vectors and norms) for their best
-// published figures. docs/algorithms.md §9 has the derivation.
+// published figures. docs/algorithms.md §8 has the derivation.
 #pragma once
 
 #include <cstdint>
@@ -57,15 +57,25 @@ absl::StatusOr<FinetuneReport> Finetune(const LlamaModel& teacher, TunableLlama&
 // pvq: rows); linear layers left unquantized are frozen.
 absl::StatusOr<TunableLlama> LoadTunable(const PackedModel& packed);
 
+// The original model a packed model was made from: its files (whose
+// pass-through tensors the output copies) and its weights (against which
+// the tuned tensors' quality is measured again), with the Hessians its
+// proxy loss uses (nullptr: H = I, the proxy loss is the NMSE).
+struct FinetuneSource {
+  const SafetensorsModel& files;
+  const LlamaModel& model;
+  const SafetensorsModel* hessians = nullptr;
+};
+
 // Writes the packed model `packed` with `tuned`'s gains folded into its
 // tensors and `tuned`'s norm weights, into `out_dir` (must not exist;
-// written atomically and verified like every packed model). `source` is
-// the original model the packed one was made from (its pass-through
-// tensors are copied). `report` is recorded in quantization_config. The
-// re-tuned tensors carry no per-tensor quality figures: their weights are
-// no longer the proxy-loss fit those figures described.
+// written atomically and verified like every packed model). Every tuned
+// tensor's quality figures are measured again against `source`'s weights.
+// `options` and `report` are recorded in quantization_config.
+// FAILED_PRECONDITION if `source`'s pass-through tensors are not those
+// `packed` holds (another original).
 absl::Status WriteFinetuned(const PackedModel& packed, const TunableLlama& tuned,
-                            const SafetensorsModel& source, const FinetuneOptions& options,
+                            const FinetuneSource& source, const FinetuneOptions& options,
                             const FinetuneReport& report, const std::filesystem::path& out_dir);
 
 }  // namespace glvq::model

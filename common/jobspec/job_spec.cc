@@ -90,6 +90,36 @@ absl::Status CheckCalibrationText(const SourceMap* source, const v1::JobSpec& sp
   return absl::OkStatus();
 }
 
+// spec.finetune: its token source and sizes in range (the same bounds as
+// `glvq finetune`'s flags; model/finetune.cc checks them again).
+absl::Status CheckFinetune(const SourceMap* source, const v1::JobSpec& spec) {
+  const v1::Finetune& f = spec.finetune();
+  const std::string parent = "spec.finetune";
+  if (f.tokens().empty()) {
+    if (!spec.calibration().has_text()) {
+      return Invalid(source, parent,
+                     "name a token file in 'tokens', or set spec.calibration.text to tune on "
+                     "its windows");
+    }
+  } else {
+    RETURN_IF_ERROR(CheckPathField(source, parent, "tokens", f.tokens()));
+  }
+  const auto range = [&](bool has, int64_t v, const char* key, int64_t lo,
+                         int64_t hi) -> absl::Status {
+    if (!has || (v >= lo && v <= hi)) return absl::OkStatus();
+    return Invalid(source, absl::StrCat(parent, ".", key),
+                   absl::StrCat(v, " is not in [", lo, ", ", hi, "]"));
+  };
+  RETURN_IF_ERROR(range(f.has_steps(), f.steps(), "steps", 1, 1000000));
+  RETURN_IF_ERROR(range(f.has_seq_len(), f.seq_len(), "seqLen", 2, 65536));
+  RETURN_IF_ERROR(range(f.has_windows_per_step(), f.windows_per_step(), "windowsPerStep", 1, 4096));
+  if (f.has_learning_rate() && !(f.learning_rate() > 0 && f.learning_rate() <= 1)) {
+    return Invalid(source, parent + ".learningRate",
+                   absl::StrCat(f.learning_rate(), " is not in (0, 1]"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPatterns(const SourceMap* source, const std::string& field,
                            const pb::RepeatedPtrField<std::string>& patterns) {
   for (int i = 0; i < patterns.size(); ++i) {
@@ -170,6 +200,7 @@ absl::Status ValidateSpec(const v1::JobSpec& spec, const SourceMap* source) {
         CheckPathField(source, "spec.calibration", "hessians", spec.calibration().hessians()));
     if (spec.calibration().has_text()) RETURN_IF_ERROR(CheckCalibrationText(source, spec));
   }
+  if (spec.has_finetune()) RETURN_IF_ERROR(CheckFinetune(source, spec));
   if (!spec.has_output()) return Missing(source, "spec", "output");
   RETURN_IF_ERROR(CheckPathField(source, "spec.output", "path", spec.output().path()));
   RETURN_IF_ERROR(CheckPatterns(source, "spec.tensors.include", spec.tensors().include()));
@@ -337,6 +368,7 @@ absl::StatusOr<ParsedJob> ParseJobYaml(std::string_view text, const std::string&
       }
     }
     if (spec->has_output()) ResolvePath(base, spec->mutable_output()->mutable_path());
+    if (spec->has_finetune()) ResolvePath(base, spec->mutable_finetune()->mutable_tokens());
     v1::TensorSelection* tensors = spec->mutable_tensors();
     if (!parsed.source.Has("spec.tensors.include")) {
       for (const std::string& p : DefaultIncludePatterns()) tensors->add_include(p);

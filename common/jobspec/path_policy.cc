@@ -49,6 +49,9 @@ absl::Status CheckPathPolicy(const v1::JobSpec& spec, const std::vector<fs::path
     if (!spec.calibration().text().tokenizer().empty())
       paths.emplace_back("spec.calibration.text.tokenizer", spec.calibration().text().tokenizer());
   }
+  if (!spec.finetune().tokens().empty()) {
+    paths.emplace_back("spec.finetune.tokens", spec.finetune().tokens());
+  }
   for (const auto& [field, path] : paths) {
     const fs::path p = ResolvedPath(path);
     const bool allowed = std::any_of(resolved_roots.begin(), resolved_roots.end(),

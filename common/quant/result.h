@@ -5,6 +5,7 @@
 // and the coordinator's assembler read them.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "common/packed/quantized_tensor.h"
@@ -59,6 +60,11 @@ struct QualitySums {
   // NMSE, SQNR (capped at kMaxSqnrDb) and proxy loss.
   TensorQuality Quality() const;
 };
+
+// TensorQuality::top_error of `approx` against `w` (same size): the worst
+// relative error |w − ŵ| / |w| among the kTopWeightShare largest-magnitude
+// weights of `w` (at least one; zeros skipped).
+double TopWeightError(std::span<const float> w, std::span<const float> approx);
 
 struct RangeResult {
   // A tensor of the range alone: cols = the range's width, groups numbered

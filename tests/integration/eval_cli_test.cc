@@ -2,6 +2,8 @@
 // JSON keys, exit codes, one-line errors naming file and line.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
 #include <string>
 
 #include "absl/strings/str_split.h"
@@ -120,6 +122,61 @@ TEST_F(EvalCli, BadTokenFilesAreRejectedNamingFileAndLine) {
                      "nope.txt");
   ExpectOneLineError("eval --model " + (dir / "nomodel").string() + " --tokens " + Tokens(),
                      "nomodel");
+}
+
+// `glvq finetune` keeps its JSON keys, writes a model `glvq eval` reads,
+// and refuses an original the packed model was not made from.
+TEST_F(EvalCli, FinetuneWritesATunedModelAndRefusesAnotherOriginal) {
+  ScratchDir dir;
+  const std::string packed = (dir / "packed").string(), tuned = (dir / "tuned").string();
+  quant::QuantizerConfig c = testing::FastTestConfig();
+  c.bits = 3;
+  ASSERT_TRUE(model::QuantizeModel(Model(), packed, c).ok());
+  const std::string args = "finetune --model " + Model() + " --packed " + packed + " --tokens " +
+                           Tokens() + " --steps 6 --seq-len 64 --threads 2 --json --out ";
+  const auto j = RunJson(args + tuned);
+  for (const char* key : {"out", "steps", "parameters", "windows", "kl_first", "kl_last", "kl",
+                          "seconds"}) {
+    EXPECT_TRUE(j.contains(key)) << key;
+  }
+  EXPECT_EQ(j["kl"].size(), 6u);
+  EXPECT_EQ(j["windows"], 64) << "16 sequences of 256 tokens, 4 windows each";
+  const auto e = RunJson("eval --model " + Model() + " --packed " + tuned + " --tokens " +
+                         Tokens() + " --json");
+  EXPECT_GT(e["kl"].get<double>(), 0);
+
+  const auto again = RunCommand(Glvq() + " " + args + tuned);
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("already exists"), std::string::npos) << again.err;
+  const auto wrong = RunCommand(Glvq() + " finetune --model " + packed + " --packed " + packed +
+                                " --tokens " + Tokens() + " --steps 1 --out " +
+                                (dir / "x").string());
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_EQ(std::count(wrong.err.begin(), wrong.err.end(), '\n'), 1) << wrong.err;
+  EXPECT_FALSE(fs::exists(dir / "x"));
+}
+
+// spec.finetune in a job run by `glvq quantize`: the output is the tuned
+// model, and it records how it was tuned.
+TEST_F(EvalCli, QuantizeWithSpecFinetuneWritesTheTunedModel) {
+  ScratchDir dir;
+  const fs::path job = dir / "job.yaml";
+  std::ofstream(job) << "apiVersion: glvq.io/v1\nkind: QuantizationJob\nmetadata: {name: ft}\n"
+                        "spec:\n  model: {path: " << Model() << "}\n"
+                     << "  quantizer: {method: rtn, bits: 4, groupSize: 32}\n"
+                     << "  finetune: {tokens: " << Tokens() << ", steps: 3, seqLen: 64}\n"
+                     << "  output: {path: out}\n";
+  const auto r = RunCommand(Glvq() + " quantize --config " + job.string() + " --workers 1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("fine-tuning: step 3/3"), std::string::npos) << r.err;
+  const auto config = nlohmann::json::parse(std::ifstream(dir / "out" / "config.json"));
+  EXPECT_EQ(config["quantization_config"]["finetune_steps"], 3);
+  EXPECT_NE(r.out.find("model.layers.0.self_attn.q_proj.weight"), std::string::npos)
+      << "the quality report lists the tuned tensors";
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    EXPECT_EQ(e.path().filename().string().find("out."), std::string::npos)
+        << "no temporary directory left: " << e.path();
+  }
 }
 
 TEST_F(EvalCli, UsageErrorsExitTwo) {

@@ -61,7 +61,8 @@ TEST_F(FinetuneStories, TunedGainsAndNormsLowerTheHeldOutKlAtTheSameBits) {
   auto report = Finetune(*original_, *tunable, all.first(8), o);
   ASSERT_TRUE(report.ok()) << report.status();
   const SafetensorsModel source = *SafetensorsModel::Open(testing::Stories260KDir());
-  ASSERT_TRUE(WriteFinetuned(packed, *tunable, source, o, *report, dir_ / "tuned").ok());
+  ASSERT_TRUE(
+      WriteFinetuned(packed, *tunable, {source, *original_}, o, *report, dir_ / "tuned").ok());
 
   const PackedModel tuned = *PackedModel::Open(dir_ / "tuned");
   EXPECT_EQ(tuned.totals(), packed.totals()) << "the same bits";
@@ -77,7 +78,10 @@ TEST_F(FinetuneStories, TunedGainsAndNormsLowerTheHeldOutKlAtTheSameBits) {
   EXPECT_EQ(a.codes, b.codes);
   EXPECT_NE(a.row_scale, b.row_scale);
   EXPECT_NE(a.scale, b.scale);
-  EXPECT_FALSE(b.quality.has_value()) << "the proxy-loss figures no longer describe it";
+  ASSERT_TRUE(a.quality.has_value() && b.quality.has_value()) << "measured again";
+  EXPECT_NE(a.quality->nmse, b.quality->nmse);
+  EXPECT_GT(b.quality->nmse, 0);
+  EXPECT_EQ(b.quality->proxy_loss, b.quality->nmse) << "no Hessians given: H = I";
   EXPECT_NE(*packed.Dequantize("model.norm.weight"), *tuned.Dequantize("model.norm.weight"));
   EXPECT_EQ(*packed.Dequantize("model.embed_tokens.weight"),
             *tuned.Dequantize("model.embed_tokens.weight"));
@@ -90,8 +94,8 @@ TEST_F(FinetuneStories, RefusesAnotherOriginalAndAnExistingOutput) {
   const FinetuneOptions o;
   const FinetuneReport r;
   const SafetensorsModel source = *SafetensorsModel::Open(testing::Stories260KDir());
-  ASSERT_TRUE(WriteFinetuned(packed, tunable, source, o, r, dir_ / "ok").ok());
-  EXPECT_EQ(WriteFinetuned(packed, tunable, source, o, r, dir_ / "ok").code(),
+  ASSERT_TRUE(WriteFinetuned(packed, tunable, {source, *original_}, o, r, dir_ / "ok").ok());
+  EXPECT_EQ(WriteFinetuned(packed, tunable, {source, *original_}, o, r, dir_ / "ok").code(),
             absl::StatusCode::kFailedPrecondition)
       << "the output exists";
 
@@ -114,7 +118,7 @@ TEST_F(FinetuneStories, RefusesAnotherOriginalAndAnExistingOutput) {
     f.write(&byte, 1);
   }
   const SafetensorsModel changed = *SafetensorsModel::Open(other);
-  const absl::Status s = WriteFinetuned(packed, tunable, changed, o, r, dir_ / "bad");
+  const absl::Status s = WriteFinetuned(packed, tunable, {changed, *original_}, o, r, dir_ / "bad");
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_NE(s.message().find("model.embed_tokens.weight"), std::string::npos) << s;
   EXPECT_FALSE(fs::exists(dir_ / "bad"));

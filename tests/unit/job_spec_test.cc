@@ -342,6 +342,34 @@ TEST(JobSpecParse, TensorOverrides) {
   }
 }
 
+TEST(JobSpecParse, Finetune) {
+  auto ok = Parse(Edit("  output:\n", "  finetune:\n    tokens: calib.tokens\n    steps: 50\n"
+                                        "    seqLen: 128\n    learningRate: 0.002\n  output:\n"));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  const v1::Finetune& f = ok->job.spec().finetune();
+  EXPECT_EQ(f.tokens(), "/jobs/calib.tokens") << "resolved against the file's directory";
+  EXPECT_EQ(f.steps(), 50);
+  EXPECT_EQ(f.seq_len(), 128);
+  EXPECT_FALSE(f.has_windows_per_step());
+  EXPECT_EQ(f.learning_rate(), 0.002);
+  const struct {
+    std::string item, expected;
+  } cases[] = {
+      {"{steps: 10}", "spec.finetune: name a token file in 'tokens'"},
+      {"{tokens: t, steps: 0}", "spec.finetune.steps: 0 is not in [1, 1000000]"},
+      {"{tokens: t, seqLen: 1}", "spec.finetune.seqLen: 1 is not in [2, 65536]"},
+      {"{tokens: t, windowsPerStep: 5000}", "spec.finetune.windowsPerStep: 5000 is not in"},
+      {"{tokens: t, learningRate: 2}", "spec.finetune.learningRate: 2 is not in (0, 1]"},
+      {"{tokens: t, learningRate: -1}", "spec.finetune.learningRate: -1 is not in (0, 1]"},
+  };
+  for (const auto& c : cases) {
+    auto r = Parse(Edit("  output:\n", "  finetune: " + c.item + "\n  output:\n"));
+    ASSERT_FALSE(r.ok()) << c.item;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.item;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(c.expected)) << r.status();
+  }
+}
+
 TEST(JobSpecParse, DocumentLevelErrors) {
   for (const char* text : {"", "# only a comment\n", "~\n"}) {
     auto r = Parse(text);

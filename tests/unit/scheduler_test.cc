@@ -291,6 +291,18 @@ TEST_F(SchedulerTest, ASpecWithQuantizerFieldsLeftOutIsCompletedAtSubmission) {
   EXPECT_TRUE(quant::ValidateConfig(*config).ok());
 }
 
+TEST_F(SchedulerTest, ASpecWithFinetuneIsRefused) {
+  // Fine-tuning runs in `glvq quantize` after the job; a coordinator would
+  // silently skip it.
+  Start();
+  v1::SubmitJobRequest request;
+  *request.mutable_job() = glvq::testing::Stories260KJob(dir_ / "model", dir_ / "out");
+  request.mutable_job()->mutable_spec()->mutable_finetune()->set_tokens((dir_ / "t").string());
+  auto response = scheduler_->Submit(request);
+  ASSERT_EQ(response.status().code(), absl::StatusCode::kFailedPrecondition) << response.status();
+  EXPECT_NE(response.status().message().find("glvq finetune"), std::string::npos);
+}
+
 // The journal's commit records, by task.
 std::map<std::string, int> JournaledCommits(const fs::path& state_dir) {
   std::vector<v1::JournalRecord> records;

@@ -32,24 +32,6 @@ absl::Status CheckWeights(std::string_view name, MatrixView w) {
   return absl::OkStatus();
 }
 
-// TensorQuality::top_error: the worst relative error among the
-// kTopWeightShare largest-magnitude weights (at least one).
-double TopWeightError(const float* w, const std::vector<float>& what) {
-  const auto n = static_cast<int64_t>(what.size());
-  const auto share = static_cast<int64_t>(std::ceil(static_cast<double>(n) * kTopWeightShare));
-  const int64_t k = std::max<int64_t>(1, share);
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::nth_element(order.begin(), order.begin() + (k - 1), order.end(),
-                   [w](int64_t a, int64_t b) { return std::abs(w[a]) > std::abs(w[b]); });
-  double worst = 0;
-  for (int64_t i = 0; i < k; ++i) {
-    const int64_t j = order[i];
-    if (w[j] != 0) worst = std::max(worst, std::abs(double(w[j]) - what[j]) / std::abs(w[j]));
-  }
-  return worst;
-}
-
 TensorQuality Measure(const Quantizer::Problem& p, const std::vector<float>& what) {
   const int64_t n = p.w.rows * p.w.cols;
   std::vector<float> delta(static_cast<size_t>(n));
@@ -64,7 +46,7 @@ TensorQuality Measure(const Quantizer::Problem& p, const std::vector<float>& wha
   q.sqnr_db = q.nmse > 0 ? std::min(kMaxSqnrDb, -10.0 * std::log10(q.nmse)) : kMaxSqnrDb;
   const double href = p.hessian.WeightedSquaredNorm(p.w.data, p.w.rows);
   q.proxy_loss = href > 0 ? p.hessian.WeightedSquaredNorm(delta.data(), p.w.rows) / href : 0.0;
-  q.top_error = TopWeightError(p.w.data, what);
+  q.top_error = quant::TopWeightError(std::span<const float>(p.w.data, static_cast<size_t>(n)), what);
   return q;
 }
 
