@@ -12,16 +12,17 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "common/base/glob.h"
+#include "common/base/parallel.h"
 #include "common/base/status_macros.h"
 #include "common/packed/packed_model.h"
 #include "model/calibration.h"
-#include "model/sequential.h"
 #include "model/eval.h"
+#include "model/finetune.h"
 #include "model/quantize_model.h"
+#include "model/sequential.h"
 #include "model/tokens.h"
 #include "nlohmann/json.hpp"
-#include "common/base/glob.h"
-#include "common/base/parallel.h"
 
 namespace glvq::bench {
 namespace {
@@ -38,6 +39,8 @@ struct RealCase {
   bool sequential = false;
   // Per-weight settings (e.g. more bits for some tensors), or null.
   model::ConfigForWeight per_weight = nullptr;
+  // Then `glvq finetune`'s steps on calib.tokens (0: none; model/finetune.h).
+  int64_t finetune_steps = 0;
 };
 
 QuantizerConfig Base(Method m, double bits, int dim) {
@@ -125,11 +128,21 @@ std::vector<RealCase> RealCases() {
   }
   // Mixed precision as spec.tensors.overrides gives it: the value
   // projections (3 % of the weights) one bit wider.
-  cases.push_back({"L=12 default, v_proj 3 bits", Base(Method::kTrellis, 2, 1), false,
-                   [](QuantizerConfig q, const std::string& name, int64_t) {
-                     if (GlobMatch("*v_proj*", name)) q.bits += 1;
-                     return q;
-                   }});
+  const model::ConfigForWeight wider_v = [](QuantizerConfig q, const std::string& name, int64_t) {
+    if (GlobMatch("*v_proj*", name)) q.bits += 1;
+    return q;
+  };
+  cases.push_back({"L=12 default, v_proj 3 bits", Base(Method::kTrellis, 2, 1), false, wider_v});
+  // Fine-tuning the stored gains and norms (glvq finetune, 150 steps of
+  // 2 windows of 256 tokens) after the best rows above.
+  constexpr int64_t kSteps = 150;
+  cases.push_back({"L=12 default, v_proj 3 bits, finetune", Base(Method::kTrellis, 2, 1), false,
+                   wider_v, kSteps});
+  for (int b : {3, 4}) {
+    cases.push_back(
+        {"L=12 default, finetune", Base(Method::kTrellis, b, 1), false, nullptr, kSteps});
+  }
+  cases.push_back({"default, finetune", Base(Method::kE8p, 2, 8), false, nullptr, kSteps});
   QuantizerConfig frac = Base(Method::kTrellis, 2.5, 1);
   frac.sdba = true;
   cases.push_back({"L=12 sdba", frac});
@@ -150,11 +163,11 @@ struct Row {
 void PrintRow(const RealModelOptions& o, const Row& r, double base_nll) {
   // (base_nll: the original's NLL on the same tokens, from the cached predictions)
   if (o.json) {
-    std::cout << nlohmann::ordered_json{{"method", r.method},       {"config", r.config},
-                                        {"bits", r.bits},           {"bits_total", r.bits_total},
-                                        {"nll", r.eval.nll},        {"dnll", r.eval.nll - base_nll},
-                                        {"kl", *r.eval.kl},         {"top1", *r.eval.top1},
-                                        {"seconds", r.seconds},     {"threads", r.threads}}
+    std::cout << nlohmann::ordered_json{{"method", r.method},   {"config", r.config},
+                                        {"bits", r.bits},       {"bits_total", r.bits_total},
+                                        {"nll", r.eval.nll},    {"dnll", r.eval.nll - base_nll},
+                                        {"kl", *r.eval.kl},     {"top1", *r.eval.top1},
+                                        {"seconds", r.seconds}, {"threads", r.threads}}
                      .dump()
               << std::endl;
     return;
@@ -171,10 +184,10 @@ bool Selected(const RealModelOptions& o, const std::string& method, const std::s
   auto has = [](const auto& list, const auto& x) {
     return list.empty() || std::find(list.begin(), list.end(), x) != list.end();
   };
-  const bool config_ok = o.configs.empty() ||
-                         std::any_of(o.configs.begin(), o.configs.end(), [&](const auto& c) {
-                           return config.find(c) != std::string::npos;
-                         });
+  const bool config_ok =
+      o.configs.empty() || std::any_of(o.configs.begin(), o.configs.end(), [&](const auto& c) {
+        return config.find(c) != std::string::npos;
+      });
   return has(o.methods, method) && has(o.bits, bits) && config_ok;
 }
 
@@ -182,8 +195,8 @@ bool Selected(const RealModelOptions& o, const std::string& method, const std::s
 absl::StatusOr<SafetensorsModel> HessiansFor(const model::LlamaModel& original,
                                              const fs::path& model_dir, const fs::path& dir) {
   if (!fs::exists(dir)) {
-    ASSIGN_OR_RETURN(auto calib,
-                     model::ReadTokenFile(model_dir / "calib.tokens", original.config().vocab_size));
+    ASSIGN_OR_RETURN(
+        auto calib, model::ReadTokenFile(model_dir / "calib.tokens", original.config().vocab_size));
     std::cerr << "calibrating on " << model::CountTokens(calib) << " tokens ...\n";
     ASSIGN_OR_RETURN(const model::HessianAccumulator acc, model::Calibrate(original, calib));
     RETURN_IF_ERROR(model::WriteHessians(dir, acc, {{"tokens", "calib.tokens"}}));
@@ -220,6 +233,20 @@ absl::Status RunPeers(const RealModelOptions& o, const model::ReferencePredictio
   return absl::OkStatus();
 }
 
+// `glvq finetune` of packed model `in` into `out` on the calibration text.
+absl::Status Finetune(const model::LlamaModel& original, const fs::path& model_dir,
+                      const SafetensorsModel& hessians, std::span<const model::TokenSequence> calib,
+                      int64_t steps, int threads, const fs::path& in, const fs::path& out) {
+  ASSIGN_OR_RETURN(const PackedModel packed, PackedModel::Open(in));
+  ASSIGN_OR_RETURN(model::TunableLlama student, model::LoadTunable(packed));
+  model::FinetuneOptions o;
+  o.steps = steps;
+  o.threads = threads;
+  ASSIGN_OR_RETURN(const model::FinetuneReport r, model::Finetune(original, student, calib, o));
+  ASSIGN_OR_RETURN(const SafetensorsModel files, SafetensorsModel::Open(model_dir));
+  return model::WriteFinetuned(packed, student, {files, original, &hessians}, o, r, out);
+}
+
 }  // namespace
 
 absl::Status RunRealModel(const RealModelOptions& o) {
@@ -234,8 +261,7 @@ absl::Status RunRealModel(const RealModelOptions& o) {
   ASSIGN_OR_RETURN(const model::ReferencePredictions reference, model::Predict(original, held_out));
   model::EvalResult base;
   base.nll = reference.nll;
-  ASSIGN_OR_RETURN(const SafetensorsModel hessians,
-                   HessiansFor(original, dir, dir / "hessians"));
+  ASSIGN_OR_RETURN(const SafetensorsModel hessians, HessiansFor(original, dir, dir / "hessians"));
   ASSIGN_OR_RETURN(const auto calib,
                    model::ReadTokenFile(dir / "calib.tokens", original.config().vocab_size));
   const int threads = ResolveThreads(o.threads, 1 << 20);
@@ -243,13 +269,13 @@ absl::Status RunRealModel(const RealModelOptions& o) {
     std::cout << absl::StrFormat(
         "%s, %d held-out sequences (%d tokens), Hessians from calib.tokens: original NLL %.4f\n",
         dir.string(), held_out.size(), model::CountTokens(held_out), base.nll);
-    std::cout << absl::StrFormat("%-9s %-24s %5s %6s %8s %8s %8s %7s %8s %3s\n", "method",
-                                 "config", "bits", "b_tot", "nll", "dnll", "kl", "top1",
-                                 "seconds", "thr");
+    std::cout << absl::StrFormat("%-9s %-24s %5s %6s %8s %8s %8s %7s %8s %3s\n", "method", "config",
+                                 "bits", "b_tot", "nll", "dnll", "kl", "top1", "seconds", "thr");
   }
   // The peers first: they cost one forward pass each.
   RETURN_IF_ERROR(RunPeers(o, reference, held_out, base.nll));
-  const fs::path scratch = fs::temp_directory_path() / absl::StrFormat("glvq-bench-real-%d", ::getpid());
+  const fs::path scratch =
+      fs::temp_directory_path() / absl::StrFormat("glvq-bench-real-%d", ::getpid());
   fs::remove_all(scratch);
   int run = 0;
   for (const RealCase& c : RealCases()) {
@@ -259,21 +285,34 @@ absl::Status RunRealModel(const RealModelOptions& o) {
     q.threads = threads;
     const fs::path out = scratch / absl::StrFormat("packed-%d", run++);
     const auto start = std::chrono::steady_clock::now();
-    const absl::Status s = c.sequential ? model::QuantizeModelSequential(dir, out, q, calib)
-                                        : model::QuantizeModel(dir, out, q, &hessians, c.per_weight);
+    const absl::Status s = c.sequential
+                               ? model::QuantizeModelSequential(dir, out, q, calib)
+                               : model::QuantizeModel(dir, out, q, &hessians, c.per_weight);
     if (!s.ok()) {
       std::cerr << method << " " << c.config << ": " << s.message() << "\n";
       continue;
     }
-    Row r{method, c.config, q.bits, 0,
+    Row r{method,
+          c.config,
+          q.bits,
+          0,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
-          threads, {}};
-    ASSIGN_OR_RETURN(const PackedModel packed, PackedModel::Open(out));
+          threads,
+          {}};
+    const fs::path tuned = out.string() + "-finetune";
+    if (c.finetune_steps > 0) {
+      RETURN_IF_ERROR(
+          Finetune(original, dir, hessians, calib, c.finetune_steps, threads, out, tuned));
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    const fs::path result = c.finetune_steps > 0 ? tuned : out;
+    ASSIGN_OR_RETURN(const PackedModel packed, PackedModel::Open(result));
     r.bits_total = packed.totals().TotalPerWeight();
-    ASSIGN_OR_RETURN(const model::LlamaModel qm, model::LlamaModel::LoadPacked(out));
+    ASSIGN_OR_RETURN(const model::LlamaModel qm, model::LlamaModel::LoadPacked(result));
     ASSIGN_OR_RETURN(r.eval, model::Evaluate(qm, held_out, reference));
     PrintRow(o, r, base.nll);
     fs::remove_all(out);
+    fs::remove_all(tuned);
   }
   fs::remove_all(scratch);
   return absl::OkStatus();
