@@ -26,6 +26,11 @@ const std::map<std::string, std::string>& Examples() {
        "  glvq generate --model out/models/smollm2 --prompt \"def main():\" --temperature 0.8 --top-k 40\n"
        "  glvq generate --packed P --prompt \"Hello\" --max-tokens 32 --json    # text, tokens, tokens/s\n"
        "Stops at the config's eos_token_id unless --no-stop; the text streams to stdout."},
+      {"finetune",
+       "  glvq finetune --model out/models/smollm2 --packed out/smollm2-2bit \\\n"
+       "      --tokens out/models/smollm2/calib.tokens --out out/smollm2-2bit-ft --steps 150\n"
+       "  glvq finetune --model M --packed P --tokens T --out O --hessians M/hessians --json\n"
+       "Same codes and bits; tunes stored gains and norm weights (KL to --model)."},
       {"tokenize",
        "  glvq tokenize --tokenizer M --text notes.txt --out calib.tokens --seq-len 512 --samples 64\n"
        "  glvq tokenize --tokenizer M/tokenizer.json --jsonl data.jsonl --field text --out calib.tokens\n"
