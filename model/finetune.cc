@@ -24,36 +24,18 @@ struct ParamRef {
   int slot = 0;
 };
 
-Eigen::VectorXf& Value(TunableLlama& m, const ParamRef& p) {
+// The vector `p` names in a TunableLlama (the values) or a TunableGrad
+// (their gradients): both name their members alike.
+template <typename Model>
+auto& Select(Model& m, const ParamRef& p) {
   switch (p.kind) {
-    case ParamRef::kRowGain:
-      return m.layers[p.layer].linears[p.slot].log_row_gain;
-    case ParamRef::kGroupGain:
-      return m.layers[p.layer].linears[p.slot].log_group_gain;
-    case ParamRef::kInputNorm:
-      return m.layers[p.layer].input_layernorm;
-    case ParamRef::kPostNorm:
-      return m.layers[p.layer].post_attention_layernorm;
-    case ParamRef::kFinalNorm:
-      break;
+    case ParamRef::kRowGain: return m.layers[p.layer].linears[p.slot].log_row_gain;
+    case ParamRef::kGroupGain: return m.layers[p.layer].linears[p.slot].log_group_gain;
+    case ParamRef::kInputNorm: return m.layers[p.layer].input_layernorm;
+    case ParamRef::kPostNorm: return m.layers[p.layer].post_attention_layernorm;
+    case ParamRef::kFinalNorm: break;
   }
   return m.norm;
-}
-
-const Eigen::VectorXd& Gradient(const TunableGrad& g, const ParamRef& p) {
-  switch (p.kind) {
-    case ParamRef::kRowGain:
-      return g.layers[p.layer].linears[p.slot].log_row_gain;
-    case ParamRef::kGroupGain:
-      return g.layers[p.layer].linears[p.slot].log_group_gain;
-    case ParamRef::kInputNorm:
-      return g.layers[p.layer].input_layernorm;
-    case ParamRef::kPostNorm:
-      return g.layers[p.layer].post_attention_layernorm;
-    case ParamRef::kFinalNorm:
-      break;
-  }
-  return g.norm;
 }
 
 std::vector<ParamRef> TunableParams(const TunableLlama& m, const FinetuneOptions& o) {
@@ -78,7 +60,7 @@ class Adam {
  public:
   Adam(TunableLlama& m, std::vector<ParamRef> params) : params_(std::move(params)) {
     for (const ParamRef& p : params_) {
-      first_.push_back(Eigen::VectorXd::Zero(Value(m, p).size()));
+      first_.push_back(Eigen::VectorXd::Zero(Select(m, p).size()));
       second_.push_back(first_.back());
     }
   }
@@ -87,12 +69,12 @@ class Adam {
     ++t_;
     const double c1 = 1 - std::pow(kBeta1, t_), c2 = 1 - std::pow(kBeta2, t_);
     for (size_t i = 0; i < params_.size(); ++i) {
-      const Eigen::VectorXd& d = Gradient(g, params_[i]);
+      const Eigen::VectorXd& d = Select(g, params_[i]);
       first_[i] = kBeta1 * first_[i] + (1 - kBeta1) * d;
       second_[i] = kBeta2 * second_[i] + (1 - kBeta2) * d.cwiseAbs2();
       const Eigen::VectorXd step =
           lr * (first_[i] / c1).array() / ((second_[i] / c2).array().sqrt() + kEps);
-      Value(m, params_[i]) -= step.cast<float>();
+      Select(m, params_[i]) -= step.cast<float>();
     }
   }
   int64_t size() const {
