@@ -86,11 +86,11 @@ void RegisterFinetuneCommand(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
       ->capture_default_str();
   cmd->add_option("--seq-len", o.seq_len, "Tokens per training window")
-      ->check(CLI::Range(int64_t{2}, int64_t{65536}))
+      ->check(CLI::Range(int64_t{2}, model::kMaxFinetuneSeqLen))
       ->capture_default_str();
   cmd->add_option("--windows-per-step", o.windows_per_step,
                   "Windows averaged per step (run in parallel)")
-      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+      ->check(CLI::Range(int64_t{1}, model::kMaxFinetuneWindowsPerStep))
       ->capture_default_str();
   cmd->add_option("--lr", o.learning_rate, "Peak learning rate (cosine decay to 0)")
       ->check(CLI::Range(1e-6, 1.0))

@@ -29,11 +29,16 @@ struct ParamRef {
 template <typename Model>
 auto& Select(Model& m, const ParamRef& p) {
   switch (p.kind) {
-    case ParamRef::kRowGain: return m.layers[p.layer].linears[p.slot].log_row_gain;
-    case ParamRef::kGroupGain: return m.layers[p.layer].linears[p.slot].log_group_gain;
-    case ParamRef::kInputNorm: return m.layers[p.layer].input_layernorm;
-    case ParamRef::kPostNorm: return m.layers[p.layer].post_attention_layernorm;
-    case ParamRef::kFinalNorm: break;
+    case ParamRef::kRowGain:
+      return m.layers[p.layer].linears[p.slot].log_row_gain;
+    case ParamRef::kGroupGain:
+      return m.layers[p.layer].linears[p.slot].log_group_gain;
+    case ParamRef::kInputNorm:
+      return m.layers[p.layer].input_layernorm;
+    case ParamRef::kPostNorm:
+      return m.layers[p.layer].post_attention_layernorm;
+    case ParamRef::kFinalNorm:
+      break;
   }
   return m.norm;
 }
@@ -105,12 +110,13 @@ std::vector<TokenSequence> CutWindows(std::span<const TokenSequence> sequences, 
 }
 
 absl::Status CheckOptions(const FinetuneOptions& o) {
-  if (o.steps < 1 || o.steps > 1000000 || o.seq_len < 2 || o.seq_len > 65536 ||
-      o.windows_per_step < 1 || o.windows_per_step > 4096 || !(o.learning_rate > 0) ||
-      !(o.learning_rate <= 1) || o.threads < 0 || o.threads > 4096) {
+  if (o.steps < 1 || o.steps > 1000000 || o.seq_len < 2 || o.seq_len > kMaxFinetuneSeqLen ||
+      o.windows_per_step < 1 || o.windows_per_step > kMaxFinetuneWindowsPerStep ||
+      !(o.learning_rate > 0) || !(o.learning_rate <= 1) || o.threads < 0 || o.threads > 4096) {
     return absl::InvalidArgumentError(
-        "fine-tuning options out of range: steps 1..1000000, seq_len 2..65536, windows per "
-        "step 1..4096, learning rate in (0, 1], threads 0..4096");
+        absl::StrCat("fine-tuning options out of range: steps 1..1000000, seq_len 2..",
+                     kMaxFinetuneSeqLen, ", windows per step 1..", kMaxFinetuneWindowsPerStep,
+                     ", learning rate in (0, 1], threads 0..4096"));
   }
   return absl::OkStatus();
 }

@@ -19,6 +19,12 @@
 
 namespace glvq::model {
 
+// Bounds of the options. Memory grows with both: a window's tape holds
+// layers × heads × seq_len² attention weights (SmolLM2 at 256 tokens:
+// 70 MB; at 4096: 18 GB), and a step holds one gradient per window.
+inline constexpr int64_t kMaxFinetuneSeqLen = 4096;
+inline constexpr int64_t kMaxFinetuneWindowsPerStep = 256;
+
 struct FinetuneOptions {
   int64_t steps = 200;           // Adam steps
   int64_t seq_len = 256;         // tokens per training window

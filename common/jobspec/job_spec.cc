@@ -111,8 +111,8 @@ absl::Status CheckFinetune(const SourceMap* source, const v1::JobSpec& spec) {
                    absl::StrCat(v, " is not in [", lo, ", ", hi, "]"));
   };
   RETURN_IF_ERROR(range(f.has_steps(), f.steps(), "steps", 1, 1000000));
-  RETURN_IF_ERROR(range(f.has_seq_len(), f.seq_len(), "seqLen", 2, 65536));
-  RETURN_IF_ERROR(range(f.has_windows_per_step(), f.windows_per_step(), "windowsPerStep", 1, 4096));
+  RETURN_IF_ERROR(range(f.has_seq_len(), f.seq_len(), "seqLen", 2, 4096));
+  RETURN_IF_ERROR(range(f.has_windows_per_step(), f.windows_per_step(), "windowsPerStep", 1, 256));
   if (f.has_learning_rate() && !(f.learning_rate() > 0 && f.learning_rate() <= 1)) {
     return Invalid(source, parent + ".learningRate",
                    absl::StrCat(f.learning_rate(), " is not in (0, 1]"));

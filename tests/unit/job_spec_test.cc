@@ -357,8 +357,9 @@ TEST(JobSpecParse, Finetune) {
   } cases[] = {
       {"{steps: 10}", "spec.finetune: name a token file in 'tokens'"},
       {"{tokens: t, steps: 0}", "spec.finetune.steps: 0 is not in [1, 1000000]"},
-      {"{tokens: t, seqLen: 1}", "spec.finetune.seqLen: 1 is not in [2, 65536]"},
-      {"{tokens: t, windowsPerStep: 5000}", "spec.finetune.windowsPerStep: 5000 is not in"},
+      {"{tokens: t, seqLen: 1}", "spec.finetune.seqLen: 1 is not in [2, 4096]"},
+      {"{tokens: t, windowsPerStep: 300}", "spec.finetune.windowsPerStep: 300 is not in [1, 256]"},
+      {"{tokens: t, seqLen: 5000}", "spec.finetune.seqLen: 5000 is not in [2, 4096]"},
       {"{tokens: t, learningRate: 2}", "spec.finetune.learningRate: 2 is not in (0, 1]"},
       {"{tokens: t, learningRate: -1}", "spec.finetune.learningRate: -1 is not in (0, 1]"},
   };
