@@ -243,19 +243,17 @@ absl::StatusOr<TunableLlama> LoadTunable(const PackedModel& packed) {
     ASSIGN_OR_RETURN(m.lm_head, DenseOf(packed, "lm_head.weight", c.vocab_size, c.hidden_size));
   }
   ASSIGN_OR_RETURN(m.norm, VectorOf(packed, "model.norm.weight", c.hidden_size));
-  const int64_t h = c.hidden_size, i = c.intermediate_size;
-  const int64_t shapes[kNumLinearSlots][2] = {
-      {c.q_dim(), h}, {c.kv_dim(), h}, {c.kv_dim(), h}, {h, c.q_dim()}, {i, h}, {i, h}, {h, i}};
+  const int64_t h = c.hidden_size;
   const bool biased[kNumLinearSlots] = {c.qkv_bias, c.qkv_bias, c.qkv_bias, c.o_bias,
                                         c.mlp_bias, c.mlp_bias, c.mlp_bias};
   m.layers.resize(static_cast<size_t>(c.num_layers));
   for (size_t l = 0; l < m.layers.size(); ++l) {
     TunableLayer& t = m.layers[l];
     for (int s = 0; s < kNumLinearSlots; ++s) {
-      ASSIGN_OR_RETURN(t.linears[s],
-                       LoadLinear(packed, LinearName(l, s), shapes[s][0], shapes[s][1]));
+      const auto [rows, cols] = LinearSlotShape(c, s);
+      ASSIGN_OR_RETURN(t.linears[s], LoadLinear(packed, LinearName(l, s), rows, cols));
       if (biased[s]) {
-        ASSIGN_OR_RETURN(t.linears[s].bias, VectorOf(packed, BiasName(l, s), shapes[s][0]));
+        ASSIGN_OR_RETURN(t.linears[s].bias, VectorOf(packed, BiasName(l, s), rows));
       }
     }
     const std::string p = absl::StrCat("model.layers.", l, ".");

@@ -149,6 +149,13 @@ absl::Status CheckLinear(const GainLinear& l, int64_t rows, int64_t cols, const 
 
 const char* LinearSlotName(int slot) { return kSlotNames[slot]; }
 
+std::array<int64_t, 2> LinearSlotShape(const LlamaConfig& c, int slot) {
+  const int64_t h = c.hidden_size, m = c.intermediate_size;
+  const std::array<int64_t, 2> shapes[kNumLinearSlots] = {
+      {c.q_dim(), h}, {c.kv_dim(), h}, {c.kv_dim(), h}, {h, c.q_dim()}, {m, h}, {m, h}, {h, m}};
+  return shapes[slot];
+}
+
 absl::Status TunableLlama::Check() const {
   const LlamaConfig& c = config;
   if (c.qk_norm) {
@@ -161,12 +168,11 @@ absl::Status TunableLlama::Check() const {
     return absl::InvalidArgumentError(
         "tunable model: layers, embeddings or norm do not match config");
   }
-  const int64_t h = c.hidden_size, m = c.intermediate_size;
-  const int64_t shapes[kNumLinearSlots][2] = {
-      {c.q_dim(), h}, {c.kv_dim(), h}, {c.kv_dim(), h}, {h, c.q_dim()}, {m, h}, {m, h}, {h, m}};
+  const int64_t h = c.hidden_size;
   for (size_t l = 0; l < layers.size(); ++l) {
     for (int s = 0; s < kNumLinearSlots; ++s) {
-      RETURN_IF_ERROR(CheckLinear(layers[l].linears[s], shapes[s][0], shapes[s][1],
+      const auto [rows, cols] = LinearSlotShape(c, s);
+      RETURN_IF_ERROR(CheckLinear(layers[l].linears[s], rows, cols,
                                   absl::StrCat("layer ", l, " ", kSlotNames[s])));
     }
     if (layers[l].input_layernorm.size() != h || layers[l].post_attention_layernorm.size() != h) {

@@ -19,6 +19,8 @@ namespace glvq::model {
 enum LinearSlot { kQ, kK, kV, kO, kGate, kUp, kDown, kNumLinearSlots };
 // Their Hugging Face names within a layer ("self_attn.q_proj", …).
 const char* LinearSlotName(int slot);
+// The [rows, cols] of the weight in `slot` for config `c`.
+std::array<int64_t, 2> LinearSlotShape(const LlamaConfig& c, int slot);
 
 struct TunableLayer {
   std::array<GainLinear, kNumLinearSlots> linears;
