@@ -289,12 +289,6 @@ void FoldGains(const GainLinear& l, QuantizedTensor& qt) {
   }
 }
 
-const RowMatrix& OriginalWeight(const LlamaLayerWeights& w, int slot) {
-  const RowMatrix* all[kNumLinearSlots] = {&w.q_proj,    &w.k_proj,  &w.v_proj,   &w.o_proj,
-                                           &w.gate_proj, &w.up_proj, &w.down_proj};
-  return *all[slot];
-}
-
 // `qt`'s quality against the original weight `w`, with the weight's Hessian
 // from `hessians` when given (else H = I).
 absl::StatusOr<TensorQuality> Measure(const QuantizedTensor& qt, const RowMatrix& w,
@@ -376,9 +370,9 @@ absl::Status WriteFinetuned(const PackedModel& packed, const TunableLlama& tuned
       for (int s = 0; s < kNumLinearSlots; ++s) {
         if (t.name != LinearName(l, s) || !options.tune_gains) continue;
         FoldGains(tuned.layers[l].linears[s], qt);
-        ASSIGN_OR_RETURN(
-            qt.quality,
-            Measure(qt, OriginalWeight(original.model.weights().layers[l], s), original.hessians));
+        ASSIGN_OR_RETURN(qt.quality,
+                         Measure(qt, LinearSlotWeight(original.model.weights().layers[l], s),
+                                 original.hessians));
       }
     }
     quantized.push_back(std::move(qt));

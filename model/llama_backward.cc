@@ -189,12 +189,10 @@ LlamaWeights TunableLlama::DenseWeights() const {
   w.norm = norm;
   for (const TunableLayer& t : layers) {
     LlamaLayerWeights lw;
-    RowMatrix* dense[kNumLinearSlots] = {&lw.q_proj,    &lw.k_proj,  &lw.v_proj,   &lw.o_proj,
-                                         &lw.gate_proj, &lw.up_proj, &lw.down_proj};
     Eigen::VectorXf* bias[kNumLinearSlots] = {&lw.q_bias,    &lw.k_bias,  &lw.v_bias,   &lw.o_bias,
                                               &lw.gate_bias, &lw.up_bias, &lw.down_bias};
     for (int s = 0; s < kNumLinearSlots; ++s) {
-      *dense[s] = t.linears[s].Dense();
+      LinearSlotWeight(lw, s) = t.linears[s].Dense();
       *bias[s] = t.linears[s].bias;
     }
     lw.input_layernorm = t.input_layernorm;

@@ -21,6 +21,13 @@ enum LinearSlot { kQ, kK, kV, kO, kGate, kUp, kDown, kNumLinearSlots };
 const char* LinearSlotName(int slot);
 // The [rows, cols] of the weight in `slot` for config `c`.
 std::array<int64_t, 2> LinearSlotShape(const LlamaConfig& c, int slot);
+// The dense weight in `slot` of a layer.
+template <typename Layer>  // LlamaLayerWeights, const or not
+auto& LinearSlotWeight(Layer& w, int slot) {
+  decltype(&w.q_proj) all[kNumLinearSlots] = {&w.q_proj,    &w.k_proj,  &w.v_proj,   &w.o_proj,
+                                              &w.gate_proj, &w.up_proj, &w.down_proj};
+  return *all[slot];
+}
 
 struct TunableLayer {
   std::array<GainLinear, kNumLinearSlots> linears;

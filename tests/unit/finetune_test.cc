@@ -92,11 +92,10 @@ TunableLlama TinyTunable(uint64_t seed) {
   m.norm = w.norm;
   for (const LlamaLayerWeights& lw : w.layers) {
     TunableLayer t;
-    const RowMatrix* dense[kNumLinearSlots] = {&lw.q_proj,    &lw.k_proj,  &lw.v_proj,   &lw.o_proj,
-                                               &lw.gate_proj, &lw.up_proj, &lw.down_proj};
     for (int s = 0; s < kNumLinearSlots; ++s) {
       t.linears[s] = GainLinear::Make(
-          *dense[s], s < 3 ? std::optional(RhtSeeds{uint64_t(s), 9}) : std::nullopt, 4, true, true);
+          LinearSlotWeight(lw, s), s < 3 ? std::optional(RhtSeeds{uint64_t(s), 9}) : std::nullopt,
+          4, true, true);
     }
     t.input_layernorm = lw.input_layernorm;
     t.post_attention_layernorm = lw.post_attention_layernorm;
